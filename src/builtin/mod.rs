@@ -1,0 +1,1 @@
+//! Backends mounted by the router.

@@ -1,0 +1,18 @@
+//! The core's vocabulary: requests, responses, errors and the storage view that backends see.
+//!
+//! Nothing here knows about HTTP, pingora or redb. The gateway turns HTTP into a [`Request`],
+//! the core routes it to a backend, and the gateway turns the [`Response`] back into Vault's wire
+//! format.
+
+mod error;
+mod request;
+mod response;
+mod storage;
+
+pub use error::Error;
+pub use request::{Operation, Request};
+pub use response::{Response, Raw};
+pub use storage::{InmemStorage, Storage, StorageOp};
+
+/// JSON object used for request and response bodies, as in Vault's `map[string]interface{}`.
+pub type Map = serde_json::Map<String, serde_json::Value>;

@@ -1,0 +1,71 @@
+use super::Map;
+
+/// A backend's answer. The gateway wraps it in Vault's 8-key envelope, unless `raw` is set.
+#[derive(Default)]
+pub struct Response {
+    pub data: Option<Map>,
+    pub warnings: Vec<String>,
+    /// Set by auth methods on login; the envelope's `auth` object.
+    pub auth: Option<Map>,
+    /// Overrides the status of an enveloped response, e.g. 404 for a deleted KV v2 version,
+    /// whose body still carries the version's metadata.
+    pub status: Option<u16>,
+    /// A bare JSON object with its status, for the paths that Vault answers without the
+    /// envelope (`sys/health`, `sys/seal-status`, `sys/init`, `sys/unseal`, `sys/leader`).
+    pub raw: Option<Raw>,
+}
+
+/// A response body that is sent as it is, without the envelope.
+pub struct Raw {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Response {
+    /// A 200 with `data`.
+    pub fn data(data: Map) -> Self {
+        Response { data: Some(data), ..Default::default() }
+    }
+
+    /// A 204: nothing to say.
+    pub fn empty() -> Self {
+        Response::default()
+    }
+
+    /// The answer to a LIST: `{"keys": [...]}`, or 404 when there are none, as in Vault.
+    pub fn list(keys: Vec<String>) -> Result<Self, super::Error> {
+        if keys.is_empty() {
+            return Err(super::Error::NotFound);
+        }
+        let mut data = Map::new();
+        data.insert("keys".into(), keys.into());
+        Ok(Response::data(data))
+    }
+
+    pub fn raw(status: u16, body: serde_json::Value) -> Self {
+        Response { raw: Some(Raw { status, body }), ..Default::default() }
+    }
+
+    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+// Response bodies carry secrets; `Debug` shows only their shape.
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("data_keys", &self.data.as_ref().map(|d| d.keys().collect::<Vec<_>>()))
+            .field("warnings", &self.warnings)
+            .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .field("status", &self.status)
+            .field("raw", &self.raw.as_ref().map(|r| r.status))
+            .finish()
+    }
+}
