@@ -27,7 +27,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: SystemTime) -> Self {
-        ManualClock { now: Mutex::new(start) }
+        ManualClock {
+            now: Mutex::new(start),
+        }
     }
 
     pub fn advance(&self, by: Duration) {
@@ -47,7 +49,10 @@ pub fn rfc3339(t: SystemTime) -> String {
     let full = chrono::DateTime::<chrono::Utc>::from(t)
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     // `full` always ends in `.NNNNNNNNNZ`.
-    let body = full.trim_end_matches('Z').trim_end_matches('0').trim_end_matches('.');
+    let body = full
+        .trim_end_matches('Z')
+        .trim_end_matches('0')
+        .trim_end_matches('.');
     format!("{body}Z")
 }
 

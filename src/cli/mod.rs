@@ -1,1 +1,3 @@
-//! Subcommands.
+//! Subcommands: thin HTTP clients of `/v1`, and `server`.
+
+pub mod server;

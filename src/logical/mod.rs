@@ -4,14 +4,16 @@
 //! the core routes it to a backend, and the gateway turns the [`Response`] back into Vault's wire
 //! format.
 
+mod backend;
 mod error;
 mod request;
 mod response;
 mod storage;
 
+pub use backend::Backend;
 pub use error::Error;
 pub use request::{Operation, Request};
-pub use response::{Response, Raw};
+pub use response::{Raw, Response};
 pub use storage::{InmemStorage, Storage, StorageOp};
 
 /// JSON object used for request and response bodies, as in Vault's `map[string]interface{}`.

@@ -25,6 +25,9 @@ pub struct Request {
     pub client_token: Option<String>,
     /// The caller's address, for CIDR bindings and audit.
     pub remote_addr: Option<std::net::IpAddr>,
+    /// The mount's effective default lease TTL in seconds, filled in by the router (KV v1
+    /// reports it as `lease_duration`).
+    pub default_lease_ttl: u64,
 }
 
 impl Request {
@@ -36,6 +39,7 @@ impl Request {
             data: Map::new(),
             client_token: None,
             remote_addr: None,
+            default_lease_ttl: 0,
         }
     }
 
@@ -58,7 +62,10 @@ impl std::fmt::Debug for Request {
             .field("path", &self.path)
             .field("mount_point", &self.mount_point)
             .field("data_keys", &self.data.keys().collect::<Vec<_>>())
-            .field("client_token", &self.client_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_token",
+                &self.client_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

@@ -5,6 +5,8 @@ use super::Map;
 pub struct Response {
     pub data: Option<Map>,
     pub warnings: Vec<String>,
+    /// The envelope's `lease_duration` in seconds.
+    pub lease_duration: u64,
     /// Set by auth methods on login; the envelope's `auth` object.
     pub auth: Option<Map>,
     /// Overrides the status of an enveloped response, e.g. 404 for a deleted KV v2 version,
@@ -24,7 +26,10 @@ pub struct Raw {
 impl Response {
     /// A 200 with `data`.
     pub fn data(data: Map) -> Self {
-        Response { data: Some(data), ..Default::default() }
+        Response {
+            data: Some(data),
+            ..Default::default()
+        }
     }
 
     /// A 204: nothing to say.
@@ -43,7 +48,10 @@ impl Response {
     }
 
     pub fn raw(status: u16, body: serde_json::Value) -> Self {
-        Response { raw: Some(Raw { status, body }), ..Default::default() }
+        Response {
+            raw: Some(Raw { status, body }),
+            ..Default::default()
+        }
     }
 
     pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
@@ -61,7 +69,10 @@ impl Response {
 impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Response")
-            .field("data_keys", &self.data.as_ref().map(|d| d.keys().collect::<Vec<_>>()))
+            .field(
+                "data_keys",
+                &self.data.as_ref().map(|d| d.keys().collect::<Vec<_>>()),
+            )
             .field("warnings", &self.warnings)
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
             .field("status", &self.status)

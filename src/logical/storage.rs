@@ -37,7 +37,8 @@ pub trait Storage: Send + Sync {
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), Error>;
 
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), Error> {
-        self.commit(vec![StorageOp::Put(key.to_string(), value)]).await
+        self.commit(vec![StorageOp::Put(key.to_string(), value)])
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
@@ -50,7 +51,9 @@ pub trait Storage: Send + Sync {
 pub fn immediate_children<'a>(prefix: &str, keys: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for key in keys {
-        let Some(rest) = key.strip_prefix(prefix) else { continue };
+        let Some(rest) = key.strip_prefix(prefix) else {
+            continue;
+        };
         let child = match rest.find('/') {
             Some(i) => &rest[..=i],
             None => rest,
@@ -86,7 +89,10 @@ impl Storage for InmemStorage {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let entries = self.entries.read();
         let keys = entries.range(prefix.to_string()..).map(|(k, _)| k.as_str());
-        Ok(immediate_children(prefix, keys.take_while(|k| k.starts_with(prefix))))
+        Ok(immediate_children(
+            prefix,
+            keys.take_while(|k| k.starts_with(prefix)),
+        ))
     }
 
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), Error> {
