@@ -1,1 +1,4 @@
 //! Backends mounted by the router.
+
+pub mod kv;
+pub mod system;

@@ -1,6 +1,15 @@
 //! `mainkey server`: builds the core from the config (or dev mode) and runs the listeners.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use crate::clock::SystemClock;
+use crate::config::{self, ListenerConfig, ServerConfig, StorageConfig, DEFAULT_MAX_REQUEST_SIZE};
+use crate::core::{Core, CoreConfig};
+use crate::gateway;
+use crate::physical::{self, Backend};
 
 /// The flags of `mainkey server`, named as Vault names them.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,6 +29,101 @@ pub struct ServerArgs {
 }
 
 /// Runs the server until a signal stops it.
-pub fn run(_args: ServerArgs) -> Result<(), String> {
-    Err("server is not wired yet".into())
+pub fn run(args: ServerArgs) -> Result<(), String> {
+    init_logging();
+    let config = if args.dev {
+        dev_config(&args.dev_listen_address)
+    } else {
+        let path = args
+            .config
+            .as_deref()
+            .ok_or("a configuration file must be given with -config, or use -dev")?;
+        config::load(path).map_err(|e| e.to_string())?
+    };
+
+    // The core is built on a runtime of its own; pingora starts its runtimes later, and
+    // nothing in the core is tied to the runtime that created it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting runtime: {e}"))?;
+    let core = runtime.block_on(build_core(&config))?;
+    if args.dev {
+        runtime.block_on(dev_setup(&core, args.dev_root_token_id.as_deref(), &config.listeners))?;
+    }
+    drop(runtime);
+
+    for listener in &config.listeners {
+        tracing::info!(address = %listener.address, tls = listener.tls.is_some(), "listening");
+    }
+    let shutdown_core = core.clone();
+    gateway::run(core, &config.listeners, Box::new(move || shutdown_core.shutdown()))
+        .map_err(|e| e.to_string())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAINKEY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn dev_config(address: &str) -> ServerConfig {
+    let defaults = CoreConfig::default();
+    ServerConfig {
+        storage: StorageConfig::Inmem,
+        listeners: vec![ListenerConfig {
+            address: address.to_string(),
+            tls: None,
+            max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
+        }],
+        api_addr: None,
+        ui: false,
+        disable_mlock: true,
+        default_lease_ttl: defaults.default_lease_ttl,
+        max_lease_ttl: defaults.max_lease_ttl,
+    }
+}
+
+async fn build_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
+    let (backend, storage_type): (Arc<dyn Backend>, &str) = match &config.storage {
+        StorageConfig::Redb { path } => (
+            Arc::new(physical::RedbBackend::open(path).map_err(|e| format!("opening storage {}: {e}", path.display()))?),
+            "redb",
+        ),
+        StorageConfig::Inmem => (Arc::new(physical::InmemBackend::new()), "inmem"),
+    };
+    let core_config = CoreConfig {
+        default_lease_ttl: config.default_lease_ttl,
+        max_lease_ttl: config.max_lease_ttl,
+        storage_type: storage_type.to_string(),
+        ..CoreConfig::default()
+    };
+    Core::new(backend, Arc::new(SystemClock), core_config).await.map_err(|e| e.to_string())
+}
+
+/// Dev mode: one unseal key, unsealed at once, KV v2 at `secret/`, and the credentials printed
+/// so the operator can use them.
+async fn dev_setup(core: &Core, root_token_id: Option<&str>, listeners: &[ListenerConfig]) -> Result<(), String> {
+    let init = core.initialize(1, 1, root_token_id).await.map_err(|e| e.to_string())?;
+    let key = init.keys.first().ok_or("no unseal key generated")?;
+    let key_b64 = base64::engine::general_purpose::STANDARD.encode(key.as_slice());
+    core.unseal(&key_b64).await.map_err(|e| e.to_string())?;
+    let mut options = std::collections::BTreeMap::new();
+    options.insert("version".to_string(), "2".to_string());
+    core.mount("secret/", "kv", "key/value secret storage", Some(options), Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let address = listeners.first().map(|l| l.address.as_str()).unwrap_or("127.0.0.1:8200");
+    println!(
+        "WARNING! dev mode is enabled! In this mode, mainkey runs entirely in-memory\n\
+         and starts unsealed with a single unseal key. Do not run dev mode in production.\n\n\
+         You may need to set the following environment variables:\n\n    \
+         $ export VAULT_ADDR='http://{address}'\n\n\
+         The unseal key and root token are displayed below in case you want to\n\
+         seal/unseal mainkey or re-authenticate.\n\n\
+         Unseal Key: {key_b64}\n\
+         Root Token: {}\n",
+        init.root_token.as_str()
+    );
+    Ok(())
 }

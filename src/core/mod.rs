@@ -1,17 +1,555 @@
 //! The core: seal state, mount table and router, token store, and the one entry point that
 //! both `/v1` and the gateway call.
 
-use crate::logical::{Error, Request, Response};
+mod mounts;
+mod seal;
+mod tokens;
 
-/// The secrets core. Built by `cli::server`, shared by every listener as `Arc<Core>`.
-pub struct Core {}
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::barrier::Barrier;
+use crate::builtin;
+use crate::clock::SharedClock;
+use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
+use crate::physical;
+
+pub use mounts::{normalize_mount_path, MountConfig, MountEntry};
+pub use seal::{SealConfig, SEAL_CONFIG_PATH};
+pub use tokens::{generate_token_id, TokenEntry, TokenStore};
+
+use mounts::{Mounted, Router, MOUNT_TABLE_PATH};
+use seal::Progress;
+
+/// Settings the core takes from the server configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub default_lease_ttl: Duration,
+    pub max_lease_ttl: Duration,
+    /// Reported by `sys/seal-status` as `storage_type`.
+    pub storage_type: String,
+    /// How many decrypted entries the barrier's read cache holds.
+    pub cache_capacity: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        let ttl = Duration::from_secs(768 * 3600);
+        CoreConfig {
+            default_lease_ttl: ttl,
+            max_lease_ttl: ttl,
+            storage_type: "inmem".into(),
+            cache_capacity: 100_000,
+        }
+    }
+}
+
+/// The seal state. Sealed code holds no keys: the keyring lives in the barrier, which zeroizes
+/// it on seal, and everything derived from it lives in `Unsealed`, which is dropped.
+enum SealState {
+    Sealed(Progress),
+    Unsealed(Arc<Unsealed>),
+}
+
+/// Everything that exists only while unsealed.
+pub struct Unsealed {
+    router: RwLock<Router>,
+    tokens: TokenStore,
+}
+
+/// What `sys/init` hands back once: the unseal keys and the root token.
+pub struct InitResult {
+    pub keys: Vec<Zeroizing<Vec<u8>>>,
+    pub root_token: Zeroizing<String>,
+}
+
+/// The outcome of a successful authorization: who is calling.
+pub struct Authorization {
+    pub token: Arc<TokenEntry>,
+}
+
+/// The secrets core. Shared by every listener as `Arc<Core>`.
+pub struct Core {
+    this: Weak<Core>,
+    barrier: Arc<Barrier>,
+    clock: SharedClock,
+    config: CoreConfig,
+    seal_config: RwLock<Option<SealConfig>>,
+    state: RwLock<SealState>,
+    /// Serializes init, unseal, seal and mount-table changes. Requests never take it.
+    transition: tokio::sync::Mutex<()>,
+}
 
 impl Core {
-    /// Handles one logical request: token lookup, ACL, routing, backend, barrier.
-    pub async fn handle_request(&self, req: Request) -> Result<Response, Error> {
-        Err(Error::NoHandler(format!(
-            "no handler for route \"{}\". route entry not found.",
-            req.path
-        )))
+    /// Opens the core over a physical backend; it starts sealed.
+    pub async fn new(
+        backend: Arc<dyn physical::Backend>,
+        clock: SharedClock,
+        config: CoreConfig,
+    ) -> Result<Arc<Core>, Error> {
+        let seal_config = match backend.get(SEAL_CONFIG_PATH).await.map_err(storage_error)? {
+            Some(bytes) => Some(
+                serde_json::from_slice::<SealConfig>(&bytes)
+                    .map_err(|e| Error::internal(format!("corrupt seal configuration: {e}")))?,
+            ),
+            None => None,
+        };
+        let barrier = Arc::new(Barrier::new(backend, config.cache_capacity));
+        Ok(Arc::new_cyclic(|this| Core {
+            this: this.clone(),
+            barrier,
+            clock,
+            config,
+            seal_config: RwLock::new(seal_config),
+            state: RwLock::new(SealState::Sealed(Progress::default())),
+            transition: tokio::sync::Mutex::new(()),
+        }))
     }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn barrier(&self) -> &Arc<Barrier> {
+        &self.barrier
+    }
+
+    pub fn seal_config(&self) -> Option<SealConfig> {
+        self.seal_config.read().clone()
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.seal_config.read().is_some()
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        matches!(*self.state.read(), SealState::Sealed(_))
+    }
+
+    /// Unseal progress and its nonce, while sealed.
+    pub fn unseal_progress(&self) -> (usize, String) {
+        match &*self.state.read() {
+            SealState::Sealed(p) => (p.count(), p.nonce().to_string()),
+            SealState::Unsealed(_) => (0, String::new()),
+        }
+    }
+
+    fn unsealed(&self) -> Result<Arc<Unsealed>, Error> {
+        match &*self.state.read() {
+            SealState::Unsealed(u) => Ok(u.clone()),
+            SealState::Sealed(_) => Err(Error::Sealed),
+        }
+    }
+
+    /// Handles one logical request: token lookup, ACL, routing, backend, barrier.
+    pub async fn handle_request(&self, mut req: Request) -> Result<Response, Error> {
+        if let Some(resp) = builtin::system::unauthenticated(self, &req).await {
+            return resp;
+        }
+        let unsealed = self.unsealed()?;
+        self.authorize(&unsealed, req.client_token.as_deref(), req.operation, &req.path)
+            .await?;
+        let (mounted, rel) = {
+            let router = unsealed.router.read();
+            match router.route(&req.path) {
+                Some((m, rel)) => (m.clone(), rel),
+                None => {
+                    return Err(Error::NoHandler(format!(
+                        "no handler for route \"{}\". route entry not found.",
+                        req.path
+                    )))
+                }
+            }
+        };
+        req.path = rel;
+        req.mount_point = mounted.entry.path.clone();
+        req.default_lease_ttl = self.effective_default_ttl(&mounted.entry);
+        let view = self.barrier.view(&mounted.entry.storage_prefix());
+        mounted.backend.handle(&req, &view).await
+    }
+
+    /// Decides whether `token` may perform `op` on `path`. Shared by `/v1` and the gateway.
+    ///
+    /// Only the root token exists until ACL policies land; every other token is refused. The
+    /// entry is looked up on every call (through the token store's cache) so a revoked token
+    /// stops working at once.
+    pub async fn authorize(
+        &self,
+        unsealed: &Unsealed,
+        token: Option<&str>,
+        _op: Operation,
+        _path: &str,
+    ) -> Result<Authorization, Error> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(Error::PermissionDenied)?;
+        let entry = unsealed.tokens.lookup(token).await?.ok_or(Error::PermissionDenied)?;
+        if entry.is_root() {
+            return Ok(Authorization { token: entry });
+        }
+        Err(Error::PermissionDenied)
+    }
+
+    fn effective_default_ttl(&self, entry: &MountEntry) -> u64 {
+        match entry.config.default_lease_ttl {
+            0 => self.config.default_lease_ttl.as_secs(),
+            ttl => ttl,
+        }
+    }
+
+    /// `sys/init`: creates the keyring, the mount table and the root token, then leaves the
+    /// core sealed, as Vault does.
+    pub async fn initialize(
+        &self,
+        shares: u64,
+        threshold: u64,
+        root_token_id: Option<&str>,
+    ) -> Result<InitResult, Error> {
+        let _guard = self.transition.lock().await;
+        if self.is_initialized() {
+            return Err(Error::bad_request("Vault is already initialized"));
+        }
+        let (shares, threshold) = SealConfig::validate(shares, threshold)?;
+        let mut root_key = Zeroizing::new([0u8; seal::ROOT_KEY_LEN]);
+        rand::Rng::fill(&mut rand::thread_rng(), root_key.as_mut_slice());
+
+        self.barrier.initialize(&root_key).await?;
+        self.barrier.unseal(root_key.as_slice()).await?;
+        let result = self.bootstrap(root_token_id).await;
+        self.barrier.seal();
+        let root_token = result?;
+
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let config = SealConfig {
+            secret_shares: shares,
+            secret_threshold: threshold,
+            cluster_name: format!("vault-cluster-{}", &uuid[..8]),
+            cluster_id: uuid,
+        };
+        let bytes = serde_json::to_vec(&config)
+            .map_err(|e| Error::internal(format!("encoding seal configuration: {e}")))?;
+        // Written last: a crash before this point leaves the core uninitialized.
+        self.barrier
+            .backend()
+            .commit(vec![physical::StorageOp::Put(SEAL_CONFIG_PATH.into(), bytes)])
+            .await
+            .map_err(storage_error)?;
+        *self.seal_config.write() = Some(config);
+        Ok(InitResult { keys: seal::split(&root_key, shares, threshold), root_token })
+    }
+
+    /// Writes the initial mount table and the root token into a freshly unsealed barrier.
+    async fn bootstrap(&self, root_token_id: Option<&str>) -> Result<Zeroizing<String>, Error> {
+        let table = vec![MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging", None)];
+        self.persist_mount_table(&table).await?;
+        let tokens = TokenStore::open(Arc::new(self.barrier.view(TOKEN_STORE_PREFIX))).await?;
+        let root_token = match root_token_id {
+            Some(id) if !id.is_empty() => Zeroizing::new(id.to_string()),
+            _ => generate_token_id(),
+        };
+        let now = self.clock.now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let entry = TokenEntry {
+            accessor: generate_token_id()[2..].to_string(),
+            policies: vec!["root".into()],
+            path: "auth/token/root".into(),
+            display_name: "root".into(),
+            creation_time: now,
+            ttl: 0,
+            meta: None,
+            num_uses: 0,
+            entity_id: String::new(),
+        };
+        tokens.create(&root_token, entry).await?;
+        Ok(root_token)
+    }
+
+    /// `sys/unseal` with a key: adds it to the progress, and unseals once the threshold is met.
+    /// A malformed key is a 400 and leaves progress unchanged; a well-formed wrong share
+    /// counts, and reaching the threshold with it fails and resets progress, as in Vault.
+    pub async fn unseal(&self, key: &str) -> Result<(), Error> {
+        let _guard = self.transition.lock().await;
+        let config = self.seal_config().ok_or_else(|| Error::bad_request("Vault is not initialized"))?;
+        let parts = {
+            let mut state = self.state.write();
+            let SealState::Sealed(progress) = &mut *state else { return Ok(()) };
+            let key = seal::decode_key(&config, key)?;
+            progress.add(key);
+            if progress.count() < usize::from(config.secret_threshold) {
+                return Ok(());
+            }
+            progress.take()
+        };
+        let root_key = seal::combine(&config, &parts)?;
+        self.barrier
+            .unseal(&root_key)
+            .await
+            .map_err(|_| Error::bad_request("unseal failed: invalid key"))?;
+        match self.load_unsealed().await {
+            Ok(unsealed) => {
+                *self.state.write() = SealState::Unsealed(Arc::new(unsealed));
+                tracing::info!("core unsealed");
+                Ok(())
+            }
+            Err(e) => {
+                self.barrier.seal();
+                Err(e)
+            }
+        }
+    }
+
+    /// `sys/unseal` with `reset`: forgets the keys given so far.
+    pub fn reset_unseal(&self) {
+        if let SealState::Sealed(progress) = &mut *self.state.write() {
+            progress.reset();
+        }
+    }
+
+    /// `sys/seal`: drops everything derived from the keys, zeroizes the keyring and clears
+    /// every cache.
+    pub async fn seal(&self) -> Result<(), Error> {
+        let _guard = self.transition.lock().await;
+        let previous = std::mem::replace(&mut *self.state.write(), SealState::Sealed(Progress::default()));
+        self.barrier.seal();
+        if let SealState::Unsealed(unsealed) = previous {
+            unsealed.tokens.clear_cache();
+            *unsealed.router.write() = Router::default();
+            tracing::info!("core sealed");
+        }
+        Ok(())
+    }
+
+    async fn load_unsealed(&self) -> Result<Unsealed, Error> {
+        let table = self.load_mount_table().await?;
+        let mut router = Router::default();
+        for entry in table {
+            let backend = self.backend_for(&entry)?;
+            router.insert(Mounted { entry, backend });
+        }
+        let tokens = TokenStore::open(Arc::new(self.barrier.view(TOKEN_STORE_PREFIX))).await?;
+        Ok(Unsealed { router: RwLock::new(router), tokens })
+    }
+
+    async fn load_mount_table(&self) -> Result<Vec<MountEntry>, Error> {
+        match self.barrier.get(MOUNT_TABLE_PATH).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::internal(format!("corrupt mount table: {e}"))),
+            None => Err(Error::internal("mount table missing")),
+        }
+    }
+
+    async fn persist_mount_table(&self, table: &[MountEntry]) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(table).map_err(|e| Error::internal(format!("encoding mount table: {e}")))?;
+        self.barrier.put(MOUNT_TABLE_PATH, bytes).await
+    }
+
+    fn backend_for(&self, entry: &MountEntry) -> Result<Arc<dyn Backend>, Error> {
+        match entry.kind.as_str() {
+            "system" => Ok(Arc::new(builtin::system::SystemBackend::new(self.this.clone()))),
+            "kv" => {
+                let version = entry.options.as_ref().and_then(|o| o.get("version")).map(String::as_str);
+                builtin::kv::new_backend(version.unwrap_or(""), self.clock.clone())
+            }
+            other => Err(Error::bad_request(format!("plugin not found in the catalog: {other}"))),
+        }
+    }
+
+    /// The secrets mounts, sorted by path.
+    pub fn mounts(&self) -> Result<Vec<MountEntry>, Error> {
+        let unsealed = self.unsealed()?;
+        let router = unsealed.router.read();
+        Ok(router.entries().cloned().collect())
+    }
+
+    /// The mount that owns `path`, if any.
+    pub fn mount_for(&self, path: &str) -> Result<Option<MountEntry>, Error> {
+        let unsealed = self.unsealed()?;
+        let router = unsealed.router.read();
+        Ok(router.route(path).map(|(m, _)| m.entry.clone()))
+    }
+
+    /// `sys/mounts/<path>` POST: enables a secrets engine. `kind` may be `kv`, `kv-v1`,
+    /// `kv-v2` or `generic`, as Vault accepts.
+    pub async fn mount(
+        &self,
+        path: &str,
+        kind: &str,
+        description: &str,
+        mut options: Option<BTreeMap<String, String>>,
+        config: MountConfig,
+    ) -> Result<(), Error> {
+        let path = normalize_mount_path(path)?;
+        let kind = match kind {
+            "kv-v1" | "kv-v2" => {
+                options.get_or_insert_with(BTreeMap::new).insert("version".into(), kind[4..].into());
+                "kv"
+            }
+            "generic" => "kv",
+            "kv" => "kv",
+            "" => return Err(Error::bad_request("backend type must be specified as a string")),
+            other => return Err(Error::bad_request(format!("plugin not found in the catalog: {other}"))),
+        };
+        if let Some(v) = options.as_ref().and_then(|o| o.get("version")) {
+            if v != "1" && v != "2" {
+                return Err(Error::bad_request(format!("invalid kv version: {v}")));
+            }
+        }
+        let _guard = self.transition.lock().await;
+        let unsealed = self.unsealed()?;
+        unsealed.router.read().check_free(&path)?;
+        let mut entry = MountEntry::new(&path, kind, description, options);
+        entry.config = config;
+        let backend = self.backend_for(&entry)?;
+        let mut table: Vec<MountEntry> = unsealed.router.read().entries().cloned().collect();
+        table.push(entry.clone());
+        self.persist_mount_table(&table).await?;
+        unsealed.router.write().insert(Mounted { entry, backend });
+        Ok(())
+    }
+
+    /// `sys/mounts/<path>` DELETE: disables a mount and deletes its data. Unknown paths are a
+    /// no-op, as in Vault.
+    pub async fn unmount(&self, path: &str) -> Result<(), Error> {
+        let path = normalize_mount_path(path)?;
+        let _guard = self.transition.lock().await;
+        let unsealed = self.unsealed()?;
+        let Some(mounted) = unsealed.router.read().get(&path).cloned() else { return Ok(()) };
+        if mounted.entry.kind == "system" {
+            return Err(Error::bad_request(format!("cannot unmount \"{path}\"")));
+        }
+        let table: Vec<MountEntry> = unsealed.router.read().entries().filter(|e| e.path != path).cloned().collect();
+        // The table goes first: once it no longer names the mount, its data is unreachable,
+        // so a crash during the data clean-up below leaks nothing.
+        self.persist_mount_table(&table).await?;
+        unsealed.router.write().remove(&path);
+        delete_tree(&self.barrier.view(&mounted.entry.storage_prefix()), "").await
+    }
+
+    /// `sys/mounts/<path>/tune` POST.
+    pub async fn tune(
+        &self,
+        path: &str,
+        description: Option<String>,
+        default_lease_ttl: Option<u64>,
+        max_lease_ttl: Option<u64>,
+        options: Option<BTreeMap<String, String>>,
+    ) -> Result<(), Error> {
+        let path = normalize_mount_path(path)?;
+        let _guard = self.transition.lock().await;
+        let unsealed = self.unsealed()?;
+        let Some(mut entry) = unsealed.router.read().get(&path).map(|m| m.entry.clone()) else {
+            return Err(Error::bad_request(format!("no mount at {path}")));
+        };
+        if let Some(d) = description {
+            entry.description = d;
+        }
+        if let Some(ttl) = default_lease_ttl {
+            entry.config.default_lease_ttl = ttl;
+        }
+        if let Some(ttl) = max_lease_ttl {
+            entry.config.max_lease_ttl = ttl;
+        }
+        let max = match entry.config.max_lease_ttl {
+            0 => self.config.max_lease_ttl.as_secs(),
+            m => m,
+        };
+        if entry.config.default_lease_ttl > max {
+            return Err(Error::bad_request("tuning of default lease TTL exceeds max lease TTL"));
+        }
+        if let Some(new_options) = options {
+            let current = entry.options.clone().unwrap_or_default();
+            for (k, v) in new_options {
+                if k == "version" && current.get("version").map(String::as_str).unwrap_or("1") != v {
+                    return Err(Error::bad_request("changing the kv version of a mount is not supported"));
+                }
+                entry.options.get_or_insert_with(BTreeMap::new).insert(k, v);
+            }
+        }
+        let table: Vec<MountEntry> = unsealed
+            .router
+            .read()
+            .entries()
+            .map(|e| if e.path == path { entry.clone() } else { e.clone() })
+            .collect();
+        self.persist_mount_table(&table).await?;
+        unsealed.router.write().update_entry(entry);
+        Ok(())
+    }
+
+    /// The mount's effective TTLs as `sys/mounts/<path>/tune` GET reports them.
+    pub fn effective_ttls(&self, entry: &MountEntry) -> (u64, u64) {
+        let max = match entry.config.max_lease_ttl {
+            0 => self.config.max_lease_ttl.as_secs(),
+            m => m,
+        };
+        (self.effective_default_ttl(entry), max)
+    }
+
+    /// `sys/seal-status` as Vault and OpenBao report it.
+    pub fn seal_status(&self) -> Value {
+        let config = self.seal_config();
+        let (progress, nonce) = self.unseal_progress();
+        let sealed = self.is_sealed();
+        let mut status = json!({
+            "type": "shamir",
+            "initialized": config.is_some(),
+            "sealed": sealed,
+            "t": config.as_ref().map(|c| c.secret_threshold).unwrap_or(0),
+            "n": config.as_ref().map(|c| c.secret_shares).unwrap_or(0),
+            "progress": progress,
+            "nonce": nonce,
+            "version": env!("CARGO_PKG_VERSION"),
+            "build_date": "",
+            "migration": false,
+            "recovery_seal": false,
+            "storage_type": self.config.storage_type,
+        });
+        if let (Some(c), false, Value::Object(m)) = (&config, sealed, &mut status) {
+            m.insert("cluster_name".into(), c.cluster_name.clone().into());
+            m.insert("cluster_id".into(), c.cluster_id.clone().into());
+        }
+        status
+    }
+
+    /// Zeroizes keys on process shutdown; acknowledged writes are already durable.
+    pub fn shutdown(&self) {
+        *self.state.write() = SealState::Sealed(Progress::default());
+        self.barrier.seal();
+    }
+}
+
+/// The token store's storage prefix inside the barrier.
+const TOKEN_STORE_PREFIX: &str = "sys/token/";
+
+fn storage_error(e: physical::PhysicalError) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// Deletes every key below `prefix` of `storage`, in bounded batches.
+async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
+    let mut pending = vec![prefix.to_string()];
+    let mut batch = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for child in storage.list(&dir).await? {
+            let full = format!("{dir}{child}");
+            if child.ends_with('/') {
+                pending.push(full);
+            } else {
+                batch.push(crate::logical::StorageOp::Delete(full));
+                if batch.len() >= 256 {
+                    storage.commit(std::mem::take(&mut batch)).await?;
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        storage.commit(batch).await?;
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 //! format.
 
 mod backend;
+pub mod fields;
 mod error;
 mod request;
 mod response;

@@ -1,0 +1,59 @@
+//! The `sys/` backend. The seal endpoints answer without a token and while sealed; everything
+//! else is a mount like any other, reached after authorization.
+
+mod mounts;
+mod seal;
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+
+use crate::core::Core;
+use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
+
+pub use seal::unauthenticated;
+
+/// The `sys/` mount. It holds a weak reference: the core owns the router that owns this.
+pub struct SystemBackend {
+    core: Weak<Core>,
+}
+
+impl SystemBackend {
+    pub fn new(core: Weak<Core>) -> Self {
+        SystemBackend { core }
+    }
+
+    fn core(&self) -> Result<Arc<Core>, Error> {
+        self.core.upgrade().ok_or_else(|| Error::internal("core is shutting down"))
+    }
+}
+
+#[async_trait]
+impl Backend for SystemBackend {
+    async fn handle(&self, req: &Request, _storage: &dyn Storage) -> Result<Response, Error> {
+        let core = self.core()?;
+        let path = req.path.as_str();
+        match (req.operation, path) {
+            (Operation::Update, "seal") => {
+                core.seal().await?;
+                Ok(Response::empty())
+            }
+            (Operation::Update, "rotate") => {
+                core.barrier().rotate().await?;
+                Ok(Response::empty())
+            }
+            (Operation::Read, "key-status") => seal::key_status(&core),
+            _ => {
+                if let Some(rest) = path.strip_prefix("internal/ui/mounts") {
+                    return mounts::ui_mounts(&core, req, rest.trim_start_matches('/'));
+                }
+                if path == "mounts" || path.starts_with("mounts/") {
+                    return mounts::handle(&core, req, path.trim_start_matches("mounts").trim_start_matches('/')).await;
+                }
+                Err(Error::NoHandler(format!(
+                    "no handler for route \"sys/{path}\". route entry not found."
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `sys/mounts`, `sys/mounts/<path>`, `sys/mounts/<path>/tune` and
+//! `sys/internal/ui/mounts[/<path>]`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::core::{normalize_mount_path, Core, MountConfig};
+use crate::logical::{fields, Error, Map, Operation, Request, Response};
+
+pub async fn handle(core: &Core, req: &Request, rest: &str) -> Result<Response, Error> {
+    if rest.is_empty() {
+        return match req.operation {
+            Operation::Read => list(core),
+            _ => Err(Error::UnsupportedOperation),
+        };
+    }
+    if let Some(path) = rest.strip_suffix("/tune") {
+        return match req.operation {
+            Operation::Read => read_tune(core, path),
+            Operation::Update => tune(core, path, &req.data).await,
+            _ => Err(Error::UnsupportedOperation),
+        };
+    }
+    match req.operation {
+        Operation::Read => read_one(core, rest),
+        Operation::Update => enable(core, rest, &req.data).await,
+        Operation::Delete => {
+            core.unmount(rest).await?;
+            Ok(Response::empty())
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
+}
+
+fn list(core: &Core) -> Result<Response, Error> {
+    let mut data = Map::new();
+    for entry in core.mounts()? {
+        data.insert(entry.path.clone(), Value::Object(entry.to_json()));
+    }
+    Ok(Response::data(data))
+}
+
+fn read_one(core: &Core, path: &str) -> Result<Response, Error> {
+    let path = normalize_mount_path(path)?;
+    let entry = core
+        .mounts()?
+        .into_iter()
+        .find(|e| e.path == path)
+        .ok_or_else(|| Error::bad_request(format!("No secret engine mount at {path}")))?;
+    let mut data = entry.to_json();
+    data.insert("deprecation_status".into(), "supported".into());
+    Ok(Response::data(data))
+}
+
+/// Reads `options` as Vault does: a map of strings (numbers are stringified).
+fn string_map(data: &Map, key: &str) -> Result<Option<BTreeMap<String, String>>, Error> {
+    let Some(obj) = fields::object(data, key)? else { return Ok(None) };
+    let mut out = BTreeMap::new();
+    for k in obj.keys() {
+        if let Some(v) = fields::string(obj, k)? {
+            out.insert(k.clone(), v);
+        }
+    }
+    Ok(Some(out))
+}
+
+async fn enable(core: &Core, path: &str, data: &Map) -> Result<Response, Error> {
+    let kind = fields::string(data, "type")?.unwrap_or_default();
+    let description = fields::string(data, "description")?.unwrap_or_default();
+    let options = string_map(data, "options")?;
+    let mut config = MountConfig::default();
+    if let Some(c) = fields::object(data, "config")? {
+        config.default_lease_ttl = fields::duration_secs(c, "default_lease_ttl")?.unwrap_or(0);
+        config.max_lease_ttl = fields::duration_secs(c, "max_lease_ttl")?.unwrap_or(0);
+        config.force_no_cache = fields::boolean(c, "force_no_cache")?.unwrap_or(false);
+    }
+    core.mount(path, &kind, &description, options, config).await?;
+    Ok(Response::empty())
+}
+
+fn read_tune(core: &Core, path: &str) -> Result<Response, Error> {
+    let path = normalize_mount_path(path)?;
+    let entry = core
+        .mounts()?
+        .into_iter()
+        .find(|e| e.path == path)
+        .ok_or_else(|| Error::bad_request(format!("cannot fetch sysview for path \"{path}\"")))?;
+    let (default_ttl, max_ttl) = core.effective_ttls(&entry);
+    let mut data = Map::new();
+    data.insert("default_lease_ttl".into(), default_ttl.into());
+    data.insert("description".into(), entry.description.clone().into());
+    data.insert("force_no_cache".into(), entry.config.force_no_cache.into());
+    data.insert("max_lease_ttl".into(), max_ttl.into());
+    if let Some(options) = &entry.options {
+        data.insert("options".into(), serde_json::to_value(options).unwrap_or(Value::Null));
+    }
+    Ok(Response::data(data))
+}
+
+async fn tune(core: &Core, path: &str, data: &Map) -> Result<Response, Error> {
+    core.tune(
+        path,
+        fields::string(data, "description")?,
+        fields::duration_secs(data, "default_lease_ttl")?,
+        fields::duration_secs(data, "max_lease_ttl")?,
+        string_map(data, "options")?,
+    )
+    .await?;
+    Ok(Response::empty())
+}
+
+/// `sys/internal/ui/mounts/<path>`: the `bao kv` CLI reads `options.version` here to decide
+/// between KV v1 and v2. Without a path, every secrets mount.
+pub fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Response, Error> {
+    if req.operation != Operation::Read {
+        return Err(Error::UnsupportedOperation);
+    }
+    if path.is_empty() {
+        let mut secret = Map::new();
+        for entry in core.mounts()? {
+            secret.insert(entry.path.clone(), Value::Object(entry.to_json()));
+        }
+        let mut data = Map::new();
+        data.insert("secret".into(), Value::Object(secret));
+        data.insert("auth".into(), Value::Object(Map::new()));
+        return Ok(Response::data(data));
+    }
+    let Some(entry) = core.mount_for(path)? else {
+        let normalized = normalize_mount_path(path).unwrap_or_default();
+        return Err(Error::Forbidden(format!(
+            "preflight capability check returned 403, please ensure client's policies grant access to path \"{normalized}\""
+        )));
+    };
+    let mut data = entry.to_json();
+    data.insert("path".into(), entry.path.clone().into());
+    data.insert("deprecation_status".into(), "supported".into());
+    Ok(Response::data(data))
+}

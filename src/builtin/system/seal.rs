@@ -1,0 +1,111 @@
+//! `sys/init`, `sys/unseal`, `sys/seal-status`, `sys/health`, `sys/leader` and
+//! `sys/key-status`. The first five answer without a token, sealed or not, with bare JSON
+//! objects as Vault does.
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::clock::rfc3339;
+use crate::core::Core;
+use crate::logical::{fields, Error, Map, Operation, Request, Response};
+
+/// Answers the seal endpoints; `None` for every other path.
+pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Response, Error>> {
+    let result = match (req.path.as_str(), req.operation) {
+        ("sys/init", Operation::Read) => Ok(Response::raw(200, json!({"initialized": core.is_initialized()}))),
+        ("sys/init", Operation::Update) => init(core, &req.data).await,
+        ("sys/seal-status", Operation::Read) => Ok(Response::raw(200, core.seal_status())),
+        ("sys/unseal", Operation::Update) => unseal(core, &req.data).await,
+        ("sys/health", Operation::Read) => health(core, &req.data),
+        ("sys/leader", Operation::Read) => Ok(Response::raw(200, json!({"ha_enabled": false}))),
+        ("sys/init" | "sys/seal-status" | "sys/unseal" | "sys/health" | "sys/leader", _) => {
+            Err(Error::UnsupportedOperation)
+        }
+        _ => return None,
+    };
+    Some(result)
+}
+
+async fn init(core: &Core, data: &Map) -> Result<Response, Error> {
+    let shares = fields::unsigned(data, "secret_shares")?.unwrap_or(0);
+    let threshold = fields::unsigned(data, "secret_threshold")?.unwrap_or(0);
+    if data.get("pgp_keys").is_some_and(|v| !v.is_null()) || data.get("root_token_pgp_key").is_some_and(|v| v != "") {
+        return Err(Error::bad_request("PGP-encrypted unseal keys are not supported"));
+    }
+    let result = core.initialize(shares, threshold, None).await?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(Response::raw(
+        200,
+        json!({
+            "keys": result.keys.iter().map(|k| hex::encode(k.as_slice())).collect::<Vec<_>>(),
+            "keys_base64": result.keys.iter().map(|k| b64.encode(k.as_slice())).collect::<Vec<_>>(),
+            "root_token": result.root_token.as_str(),
+        }),
+    ))
+}
+
+async fn unseal(core: &Core, data: &Map) -> Result<Response, Error> {
+    if !core.is_initialized() {
+        return Err(Error::bad_request("Vault is not initialized"));
+    }
+    if fields::boolean(data, "reset")?.unwrap_or(false) {
+        core.reset_unseal();
+    } else {
+        let key = fields::string(data, "key")?.filter(|k| !k.is_empty()).ok_or_else(|| {
+            Error::bad_request("'key' must be specified in request body as JSON, or 'reset' set to true")
+        })?;
+        core.unseal(&key).await?;
+    }
+    Ok(Response::raw(200, core.seal_status()))
+}
+
+/// `sys/health`: the status code says active (200), standby (429), uninitialised (501) or
+/// sealed (503), each overridable by a query parameter.
+fn health(core: &Core, query: &Map) -> Result<Response, Error> {
+    let code = |key: &str, default: u16| -> Result<u16, Error> {
+        match fields::unsigned(query, key) {
+            Ok(Some(c)) if (100..=599).contains(&c) => Ok(c as u16),
+            Ok(None) => Ok(default),
+            _ => Err(Error::bad_request(format!("bad code for '{key}'"))),
+        }
+    };
+    // Validate every parameter even though this node is never a standby.
+    let _ = fields::boolean(query, "standbyok")?;
+    let _ = fields::boolean(query, "perfstandbyok")?;
+    let _ = code("standbycode", 429)?;
+    let _ = code("performancestandbycode", 473)?;
+    let _ = code("drsecondarycode", 472)?;
+    let initialized = core.is_initialized();
+    let sealed = core.is_sealed();
+    let status = if !initialized {
+        code("uninitcode", 501)?
+    } else if sealed {
+        code("sealedcode", 503)?
+    } else {
+        code("activecode", 200)?
+    };
+    let now = core.clock().now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let mut body = json!({
+        "initialized": initialized,
+        "sealed": sealed,
+        "standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": now,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let (Some(c), false, Value::Object(m)) = (core.seal_config(), sealed, &mut body) {
+        m.insert("cluster_name".into(), c.cluster_name.into());
+        m.insert("cluster_id".into(), c.cluster_id.into());
+    }
+    Ok(Response::raw(status, body))
+}
+
+pub fn key_status(core: &Core) -> Result<Response, Error> {
+    let status = core.barrier().key_status()?;
+    let mut data = Map::new();
+    data.insert("term".into(), status.term.into());
+    data.insert("install_time".into(), rfc3339(status.install_time).into());
+    data.insert("encryptions".into(), status.encryptions.into());
+    Ok(Response::data(data))
+}

@@ -1,0 +1,232 @@
+//! The mount table and the longest-prefix router over it.
+//!
+//! The table is persisted through the barrier at `core/mounts`, so its contents are encrypted.
+//! Each mount's data lives under `logical/<uuid>/`, which survives a rename of the mount path.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::logical::{Backend, Error, Map};
+
+/// Storage path of the secrets mount table.
+pub const MOUNT_TABLE_PATH: &str = "core/mounts";
+
+/// Path prefixes that users cannot mount over: the core serves them itself.
+const RESERVED_PREFIXES: &[&str] = &["sys/", "auth/", "identity/", "cubbyhole/", "audit/"];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MountConfig {
+    /// Seconds; 0 means "the system default".
+    pub default_lease_ttl: u64,
+    /// Seconds; 0 means "the system default".
+    pub max_lease_ttl: u64,
+    #[serde(default)]
+    pub force_no_cache: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Always ends in `/`.
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    pub uuid: String,
+    pub accessor: String,
+    pub config: MountConfig,
+    /// Backend options; for `kv`, `{"version": "1"|"2"}`.
+    pub options: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub local: bool,
+    #[serde(default)]
+    pub seal_wrap: bool,
+}
+
+impl MountEntry {
+    pub fn new(path: &str, kind: &str, description: &str, options: Option<BTreeMap<String, String>>) -> Self {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let accessor = format!("{kind}_{}", &uuid.replace('-', "")[..8]);
+        MountEntry {
+            path: path.to_string(),
+            kind: kind.to_string(),
+            description: description.to_string(),
+            uuid,
+            accessor,
+            config: MountConfig::default(),
+            options,
+            local: false,
+            seal_wrap: false,
+        }
+    }
+
+    /// The storage prefix of this mount's data.
+    pub fn storage_prefix(&self) -> String {
+        format!("logical/{}/", self.uuid)
+    }
+
+    /// The mount as `sys/mounts` and `sys/internal/ui/mounts` show it.
+    pub fn to_json(&self) -> Map {
+        let value = json!({
+            "accessor": self.accessor,
+            "config": {
+                "default_lease_ttl": self.config.default_lease_ttl,
+                "force_no_cache": self.config.force_no_cache,
+                "max_lease_ttl": self.config.max_lease_ttl,
+            },
+            "description": self.description,
+            "external_entropy_access": false,
+            "local": self.local,
+            "options": self.options,
+            "plugin_version": "",
+            "running_plugin_version": format!("v{}+builtin.mainkey", env!("CARGO_PKG_VERSION")),
+            "running_sha256": "",
+            "seal_wrap": self.seal_wrap,
+            "type": self.kind,
+            "uuid": self.uuid,
+        });
+        match value {
+            serde_json::Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+
+/// Normalizes a user-given mount path: no leading `/`, exactly one trailing `/`.
+pub fn normalize_mount_path(path: &str) -> Result<String, Error> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(Error::bad_request("path cannot be empty"));
+    }
+    Ok(format!("{trimmed}/"))
+}
+
+/// A mounted backend with its entry.
+#[derive(Clone)]
+pub struct Mounted {
+    pub entry: MountEntry,
+    pub backend: Arc<dyn Backend>,
+}
+
+/// Mounts keyed by path, searched by longest prefix.
+#[derive(Clone, Default)]
+pub struct Router {
+    mounts: BTreeMap<String, Mounted>,
+}
+
+impl Router {
+    /// The mount that owns `path`, with the path relative to it. `secret` (no slash) routes to
+    /// `secret/` with an empty relative path, as Vault does.
+    pub fn route(&self, path: &str) -> Option<(&Mounted, String)> {
+        // Walk candidate prefixes from the longest down; a mount path always ends in `/`.
+        let with_slash = if path.ends_with('/') { path.to_string() } else { format!("{path}/") };
+        let mut end = with_slash.len();
+        loop {
+            let candidate = &with_slash[..end];
+            if let Some(m) = self.mounts.get(candidate) {
+                let rel = path.get(candidate.len()..).unwrap_or("").to_string();
+                return Some((m, rel));
+            }
+            // Next shorter prefix ending in `/`.
+            match with_slash[..end - 1].rfind('/') {
+                Some(i) => end = i + 1,
+                None => return None,
+            }
+        }
+    }
+
+    pub fn get(&self, mount_path: &str) -> Option<&Mounted> {
+        self.mounts.get(mount_path)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &MountEntry> {
+        self.mounts.values().map(|m| &m.entry)
+    }
+
+    /// Checks that `path` may be mounted: not reserved, and neither inside nor above an
+    /// existing mount.
+    pub fn check_free(&self, path: &str) -> Result<(), Error> {
+        if RESERVED_PREFIXES.iter().any(|r| path.starts_with(r)) {
+            return Err(Error::bad_request(format!("cannot mount under reserved path {path}")));
+        }
+        for existing in self.mounts.keys() {
+            if path.starts_with(existing.as_str()) || existing.starts_with(path) {
+                return Err(Error::bad_request(format!("path is already in use at {existing}")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn insert(&mut self, mounted: Mounted) {
+        self.mounts.insert(mounted.entry.path.clone(), mounted);
+    }
+
+    pub fn remove(&mut self, path: &str) -> Option<Mounted> {
+        self.mounts.remove(path)
+    }
+
+    pub fn update_entry(&mut self, entry: MountEntry) {
+        if let Some(m) = self.mounts.get_mut(&entry.path) {
+            m.entry = entry;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logical::{Request, Response, Storage};
+
+    struct Nop;
+
+    #[async_trait::async_trait]
+    impl Backend for Nop {
+        async fn handle(&self, _: &Request, _: &dyn Storage) -> Result<Response, Error> {
+            Ok(Response::empty())
+        }
+    }
+
+    fn router(paths: &[&str]) -> Router {
+        let mut r = Router::default();
+        for p in paths {
+            r.insert(Mounted { entry: MountEntry::new(p, "kv", "", None), backend: Arc::new(Nop) });
+        }
+        r
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let r = router(&["secret/", "secret/team/", "kv/"]);
+        let (m, rel) = r.route("secret/team/data/x").unwrap();
+        assert_eq!((m.entry.path.as_str(), rel.as_str()), ("secret/team/", "data/x"));
+        let (m, rel) = r.route("secret/data/x").unwrap();
+        assert_eq!((m.entry.path.as_str(), rel.as_str()), ("secret/", "data/x"));
+        let (m, rel) = r.route("kv").unwrap();
+        assert_eq!((m.entry.path.as_str(), rel.as_str()), ("kv/", ""));
+        let (m, rel) = r.route("kv/").unwrap();
+        assert_eq!((m.entry.path.as_str(), rel.as_str()), ("kv/", ""));
+        assert!(r.route("secretive/x").is_none());
+        assert!(r.route("nope").is_none());
+    }
+
+    #[test]
+    fn nested_and_reserved_mounts_are_refused() {
+        let r = router(&["secret/"]);
+        assert!(r.check_free("secret/sub/").is_err());
+        assert!(r.check_free("sys/x/").is_err());
+        assert!(r.check_free("auth/").is_err());
+        assert!(r.check_free("other/").is_ok());
+        let r = router(&["a/b/"]);
+        assert!(r.check_free("a/").is_err());
+    }
+
+    #[test]
+    fn mount_paths_are_normalized() {
+        assert_eq!(normalize_mount_path("/glassdome").unwrap(), "glassdome/");
+        assert_eq!(normalize_mount_path("glassdome/").unwrap(), "glassdome/");
+        assert!(normalize_mount_path("/").is_err());
+    }
+}
