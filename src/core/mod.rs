@@ -553,3 +553,6 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
