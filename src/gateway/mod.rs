@@ -1,1 +1,54 @@
-//! HTTP and pingora.
+//! HTTP and pingora: listeners, TLS, and the `/v1` API.
+//!
+//! A `/v1` request flows: pingora (`server::ApiApp`) -> body read under the listener's limit
+//! (`body`) -> `api::decode_head` (with the one path check, `path_check`) -> [`Handler`]
+//! (the core) -> `api::encode`.
+//!
+//! Entry point: [`run`], called by `cli::server` once the core is built.
+
+pub mod api;
+pub mod body;
+pub mod path_check;
+pub mod server;
+pub mod tls;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use thiserror::Error as ThisError;
+
+use crate::core::Core;
+use crate::logical::{Error, Request, Response};
+
+pub use server::{run, serve, stop_trigger, StopSignal, StopTrigger};
+
+/// What serves logical requests behind the HTTP layer: the [`Core`] in production, a fake in
+/// tests (which is how the tests show that a rejected path reaches no backend).
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, req: Request) -> Result<Response, Error>;
+}
+
+#[async_trait]
+impl Handler for Core {
+    async fn handle(&self, req: Request) -> Result<Response, Error> {
+        self.handle_request(req).await
+    }
+}
+
+/// Why the gateway could not start. Each variant names what to fix.
+#[derive(Debug, ThisError)]
+pub enum GatewayError {
+    #[error("no listener is configured")]
+    NoListeners,
+    #[error("listener address {address:?} is invalid: {reason}")]
+    InvalidAddress { address: String, reason: String },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS file {}: {reason}", file.display())]
+    Tls { file: PathBuf, reason: String },
+}

@@ -1,0 +1,834 @@
+//! The pingora server: one `/v1` app on every configured listener, and how it stops.
+//!
+//! Stopping. pingora's `Server::run` returns once its runtimes are shut down (only
+//! `run_forever` ends in `process::exit`), so [`serve`] calls `run` and then `on_shutdown` on the
+//! calling thread, after every request task is gone: nothing can race the hook that zeroizes
+//! keys and closes the database.
+//! - SIGTERM (and SIGQUIT): graceful. Listeners stop accepting, requests in flight get
+//!   [`GRACE_PERIOD_SECS`] to finish, then the runtimes get [`SHUTDOWN_TIMEOUT_SECS`] to wind
+//!   down blocking work (e.g. a storage commit). About 1 s in total, 2 s at worst.
+//! - SIGINT: fast. The runtimes are dropped at once.
+//!
+//! pingora's own signal watcher treats SIGQUIT as a zero-downtime upgrade that hands the
+//! listening sockets to whatever listens on a fixed path in `/tmp`; mainkey never upgrades that
+//! way, so it watches signals itself ([`StopSignal::unix_signals`]).
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, EXPECT};
+use http::Method;
+use pingora::apps::http_app::ServeHttp;
+use pingora::listeners::tls::TlsSettings;
+use pingora::protocols::http::ServerSession;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
+use tokio::sync::watch;
+
+use super::body::{self, BodySource};
+use super::{api, tls, GatewayError, Handler};
+use crate::config::ListenerConfig;
+use crate::core::Core;
+use crate::logical::{Error, Response};
+
+/// How long requests in flight may still run after SIGTERM.
+pub const GRACE_PERIOD_SECS: u64 = 1;
+/// How long the runtimes then wait for blocking work before they are dropped.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 1;
+/// A client that stalls while sending its body is cut off after this long (Vault's
+/// `http_read_timeout` default).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the `/v1` API on every listener until SIGTERM, SIGQUIT or SIGINT, then runs
+/// `on_shutdown` and returns.
+///
+/// Blocks the calling thread. Call it outside any tokio runtime: pingora builds its own, one
+/// per service, with as many worker threads as the machine has cores. The core may have been
+/// built in another (now finished) runtime as long as it keeps no handle to that runtime or
+/// tasks spawned on it: its `handle_request` runs on pingora's runtimes, and a
+/// `spawn_blocking` there uses pingora's blocking pool.
+///
+/// `on_shutdown` runs exactly once, on this thread, before `run` returns, whether the server
+/// ran and was stopped or failed to start: it is the place to zeroize keys and close storage.
+/// When it runs, no request task is left; a blocking task (such as a storage commit) may still
+/// be finishing only after SIGINT or when it outlived the shutdown timeout.
+pub fn run(
+    core: Arc<Core>,
+    listeners: &[ListenerConfig],
+    on_shutdown: Box<dyn FnOnce() + Send>,
+) -> Result<(), GatewayError> {
+    serve(core, listeners, on_shutdown, StopSignal::unix_signals())
+}
+
+/// [`run`] for any [`Handler`], stopped by `stop`. Tests use it with a [`StopTrigger`].
+pub fn serve<H: Handler>(
+    handler: Arc<H>,
+    listeners: &[ListenerConfig],
+    on_shutdown: Box<dyn FnOnce() + Send>,
+    stop: StopSignal,
+) -> Result<(), GatewayError> {
+    let result = build_server(handler, listeners).map(|server| {
+        server.run(RunArgs {
+            shutdown_signal: stop.into_watch(),
+        });
+        tracing::info!("server stopped");
+    });
+    on_shutdown();
+    result
+}
+
+fn server_conf() -> ServerConf {
+    ServerConf {
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        // pingora's defaults (300 s and 5 s) would make SIGTERM take minutes.
+        grace_period_seconds: Some(GRACE_PERIOD_SECS),
+        graceful_shutdown_timeout_seconds: Some(SHUTDOWN_TIMEOUT_SECS),
+        daemon: false,
+        ..ServerConf::default()
+    }
+}
+
+/// Checks every listener (address, port free, TLS files) and builds the server. These checks
+/// happen here, before pingora starts, because the same failure inside pingora's service
+/// startup panics in a runtime task and leaves a running server that listens on nothing.
+fn build_server<H: Handler>(
+    handler: Arc<H>,
+    listeners: &[ListenerConfig],
+) -> Result<Server, GatewayError> {
+    if listeners.is_empty() {
+        return Err(GatewayError::NoListeners);
+    }
+    tls::install_crypto_provider();
+
+    let addresses = listeners
+        .iter()
+        .map(|l| resolve(&l.address))
+        .collect::<Result<Vec<_>, _>>()?;
+    probe_bind(&addresses)?;
+
+    // Listeners with the same body limit share one service (and one runtime).
+    let mut groups: BTreeMap<Option<u64>, Vec<(SocketAddr, Option<TlsSettings>)>> = BTreeMap::new();
+    for (listener, address) in listeners.iter().zip(addresses) {
+        let tls = listener.tls.as_ref().map(tls::settings).transpose()?;
+        groups
+            .entry(body::effective_limit(listener.max_request_size))
+            .or_default()
+            .push((address, tls));
+    }
+
+    let mut server = Server::new_with_opt_and_conf(None, server_conf());
+    server.bootstrap();
+    for (limit, endpoints) in groups {
+        let app = ApiApp {
+            handler: handler.clone(),
+            limit,
+        };
+        let names: Vec<String> = endpoints.iter().map(|(a, _)| a.to_string()).collect();
+        let mut service = Service::new(format!("mainkey api {}", names.join(" ")), app);
+        for (address, tls) in endpoints {
+            let address = address.to_string();
+            match tls {
+                Some(settings) => {
+                    service.add_tls_with_settings(&address, None, settings);
+                    tracing::info!(%address, tls = true, "listener configured");
+                }
+                None => {
+                    service.add_tcp(&address);
+                    tracing::info!(%address, tls = false, "listener configured");
+                }
+            }
+        }
+        server.add_service(service);
+    }
+    Ok(server)
+}
+
+/// `host:port` to one socket address, as pingora would pick it (the first one resolved).
+fn resolve(address: &str) -> Result<SocketAddr, GatewayError> {
+    let invalid = |reason: String| GatewayError::InvalidAddress {
+        address: address.to_string(),
+        reason,
+    };
+    address
+        .to_socket_addrs()
+        .map_err(|e| invalid(e.to_string()))?
+        .next()
+        .ok_or_else(|| invalid("resolves to no address".into()))
+}
+
+/// Binds every address once, all at the same time (so two listeners on one port are caught),
+/// and releases them. A port taken in between is still possible, but rare; the common
+/// mistakes (port in use, address not local, no permission) become a clear error here.
+fn probe_bind(addresses: &[SocketAddr]) -> Result<(), GatewayError> {
+    let mut held = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let listener = TcpListener::bind(address).map_err(|source| GatewayError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+        held.push(listener);
+    }
+    Ok(())
+}
+
+/// The pingora app that serves `/v1` on one group of listeners.
+struct ApiApp<H> {
+    handler: Arc<H>,
+    /// The body limit of these listeners; `None` is unlimited.
+    limit: Option<u64>,
+}
+
+impl<H: Handler> ApiApp<H> {
+    async fn serve(&self, session: &mut ServerSession) -> Result<Response, Error> {
+        let header = session.req_header();
+        if !header.raw_path_is_utf8() {
+            return Err(Error::bad_request(
+                "invalid request path: non-printable character",
+            ));
+        }
+        let remote_addr = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let head = api::decode_head(&header.method, &header.uri, &header.headers, remote_addr)?;
+
+        let declared = header
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        body::check_declared_length(declared, self.limit)?;
+        let expects_continue = header
+            .headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        // pingora does not answer `Expect: 100-continue` by itself; curl waits a second for it
+        // on every body over 1 MiB. Sent only once the head has passed every check, so a
+        // rejected client never uploads its body.
+        if expects_continue && !session.is_body_done() {
+            session
+                .write_continue_response()
+                .await
+                .map_err(|_| Error::bad_request("error reading data"))?;
+        }
+        session.set_read_timeout(Some(BODY_READ_TIMEOUT));
+        let body = body::read_limited(&mut SessionBody(session), self.limit).await?;
+
+        let req = head.into_request(&body)?;
+        self.handler.handle(req).await
+    }
+}
+
+#[async_trait]
+impl<H: Handler> ServeHttp for ApiApp<H> {
+    async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
+        let result = self.serve(session).await;
+        // After an early answer (413, 400, 404...) the rest of the body is still on the wire.
+        // pingora would drain it to reuse the connection, which is unbounded work for a body
+        // we just refused, so the connection is closed instead.
+        if !session.is_body_done() {
+            session.set_keepalive(None);
+        }
+        let mut resp = api::encode(result);
+        if session.req_header().method == Method::HEAD {
+            // The headers (Content-Length included) stay those of the GET, as HTTP wants.
+            resp.body_mut().clear();
+        }
+        resp
+    }
+}
+
+/// The session as a [`BodySource`].
+struct SessionBody<'a>(&'a mut ServerSession);
+
+#[async_trait]
+impl BodySource for SessionBody<'_> {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, String> {
+        self.0.read_request_body().await.map_err(|e| e.to_string())
+    }
+}
+
+/// What stops the server: Unix signals, or a [`StopTrigger`].
+pub struct StopSignal(StopSource);
+
+enum StopSource {
+    UnixSignals,
+    Trigger(watch::Receiver<Option<StopKind>>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopKind {
+    Graceful,
+    Fast,
+}
+
+impl StopSignal {
+    /// SIGTERM and SIGQUIT stop gracefully, SIGINT at once.
+    pub fn unix_signals() -> Self {
+        StopSignal(StopSource::UnixSignals)
+    }
+
+    fn into_watch(self) -> Box<dyn ShutdownSignalWatch> {
+        match self.0 {
+            StopSource::UnixSignals => Box::new(UnixSignals),
+            StopSource::Trigger(rx) => Box::new(TriggerWatch(rx)),
+        }
+    }
+}
+
+/// Stops a server started with the paired [`StopSignal`], from any thread. Dropping it stops
+/// the server at once, so a test that panics does not leave a server behind.
+pub struct StopTrigger(watch::Sender<Option<StopKind>>);
+
+impl StopTrigger {
+    /// As SIGTERM.
+    pub fn graceful(&self) {
+        self.0.send_replace(Some(StopKind::Graceful));
+    }
+
+    /// As SIGINT.
+    pub fn fast(&self) {
+        self.0.send_replace(Some(StopKind::Fast));
+    }
+}
+
+/// A trigger and the signal it fires.
+pub fn stop_trigger() -> (StopTrigger, StopSignal) {
+    let (tx, rx) = watch::channel(None);
+    (StopTrigger(tx), StopSignal(StopSource::Trigger(rx)))
+}
+
+struct TriggerWatch(watch::Receiver<Option<StopKind>>);
+
+#[async_trait]
+impl ShutdownSignalWatch for TriggerWatch {
+    async fn recv(&self) -> ShutdownSignal {
+        let mut rx = self.0.clone();
+        // The borrow is copied out at once: it must not live across an await.
+        let kind = match rx.wait_for(Option::is_some).await {
+            Ok(kind) => *kind,
+            Err(_) => None,
+        };
+        match kind {
+            Some(StopKind::Graceful) => ShutdownSignal::GracefulTerminate,
+            _ => ShutdownSignal::FastShutdown,
+        }
+    }
+}
+
+struct UnixSignals;
+
+#[async_trait]
+impl ShutdownSignalWatch for UnixSignals {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (term, quit, int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::quit()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(quit), Ok(int)) => (term, quit, int),
+            _ => {
+                // Without handlers the server could not be stopped cleanly; stopping now is
+                // louder than running unstoppable.
+                tracing::error!("cannot install signal handlers; stopping");
+                return ShutdownSignal::FastShutdown;
+            }
+        };
+        let (mut term, mut quit, mut int) = (term, quit, int);
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: stopping gracefully");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = quit.recv() => {
+                tracing::info!("SIGQUIT: stopping gracefully");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: stopping now");
+                ShutdownSignal::FastShutdown
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The real pingora server, in this process, on free ports, stopped by a [`StopTrigger`].
+    //! Requests are written by hand so that framing (Content-Length, chunked, Expect) is exact.
+
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::TcpStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread::JoinHandle;
+    use std::time::Instant;
+
+    use parking_lot::Mutex;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::config::TlsFiles;
+    use crate::logical::{Map, Request};
+
+    /// Records what reached it; answers by path.
+    #[derive(Default)]
+    struct Fake {
+        seen: Mutex<Vec<Request>>,
+    }
+
+    #[async_trait]
+    impl Handler for Fake {
+        async fn handle(&self, req: Request) -> Result<Response, Error> {
+            self.seen.lock().push(req.clone());
+            match req.path.as_str() {
+                "sys/sealed" => Err(Error::Sealed),
+                "empty" => Ok(Response::empty()),
+                "slow" => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok(Response::empty())
+                }
+                _ => {
+                    let mut data = Map::new();
+                    data.insert("path".into(), json!(req.path));
+                    data.insert("op".into(), json!(format!("{:?}", req.operation)));
+                    data.insert("data".into(), Value::Object(req.data.clone()));
+                    data.insert("has_token".into(), json!(req.client_token.is_some()));
+                    Ok(Response::data(data))
+                }
+            }
+        }
+    }
+
+    struct Running {
+        fake: Arc<Fake>,
+        trigger: StopTrigger,
+        thread: Option<JoinHandle<Result<(), GatewayError>>>,
+        stopped: Arc<AtomicBool>,
+        addr: String,
+    }
+
+    impl Running {
+        fn requests(&self) -> usize {
+            self.fake.seen.lock().len()
+        }
+
+        fn join(&mut self) -> Duration {
+            let start = Instant::now();
+            let thread = self.thread.take().expect("joined once");
+            thread
+                .join()
+                .expect("server thread")
+                .expect("server result");
+            start.elapsed()
+        }
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    fn start(limit: Option<u64>, tls: Option<TlsFiles>) -> Running {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let listeners = vec![ListenerConfig {
+            address: addr.clone(),
+            tls,
+            max_request_size: limit,
+        }];
+        let fake = Arc::new(Fake::default());
+        let (trigger, signal) = stop_trigger();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (fake, stopped) = (fake.clone(), stopped.clone());
+            std::thread::spawn(move || {
+                let hook = Box::new(move || stopped.store(true, Ordering::SeqCst));
+                serve(fake, &listeners, hook, signal)
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Running {
+            fake,
+            trigger,
+            thread: Some(thread),
+            stopped,
+            addr,
+        }
+    }
+
+    struct Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Reply {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+
+        fn json(&self) -> Value {
+            serde_json::from_slice(&self.body).expect("JSON body")
+        }
+    }
+
+    /// Reads until the server closes; a reset after a complete response (the server closed with
+    /// our unread upload in its buffer) still counts as the end.
+    fn read_reply(stream: &mut TcpStream) -> Reply {
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset && !raw.is_empty() => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        parse_reply(&raw)
+    }
+
+    fn parse_reply(raw: &[u8]) -> Reply {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of head");
+        let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().expect("status line");
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: raw[end + 4..].to_vec(),
+        }
+    }
+
+    fn send(addr: &str, request: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(request).expect("write");
+        read_reply(&mut stream)
+    }
+
+    fn request(addr: &str, method: &str, target: &str, headers: &str, body: &str) -> Reply {
+        let raw = format!(
+            "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        send(addr, raw.as_bytes())
+    }
+
+    #[test]
+    fn serves_v1_over_http() {
+        let mut s = start(Some(1024), None);
+        let a = s.addr.clone();
+
+        let r = request(
+            &a,
+            "GET",
+            "/v1/secret/data/a%20b?version=2",
+            "X-Vault-Token: t\r\n",
+            "",
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let body = r.json();
+        assert_eq!(body["data"]["path"], "secret/data/a b");
+        assert_eq!(body["data"]["op"], "Read");
+        assert_eq!(body["data"]["data"], json!({"version": "2"}));
+        assert_eq!(body["data"]["has_token"], true);
+        assert_eq!(body.as_object().map(|o| o.len()), Some(8));
+
+        let r = request(&a, "LIST", "/v1/secret/metadata", "", "");
+        assert_eq!(r.json()["data"]["op"], "List");
+        assert_eq!(r.json()["data"]["path"], "secret/metadata/");
+
+        let r = request(&a, "POST", "/v1/secret/data/x", "", r#"{"data":{"k":"v"}}"#);
+        assert_eq!(r.json()["data"]["data"], json!({"data": {"k": "v"}}));
+
+        let r = request(&a, "PUT", "/v1/empty", "", "");
+        assert_eq!(r.status, 204);
+        assert!(r.body.is_empty());
+
+        let r = request(&a, "GET", "/v1/sys/sealed", "", "");
+        assert_eq!(
+            (r.status, r.json()),
+            (503, json!({"errors": ["Vault is sealed"]}))
+        );
+
+        // HEAD: the GET's headers, no body.
+        let r = request(&a, "HEAD", "/v1/secret/data/a", "", "");
+        assert_eq!(r.status, 200);
+        assert!(r.body.is_empty());
+        assert_ne!(r.header("content-length"), Some("0"));
+
+        let seen = s.requests();
+        // Every one of these is refused before the backend.
+        for target in [
+            "/v1/secret/../sys/seal",
+            "/v1/secret/%2e%2e/sys/seal",
+            "/v1/secret/%2E./x",
+            "/v1/secret//x",
+            "/v1/secret/a%2Fb",
+            "/v1/secret/a%00b",
+        ] {
+            let r = request(&a, "GET", target, "", "");
+            assert_eq!(r.status, 400, "{target}");
+            assert_eq!(r.json()["errors"].as_array().map(Vec::len), Some(1));
+        }
+        let r = request(&a, "GET", "/v2/x", "", "");
+        assert_eq!((r.status, r.json()), (404, json!({"errors": []})));
+        let r = request(&a, "OPTIONS", "/v1/x", "", "");
+        assert_eq!(r.status, 405);
+        let r = request(
+            &a,
+            "PATCH",
+            "/v1/secret/data/x",
+            "Content-Type: application/json\r\n",
+            "{}",
+        );
+        assert_eq!(r.status, 415);
+        let r = request(&a, "POST", "/v1/secret/data/x", "", "{not json");
+        assert_eq!(r.status, 400);
+        assert_eq!(s.requests(), seen, "a rejected request reached the backend");
+
+        // The token is never taken from the query string.
+        let r = request(
+            &a,
+            "GET",
+            "/v1/secret/data/a?X-Vault-Token=t&token=t",
+            "",
+            "",
+        );
+        assert_eq!(r.json()["data"]["has_token"], false);
+
+        s.trigger.fast();
+        s.join();
+        assert!(s.stopped.load(Ordering::SeqCst), "on_shutdown did not run");
+    }
+
+    #[test]
+    fn keeps_connections_alive() {
+        let mut s = start(Some(1024), None);
+        let mut stream = TcpStream::connect(&s.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        for _ in 0..3 {
+            stream
+                .write_all(b"GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("write");
+            // Read exactly one response, framed by its Content-Length.
+            let mut raw = Vec::new();
+            let mut byte = [0u8; 1];
+            while !raw.ends_with(b"\r\n\r\n") {
+                stream.read_exact(&mut byte).expect("head");
+                raw.push(byte[0]);
+            }
+            let reply = parse_reply(&raw);
+            assert_eq!(reply.status, 200);
+            let len: usize = reply
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .expect("content-length");
+            let mut body = vec![0u8; len];
+            stream.read_exact(&mut body).expect("body");
+        }
+        s.trigger.fast();
+        s.join();
+    }
+
+    #[test]
+    fn enforces_the_body_limit() {
+        let mut s = start(Some(1024), None);
+        let a = s.addr.clone();
+        let seen = s.requests();
+
+        // A declared length over the limit: refused before any body byte is sent.
+        let r = send(
+            &a,
+            b"POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+        );
+        assert_eq!(r.status, 413);
+        assert_eq!(
+            r.json(),
+            json!({"errors": ["http: request body too large"]})
+        );
+
+        // A chunked body that crosses the limit while it is read.
+        let mut raw =
+            b"POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+        for _ in 0..4 {
+            raw.extend_from_slice(b"200\r\n");
+            raw.extend_from_slice(&[b' '; 0x200]);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"0\r\n\r\n");
+        let r = send(&a, &raw);
+        assert_eq!(r.status, 413);
+        assert_eq!(s.requests(), seen);
+
+        // Within the limit, chunked is fine.
+        let r = send(
+            &a,
+            b"POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n",
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["data"]["data"], json!({"a": 1}));
+
+        // `Expect: 100-continue` gets its interim answer, then the final one.
+        let mut stream = TcpStream::connect(&a).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream
+            .write_all(b"PUT /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n")
+            .expect("write");
+        let mut interim = Vec::new();
+        let mut byte = [0u8; 1];
+        while !interim.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).expect("interim head");
+            interim.push(byte[0]);
+        }
+        assert_eq!(parse_reply(&interim).status, 100);
+        stream.write_all(b"{\"a\":2}").expect("body");
+        let r = read_reply(&mut stream);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["data"]["data"], json!({"a": 2}));
+
+        s.trigger.fast();
+        s.join();
+    }
+
+    #[test]
+    fn graceful_stop_finishes_requests_in_flight_and_is_quick() {
+        let mut s = start(Some(1024), None);
+        let addr = s.addr.clone();
+        let in_flight = std::thread::spawn(move || request(&addr, "GET", "/v1/slow", "", ""));
+        std::thread::sleep(Duration::from_millis(100));
+        s.trigger.graceful();
+        let took = s.join();
+        assert_eq!(in_flight.join().expect("client").status, 204);
+        assert!(took < Duration::from_secs(2), "graceful stop took {took:?}");
+        assert!(s.stopped.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn serves_tls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files =
+            tls::tests::write_files(dir.path(), tls::tests::TEST_CERT, tls::tests::TEST_KEY);
+        let mut s = start(None, Some(files));
+        let port = s.addr.rsplit(':').next().expect("port").to_string();
+
+        let root =
+            ureq::tls::Certificate::from_pem(tls::tests::TEST_CERT.as_bytes()).expect("cert");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![root])))
+                    .build(),
+            )
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(format!("https://localhost:{port}/v1/secret/data/a"))
+            .call()
+            .expect("https request");
+        assert_eq!(resp.status().as_u16(), 200);
+        let body: Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
+        assert_eq!(body["data"]["path"], "secret/data/a");
+
+        // Plain HTTP on the TLS port gets nowhere near the backend.
+        let seen = s.requests();
+        let mut stream = TcpStream::connect(&s.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let _ = stream.write_all(b"GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf);
+        assert!(!buf.starts_with(b"HTTP/1.1 200"));
+        assert_eq!(s.requests(), seen);
+
+        s.trigger.fast();
+        s.join();
+    }
+
+    #[test]
+    fn startup_errors_are_reported_and_still_run_the_hook() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = taken.local_addr().expect("addr").to_string();
+        let cases = vec![
+            (vec![], "no listener"),
+            (
+                vec![ListenerConfig {
+                    address: address.clone(),
+                    tls: None,
+                    max_request_size: None,
+                }],
+                "cannot listen",
+            ),
+            (
+                vec![ListenerConfig {
+                    address: "not an address".into(),
+                    tls: None,
+                    max_request_size: None,
+                }],
+                "invalid",
+            ),
+            (
+                vec![ListenerConfig {
+                    address: "127.0.0.1:0".into(),
+                    tls: Some(TlsFiles {
+                        cert_file: "/nonexistent/c.pem".into(),
+                        key_file: "/nonexistent/k.pem".into(),
+                    }),
+                    max_request_size: None,
+                }],
+                "/nonexistent/c.pem",
+            ),
+        ];
+        for (listeners, expected) in cases {
+            let ran = Arc::new(AtomicBool::new(false));
+            let hook = {
+                let ran = ran.clone();
+                Box::new(move || ran.store(true, Ordering::SeqCst))
+            };
+            let (_trigger, signal) = stop_trigger();
+            let err = serve(Arc::new(Fake::default()), &listeners, hook, signal)
+                .expect_err("startup must fail");
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(ran.load(Ordering::SeqCst));
+        }
+    }
+}
