@@ -363,7 +363,20 @@ pub fn encode_response(resp: &Response, request_id: &str) -> http::Response<Vec<
         warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
         auth: resp.auth.as_ref(),
     };
-    match serde_json::to_vec(&envelope) {
+    let body = match (resp.data_at_top_level, &resp.data) {
+        (true, Some(data)) => serde_json::to_value(&envelope).and_then(|mut value| {
+            if let serde_json::Value::Object(top) = &mut value {
+                for (k, v) in data {
+                    if !top.contains_key(k) {
+                        top.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            serde_json::to_vec(&value)
+        }),
+        _ => serde_json::to_vec(&envelope),
+    };
+    match body {
         Ok(body) => build(status, Some(body)),
         Err(_) => internal_error("failed to encode the response"),
     }
@@ -404,7 +417,6 @@ fn build(status: StatusCode, body: Option<Vec<u8>>) -> http::Response<Vec<u8>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // In a test, a failed unwrap is a failed assertion.
 mod tests {
     use super::*;
     use serde_json::json;
@@ -651,6 +663,19 @@ mod tests {
         assert_eq!(r.client_token, None);
         let r = req("GET", "/v1/a", &[("x-vault-token", "")], "").unwrap();
         assert_eq!(r.client_token, None);
+    }
+
+    #[test]
+    fn sys_answers_also_carry_their_data_at_the_top_level() {
+        let mut data = Map::new();
+        data.insert("term".into(), json!(2));
+        data.insert("request_id".into(), json!("not the envelope's"));
+        let mut resp = Response::data(data);
+        resp.data_at_top_level = true;
+        let body = body_json(&encode_response(&resp, "id-1"));
+        assert_eq!(body["term"], 2);
+        assert_eq!(body["data"]["term"], 2);
+        assert_eq!(body["request_id"], "id-1", "envelope keys win");
     }
 
     #[test]

@@ -59,7 +59,6 @@ pub async fn read_limited(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // In a test, a failed unwrap is a failed assertion.
 mod tests {
     use super::*;
 

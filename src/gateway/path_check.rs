@@ -118,7 +118,6 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // In a test, a failed unwrap is a failed assertion.
 mod tests {
     use super::*;
     use proptest::prelude::*;

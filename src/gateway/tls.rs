@@ -94,7 +94,6 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, GatewayError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // In a test, a failed unwrap is a failed assertion.
 pub(crate) mod tests {
     use super::*;
     use std::path::PathBuf;

@@ -41,7 +41,11 @@ pub fn unsigned(data: &Map, key: &str) -> Result<Option<u64>, Error> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| type_error(key, "int")),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| type_error(key, "int")),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| type_error(key, "int")),
         Some(_) => Err(type_error(key, "int")),
     }
 }
@@ -51,7 +55,10 @@ pub fn unsigned(data: &Map, key: &str) -> Result<Option<u64>, Error> {
 pub fn duration_secs(data: &Map, key: &str) -> Result<Option<u64>, Error> {
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| type_error(key, "duration")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| type_error(key, "duration")),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => parse_duration(s)
             .map(|d| Some(d.as_secs()))
@@ -70,7 +77,9 @@ pub fn object<'a>(data: &'a Map, key: &str) -> Result<Option<&'a Map>, Error> {
 }
 
 fn type_error(key: &str, want: &str) -> Error {
-    Error::bad_request(format!("error converting input for field \"{key}\": expected {want}"))
+    Error::bad_request(format!(
+        "error converting input for field \"{key}\": expected {want}"
+    ))
 }
 
 /// Parses Go's duration syntax (`1h30m`, `90s`, `1.5h`, `300ms`) or a plain number of seconds.
@@ -86,13 +95,17 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return None;
         }
         let value: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -141,7 +154,10 @@ mod tests {
 
     #[test]
     fn durations_take_go_forms() {
-        assert_eq!(parse_duration("768h").map(|d| d.as_secs()), Some(768 * 3600));
+        assert_eq!(
+            parse_duration("768h").map(|d| d.as_secs()),
+            Some(768 * 3600)
+        );
         assert_eq!(parse_duration("1h30m").map(|d| d.as_secs()), Some(5400));
         assert_eq!(parse_duration("90").map(|d| d.as_secs()), Some(90));
         assert_eq!(parse_duration("1.5h").map(|d| d.as_secs()), Some(5400));

@@ -5,8 +5,8 @@
 //! format.
 
 mod backend;
-pub mod fields;
 mod error;
+pub mod fields;
 mod request;
 mod response;
 mod storage;

@@ -15,6 +15,9 @@ pub struct Response {
     /// A bare JSON object with its status, for the paths that Vault answers without the
     /// envelope (`sys/health`, `sys/seal-status`, `sys/init`, `sys/unseal`, `sys/leader`).
     pub raw: Option<Raw>,
+    /// Also copy `data`'s keys to the top level of the body, as Vault does for most `sys/`
+    /// paths so that clients written before the envelope keep working.
+    pub data_at_top_level: bool,
 }
 
 /// A response body that is sent as it is, without the envelope.
@@ -77,6 +80,7 @@ impl std::fmt::Debug for Response {
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
             .field("status", &self.status)
             .field("raw", &self.raw.as_ref().map(|r| r.status))
+            .field("data_at_top_level", &self.data_at_top_level)
             .finish()
     }
 }

@@ -24,13 +24,24 @@ impl SystemBackend {
     }
 
     fn core(&self) -> Result<Arc<Core>, Error> {
-        self.core.upgrade().ok_or_else(|| Error::internal("core is shutting down"))
+        self.core
+            .upgrade()
+            .ok_or_else(|| Error::internal("core is shutting down"))
     }
 }
 
 #[async_trait]
 impl Backend for SystemBackend {
     async fn handle(&self, req: &Request, _storage: &dyn Storage) -> Result<Response, Error> {
+        let mut resp = self.route(req).await?;
+        // Vault copies the data of `sys/` answers (but not `sys/internal/`) to the top level.
+        resp.data_at_top_level = !req.path.starts_with("internal/");
+        Ok(resp)
+    }
+}
+
+impl SystemBackend {
+    async fn route(&self, req: &Request) -> Result<Response, Error> {
         let core = self.core()?;
         let path = req.path.as_str();
         match (req.operation, path) {
@@ -48,7 +59,12 @@ impl Backend for SystemBackend {
                     return mounts::ui_mounts(&core, req, rest.trim_start_matches('/'));
                 }
                 if path == "mounts" || path.starts_with("mounts/") {
-                    return mounts::handle(&core, req, path.trim_start_matches("mounts").trim_start_matches('/')).await;
+                    return mounts::handle(
+                        &core,
+                        req,
+                        path.trim_start_matches("mounts").trim_start_matches('/'),
+                    )
+                    .await;
                 }
                 Err(Error::NoHandler(format!(
                     "no handler for route \"sys/{path}\". route entry not found."

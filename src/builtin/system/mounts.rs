@@ -55,7 +55,9 @@ fn read_one(core: &Core, path: &str) -> Result<Response, Error> {
 
 /// Reads `options` as Vault does: a map of strings (numbers are stringified).
 fn string_map(data: &Map, key: &str) -> Result<Option<BTreeMap<String, String>>, Error> {
-    let Some(obj) = fields::object(data, key)? else { return Ok(None) };
+    let Some(obj) = fields::object(data, key)? else {
+        return Ok(None);
+    };
     let mut out = BTreeMap::new();
     for k in obj.keys() {
         if let Some(v) = fields::string(obj, k)? {
@@ -75,7 +77,8 @@ async fn enable(core: &Core, path: &str, data: &Map) -> Result<Response, Error> 
         config.max_lease_ttl = fields::duration_secs(c, "max_lease_ttl")?.unwrap_or(0);
         config.force_no_cache = fields::boolean(c, "force_no_cache")?.unwrap_or(false);
     }
-    core.mount(path, &kind, &description, options, config).await?;
+    core.mount(path, &kind, &description, options, config)
+        .await?;
     Ok(Response::empty())
 }
 
@@ -93,7 +96,10 @@ fn read_tune(core: &Core, path: &str) -> Result<Response, Error> {
     data.insert("force_no_cache".into(), entry.config.force_no_cache.into());
     data.insert("max_lease_ttl".into(), max_ttl.into());
     if let Some(options) = &entry.options {
-        data.insert("options".into(), serde_json::to_value(options).unwrap_or(Value::Null));
+        data.insert(
+            "options".into(),
+            serde_json::to_value(options).unwrap_or(Value::Null),
+        );
     }
     Ok(Response::data(data))
 }

@@ -12,7 +12,10 @@ use crate::logical::{fields, Error, Map, Operation, Request, Response};
 /// Answers the seal endpoints; `None` for every other path.
 pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Response, Error>> {
     let result = match (req.path.as_str(), req.operation) {
-        ("sys/init", Operation::Read) => Ok(Response::raw(200, json!({"initialized": core.is_initialized()}))),
+        ("sys/init", Operation::Read) => Ok(Response::raw(
+            200,
+            json!({"initialized": core.is_initialized()}),
+        )),
         ("sys/init", Operation::Update) => init(core, &req.data).await,
         ("sys/seal-status", Operation::Read) => Ok(Response::raw(200, core.seal_status())),
         ("sys/unseal", Operation::Update) => unseal(core, &req.data).await,
@@ -29,8 +32,12 @@ pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Respon
 async fn init(core: &Core, data: &Map) -> Result<Response, Error> {
     let shares = fields::unsigned(data, "secret_shares")?.unwrap_or(0);
     let threshold = fields::unsigned(data, "secret_threshold")?.unwrap_or(0);
-    if data.get("pgp_keys").is_some_and(|v| !v.is_null()) || data.get("root_token_pgp_key").is_some_and(|v| v != "") {
-        return Err(Error::bad_request("PGP-encrypted unseal keys are not supported"));
+    if data.get("pgp_keys").is_some_and(|v| !v.is_null())
+        || data.get("root_token_pgp_key").is_some_and(|v| v != "")
+    {
+        return Err(Error::bad_request(
+            "PGP-encrypted unseal keys are not supported",
+        ));
     }
     let result = core.initialize(shares, threshold, None).await?;
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -51,9 +58,13 @@ async fn unseal(core: &Core, data: &Map) -> Result<Response, Error> {
     if fields::boolean(data, "reset")?.unwrap_or(false) {
         core.reset_unseal();
     } else {
-        let key = fields::string(data, "key")?.filter(|k| !k.is_empty()).ok_or_else(|| {
-            Error::bad_request("'key' must be specified in request body as JSON, or 'reset' set to true")
-        })?;
+        let key = fields::string(data, "key")?
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "'key' must be specified in request body as JSON, or 'reset' set to true",
+                )
+            })?;
         core.unseal(&key).await?;
     }
     Ok(Response::raw(200, core.seal_status()))
@@ -84,7 +95,12 @@ fn health(core: &Core, query: &Map) -> Result<Response, Error> {
     } else {
         code("activecode", 200)?
     };
-    let now = core.clock().now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = core
+        .clock()
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let mut body = json!({
         "initialized": initialized,
         "sealed": sealed,
