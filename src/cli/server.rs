@@ -49,7 +49,11 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .map_err(|e| format!("starting runtime: {e}"))?;
     let core = runtime.block_on(build_core(&config))?;
     if args.dev {
-        runtime.block_on(dev_setup(&core, args.dev_root_token_id.as_deref(), &config.listeners))?;
+        runtime.block_on(dev_setup(
+            &core,
+            args.dev_root_token_id.as_deref(),
+            &config.listeners,
+        ))?;
     }
     drop(runtime);
 
@@ -57,14 +61,21 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         tracing::info!(address = %listener.address, tls = listener.tls.is_some(), "listening");
     }
     let shutdown_core = core.clone();
-    gateway::run(core, &config.listeners, Box::new(move || shutdown_core.shutdown()))
-        .map_err(|e| e.to_string())
+    gateway::run(
+        core,
+        &config.listeners,
+        Box::new(move || shutdown_core.shutdown()),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAINKEY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn dev_config(address: &str) -> ServerConfig {
@@ -87,7 +98,10 @@ fn dev_config(address: &str) -> ServerConfig {
 async fn build_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
     let (backend, storage_type): (Arc<dyn Backend>, &str) = match &config.storage {
         StorageConfig::Redb { path } => (
-            Arc::new(physical::RedbBackend::open(path).map_err(|e| format!("opening storage {}: {e}", path.display()))?),
+            Arc::new(
+                physical::RedbBackend::open(path)
+                    .map_err(|e| format!("opening storage {}: {e}", path.display()))?,
+            ),
             "redb",
         ),
         StorageConfig::Inmem => (Arc::new(physical::InmemBackend::new()), "inmem"),
@@ -98,22 +112,40 @@ async fn build_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
         storage_type: storage_type.to_string(),
         ..CoreConfig::default()
     };
-    Core::new(backend, Arc::new(SystemClock), core_config).await.map_err(|e| e.to_string())
+    Core::new(backend, Arc::new(SystemClock), core_config)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Dev mode: one unseal key, unsealed at once, KV v2 at `secret/`, and the credentials printed
 /// so the operator can use them.
-async fn dev_setup(core: &Core, root_token_id: Option<&str>, listeners: &[ListenerConfig]) -> Result<(), String> {
-    let init = core.initialize(1, 1, root_token_id).await.map_err(|e| e.to_string())?;
+async fn dev_setup(
+    core: &Core,
+    root_token_id: Option<&str>,
+    listeners: &[ListenerConfig],
+) -> Result<(), String> {
+    let init = core
+        .initialize(1, 1, root_token_id)
+        .await
+        .map_err(|e| e.to_string())?;
     let key = init.keys.first().ok_or("no unseal key generated")?;
     let key_b64 = base64::engine::general_purpose::STANDARD.encode(key.as_slice());
     core.unseal(&key_b64).await.map_err(|e| e.to_string())?;
     let mut options = std::collections::BTreeMap::new();
     options.insert("version".to_string(), "2".to_string());
-    core.mount("secret/", "kv", "key/value secret storage", Some(options), Default::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let address = listeners.first().map(|l| l.address.as_str()).unwrap_or("127.0.0.1:8200");
+    core.mount(
+        "secret/",
+        "kv",
+        "key/value secret storage",
+        Some(options),
+        Default::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let address = listeners
+        .first()
+        .map(|l| l.address.as_str())
+        .unwrap_or("127.0.0.1:8200");
     println!(
         "WARNING! dev mode is enabled! In this mode, mainkey runs entirely in-memory\n\
          and starts unsealed with a single unseal key. Do not run dev mode in production.\n\n\

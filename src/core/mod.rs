@@ -156,8 +156,13 @@ impl Core {
             return resp;
         }
         let unsealed = self.unsealed()?;
-        self.authorize(&unsealed, req.client_token.as_deref(), req.operation, &req.path)
-            .await?;
+        self.authorize(
+            &unsealed,
+            req.client_token.as_deref(),
+            req.operation,
+            &req.path,
+        )
+        .await?;
         let (mounted, rel) = {
             let router = unsealed.router.read();
             match router.route(&req.path) {
@@ -189,8 +194,14 @@ impl Core {
         _op: Operation,
         _path: &str,
     ) -> Result<Authorization, Error> {
-        let token = token.filter(|t| !t.is_empty()).ok_or(Error::PermissionDenied)?;
-        let entry = unsealed.tokens.lookup(token).await?.ok_or(Error::PermissionDenied)?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::PermissionDenied)?;
+        let entry = unsealed
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or(Error::PermissionDenied)?;
         if entry.is_root() {
             return Ok(Authorization { token: entry });
         }
@@ -238,23 +249,39 @@ impl Core {
         // Written last: a crash before this point leaves the core uninitialized.
         self.barrier
             .backend()
-            .commit(vec![physical::StorageOp::Put(SEAL_CONFIG_PATH.into(), bytes)])
+            .commit(vec![physical::StorageOp::Put(
+                SEAL_CONFIG_PATH.into(),
+                bytes,
+            )])
             .await
             .map_err(storage_error)?;
         *self.seal_config.write() = Some(config);
-        Ok(InitResult { keys: seal::split(&root_key, shares, threshold), root_token })
+        Ok(InitResult {
+            keys: seal::split(&root_key, shares, threshold),
+            root_token,
+        })
     }
 
     /// Writes the initial mount table and the root token into a freshly unsealed barrier.
     async fn bootstrap(&self, root_token_id: Option<&str>) -> Result<Zeroizing<String>, Error> {
-        let table = vec![MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging", None)];
+        let table = vec![MountEntry::new(
+            "sys/",
+            "system",
+            "system endpoints used for control, policy and debugging",
+            None,
+        )];
         self.persist_mount_table(&table).await?;
         let tokens = TokenStore::open(Arc::new(self.barrier.view(TOKEN_STORE_PREFIX))).await?;
         let root_token = match root_token_id {
             Some(id) if !id.is_empty() => Zeroizing::new(id.to_string()),
             _ => generate_token_id(),
         };
-        let now = self.clock.now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let entry = TokenEntry {
             accessor: generate_token_id()[2..].to_string(),
             policies: vec!["root".into()],
@@ -275,10 +302,14 @@ impl Core {
     /// counts, and reaching the threshold with it fails and resets progress, as in Vault.
     pub async fn unseal(&self, key: &str) -> Result<(), Error> {
         let _guard = self.transition.lock().await;
-        let config = self.seal_config().ok_or_else(|| Error::bad_request("Vault is not initialized"))?;
+        let config = self
+            .seal_config()
+            .ok_or_else(|| Error::bad_request("Vault is not initialized"))?;
         let parts = {
             let mut state = self.state.write();
-            let SealState::Sealed(progress) = &mut *state else { return Ok(()) };
+            let SealState::Sealed(progress) = &mut *state else {
+                return Ok(());
+            };
             let key = seal::decode_key(&config, key)?;
             progress.add(key);
             if progress.count() < usize::from(config.secret_threshold) {
@@ -315,7 +346,10 @@ impl Core {
     /// every cache.
     pub async fn seal(&self) -> Result<(), Error> {
         let _guard = self.transition.lock().await;
-        let previous = std::mem::replace(&mut *self.state.write(), SealState::Sealed(Progress::default()));
+        let previous = std::mem::replace(
+            &mut *self.state.write(),
+            SealState::Sealed(Progress::default()),
+        );
         self.barrier.seal();
         if let SealState::Unsealed(unsealed) = previous {
             unsealed.tokens.clear_cache();
@@ -333,7 +367,10 @@ impl Core {
             router.insert(Mounted { entry, backend });
         }
         let tokens = TokenStore::open(Arc::new(self.barrier.view(TOKEN_STORE_PREFIX))).await?;
-        Ok(Unsealed { router: RwLock::new(router), tokens })
+        Ok(Unsealed {
+            router: RwLock::new(router),
+            tokens,
+        })
     }
 
     async fn load_mount_table(&self) -> Result<Vec<MountEntry>, Error> {
@@ -345,18 +382,27 @@ impl Core {
     }
 
     async fn persist_mount_table(&self, table: &[MountEntry]) -> Result<(), Error> {
-        let bytes = serde_json::to_vec(table).map_err(|e| Error::internal(format!("encoding mount table: {e}")))?;
+        let bytes = serde_json::to_vec(table)
+            .map_err(|e| Error::internal(format!("encoding mount table: {e}")))?;
         self.barrier.put(MOUNT_TABLE_PATH, bytes).await
     }
 
     fn backend_for(&self, entry: &MountEntry) -> Result<Arc<dyn Backend>, Error> {
         match entry.kind.as_str() {
-            "system" => Ok(Arc::new(builtin::system::SystemBackend::new(self.this.clone()))),
+            "system" => Ok(Arc::new(builtin::system::SystemBackend::new(
+                self.this.clone(),
+            ))),
             "kv" => {
-                let version = entry.options.as_ref().and_then(|o| o.get("version")).map(String::as_str);
+                let version = entry
+                    .options
+                    .as_ref()
+                    .and_then(|o| o.get("version"))
+                    .map(String::as_str);
                 builtin::kv::new_backend(version.unwrap_or(""), self.clock.clone())
             }
-            other => Err(Error::bad_request(format!("plugin not found in the catalog: {other}"))),
+            other => Err(Error::bad_request(format!(
+                "plugin not found in the catalog: {other}"
+            ))),
         }
     }
 
@@ -387,13 +433,23 @@ impl Core {
         let path = normalize_mount_path(path)?;
         let kind = match kind {
             "kv-v1" | "kv-v2" => {
-                options.get_or_insert_with(BTreeMap::new).insert("version".into(), kind[4..].into());
+                options
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert("version".into(), kind[4..].into());
                 "kv"
             }
             "generic" => "kv",
             "kv" => "kv",
-            "" => return Err(Error::bad_request("backend type must be specified as a string")),
-            other => return Err(Error::bad_request(format!("plugin not found in the catalog: {other}"))),
+            "" => {
+                return Err(Error::bad_request(
+                    "backend type must be specified as a string",
+                ))
+            }
+            other => {
+                return Err(Error::bad_request(format!(
+                    "plugin not found in the catalog: {other}"
+                )))
+            }
         };
         if let Some(v) = options.as_ref().and_then(|o| o.get("version")) {
             if v != "1" && v != "2" {
@@ -419,11 +475,19 @@ impl Core {
         let path = normalize_mount_path(path)?;
         let _guard = self.transition.lock().await;
         let unsealed = self.unsealed()?;
-        let Some(mounted) = unsealed.router.read().get(&path).cloned() else { return Ok(()) };
+        let Some(mounted) = unsealed.router.read().get(&path).cloned() else {
+            return Ok(());
+        };
         if mounted.entry.kind == "system" {
             return Err(Error::bad_request(format!("cannot unmount \"{path}\"")));
         }
-        let table: Vec<MountEntry> = unsealed.router.read().entries().filter(|e| e.path != path).cloned().collect();
+        let table: Vec<MountEntry> = unsealed
+            .router
+            .read()
+            .entries()
+            .filter(|e| e.path != path)
+            .cloned()
+            .collect();
         // The table goes first: once it no longer names the mount, its data is unreachable,
         // so a crash during the data clean-up below leaks nothing.
         self.persist_mount_table(&table).await?;
@@ -460,13 +524,18 @@ impl Core {
             m => m,
         };
         if entry.config.default_lease_ttl > max {
-            return Err(Error::bad_request("tuning of default lease TTL exceeds max lease TTL"));
+            return Err(Error::bad_request(
+                "tuning of default lease TTL exceeds max lease TTL",
+            ));
         }
         if let Some(new_options) = options {
             let current = entry.options.clone().unwrap_or_default();
             for (k, v) in new_options {
-                if k == "version" && current.get("version").map(String::as_str).unwrap_or("1") != v {
-                    return Err(Error::bad_request("changing the kv version of a mount is not supported"));
+                if k == "version" && current.get("version").map(String::as_str).unwrap_or("1") != v
+                {
+                    return Err(Error::bad_request(
+                        "changing the kv version of a mount is not supported",
+                    ));
                 }
                 entry.options.get_or_insert_with(BTreeMap::new).insert(k, v);
             }
@@ -475,7 +544,13 @@ impl Core {
             .router
             .read()
             .entries()
-            .map(|e| if e.path == path { entry.clone() } else { e.clone() })
+            .map(|e| {
+                if e.path == path {
+                    entry.clone()
+                } else {
+                    e.clone()
+                }
+            })
             .collect();
         self.persist_mount_table(&table).await?;
         unsealed.router.write().update_entry(entry);

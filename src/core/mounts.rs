@@ -46,7 +46,12 @@ pub struct MountEntry {
 }
 
 impl MountEntry {
-    pub fn new(path: &str, kind: &str, description: &str, options: Option<BTreeMap<String, String>>) -> Self {
+    pub fn new(
+        path: &str,
+        kind: &str,
+        description: &str,
+        options: Option<BTreeMap<String, String>>,
+    ) -> Self {
         let uuid = uuid::Uuid::new_v4().to_string();
         let accessor = format!("{kind}_{}", &uuid.replace('-', "")[..8]);
         MountEntry {
@@ -94,7 +99,6 @@ impl MountEntry {
     }
 }
 
-
 /// Normalizes a user-given mount path: no leading `/`, exactly one trailing `/`.
 pub fn normalize_mount_path(path: &str) -> Result<String, Error> {
     let trimmed = path.trim_matches('/');
@@ -122,7 +126,11 @@ impl Router {
     /// `secret/` with an empty relative path, as Vault does.
     pub fn route(&self, path: &str) -> Option<(&Mounted, String)> {
         // Walk candidate prefixes from the longest down; a mount path always ends in `/`.
-        let with_slash = if path.ends_with('/') { path.to_string() } else { format!("{path}/") };
+        let with_slash = if path.ends_with('/') {
+            path.to_string()
+        } else {
+            format!("{path}/")
+        };
         let mut end = with_slash.len();
         loop {
             let candidate = &with_slash[..end];
@@ -150,11 +158,15 @@ impl Router {
     /// existing mount.
     pub fn check_free(&self, path: &str) -> Result<(), Error> {
         if RESERVED_PREFIXES.iter().any(|r| path.starts_with(r)) {
-            return Err(Error::bad_request(format!("cannot mount under reserved path {path}")));
+            return Err(Error::bad_request(format!(
+                "cannot mount under reserved path {path}"
+            )));
         }
         for existing in self.mounts.keys() {
             if path.starts_with(existing.as_str()) || existing.starts_with(path) {
-                return Err(Error::bad_request(format!("path is already in use at {existing}")));
+                return Err(Error::bad_request(format!(
+                    "path is already in use at {existing}"
+                )));
             }
         }
         Ok(())
@@ -192,7 +204,10 @@ mod tests {
     fn router(paths: &[&str]) -> Router {
         let mut r = Router::default();
         for p in paths {
-            r.insert(Mounted { entry: MountEntry::new(p, "kv", "", None), backend: Arc::new(Nop) });
+            r.insert(Mounted {
+                entry: MountEntry::new(p, "kv", "", None),
+                backend: Arc::new(Nop),
+            });
         }
         r
     }
@@ -201,7 +216,10 @@ mod tests {
     fn longest_prefix_wins() {
         let r = router(&["secret/", "secret/team/", "kv/"]);
         let (m, rel) = r.route("secret/team/data/x").unwrap();
-        assert_eq!((m.entry.path.as_str(), rel.as_str()), ("secret/team/", "data/x"));
+        assert_eq!(
+            (m.entry.path.as_str(), rel.as_str()),
+            ("secret/team/", "data/x")
+        );
         let (m, rel) = r.route("secret/data/x").unwrap();
         assert_eq!((m.entry.path.as_str(), rel.as_str()), ("secret/", "data/x"));
         let (m, rel) = r.route("kv").unwrap();

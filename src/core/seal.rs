@@ -75,7 +75,10 @@ pub fn split(root_key: &[u8; ROOT_KEY_LEN], shares: u8, threshold: u8) -> Vec<Ze
 
 /// Recovers the root key candidate from the collected unseal keys. A wrong share gives a wrong
 /// key here; the barrier finds that out when the keyring fails to decrypt.
-pub fn combine(config: &SealConfig, parts: &[Zeroizing<Vec<u8>>]) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub fn combine(
+    config: &SealConfig,
+    parts: &[Zeroizing<Vec<u8>>],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     if config.secret_shares == 1 {
         return parts
             .first()
@@ -137,7 +140,11 @@ impl Progress {
 
     /// Adds a key unless the same key was already given, which Vault ignores silently.
     pub fn add(&mut self, key: Zeroizing<Vec<u8>>) {
-        if self.parts.iter().any(|p| bool::from(p.as_slice().ct_eq(key.as_slice()))) {
+        if self
+            .parts
+            .iter()
+            .any(|p| bool::from(p.as_slice().ct_eq(key.as_slice())))
+        {
             return;
         }
         if self.parts.is_empty() {
@@ -175,9 +182,16 @@ mod tests {
             assert_eq!(s.len(), 33);
         }
         let cfg = config(5, 3);
-        let got = combine(&cfg, &[shares[4].clone(), shares[0].clone(), shares[2].clone()]).unwrap();
+        let got = combine(
+            &cfg,
+            &[shares[4].clone(), shares[0].clone(), shares[2].clone()],
+        )
+        .unwrap();
         assert_eq!(got.as_slice(), &root);
-        assert!(combine(&cfg, &shares[..2]).is_err(), "two shares are not enough");
+        assert!(
+            combine(&cfg, &shares[..2]).is_err(),
+            "two shares are not enough"
+        );
     }
 
     #[test]
@@ -194,11 +208,23 @@ mod tests {
         let share = split(&[1u8; 32], 5, 3).remove(0);
         let hex_key = hex::encode(share.as_slice());
         let b64_key = base64::engine::general_purpose::STANDARD.encode(share.as_slice());
-        assert_eq!(decode_key(&cfg, &hex_key).unwrap().as_slice(), share.as_slice());
-        assert_eq!(decode_key(&cfg, &b64_key).unwrap().as_slice(), share.as_slice());
+        assert_eq!(
+            decode_key(&cfg, &hex_key).unwrap().as_slice(),
+            share.as_slice()
+        );
+        assert_eq!(
+            decode_key(&cfg, &b64_key).unwrap().as_slice(),
+            share.as_slice()
+        );
         assert!(matches!(decode_key(&cfg, "zz"), Err(Error::BadRequest(_))));
-        assert!(matches!(decode_key(&cfg, &hex::encode([1u8; 32])), Err(Error::BadRequest(_))));
-        assert!(matches!(decode_key(&cfg, &hex::encode([0u8; 33])), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            decode_key(&cfg, &hex::encode([1u8; 32])),
+            Err(Error::BadRequest(_))
+        ));
+        assert!(matches!(
+            decode_key(&cfg, &hex::encode([0u8; 33])),
+            Err(Error::BadRequest(_))
+        ));
     }
 
     #[test]

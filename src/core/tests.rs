@@ -20,7 +20,9 @@ fn obj(v: serde_json::Value) -> Map {
 }
 
 async fn new_core(backend: Arc<InmemBackend>) -> Arc<Core> {
-    Core::new(backend, Arc::new(SystemClock), CoreConfig::default()).await.unwrap()
+    Core::new(backend, Arc::new(SystemClock), CoreConfig::default())
+        .await
+        .unwrap()
 }
 
 async fn initialized() -> (Arc<Core>, InitResult, Arc<InmemBackend>) {
@@ -37,7 +39,9 @@ async fn unseal_with(core: &Core, init: &InitResult, idx: &[usize]) {
 }
 
 fn write(token: &str, path: &str, data: serde_json::Value) -> Request {
-    Request::new(Operation::Update, path).with_token(token).with_data(obj(data))
+    Request::new(Operation::Update, path)
+        .with_token(token)
+        .with_data(obj(data))
 }
 
 #[tokio::test]
@@ -66,7 +70,10 @@ async fn a_malformed_key_is_refused_without_touching_progress() {
     let (core, init, _) = initialized().await;
     unseal_with(&core, &init, &[0]).await;
     for bad in ["zz", "", "AAAA", &hex::encode([1u8; 40])] {
-        assert!(matches!(core.unseal(bad).await, Err(Error::BadRequest(_))), "{bad:?}");
+        assert!(
+            matches!(core.unseal(bad).await, Err(Error::BadRequest(_))),
+            "{bad:?}"
+        );
     }
     assert_eq!(core.unseal_progress().0, 1);
 }
@@ -77,9 +84,16 @@ async fn a_wrong_share_counts_and_reaching_the_threshold_with_it_resets() {
     let mut wrong = init.keys[2].to_vec();
     wrong[5] ^= 0xff;
     unseal_with(&core, &init, &[0, 1]).await;
-    assert!(matches!(core.unseal(&hex::encode(&wrong)).await, Err(Error::BadRequest(_))));
+    assert!(matches!(
+        core.unseal(&hex::encode(&wrong)).await,
+        Err(Error::BadRequest(_))
+    ));
     assert!(core.is_sealed());
-    assert_eq!(core.unseal_progress().0, 0, "progress resets after a failed attempt");
+    assert_eq!(
+        core.unseal_progress().0,
+        0,
+        "progress resets after a failed attempt"
+    );
     unseal_with(&core, &init, &[0, 1, 2]).await;
     assert!(!core.is_sealed());
 }
@@ -89,17 +103,31 @@ async fn seal_drops_keys_and_caches_and_answers_503() {
     let (core, init, _) = initialized().await;
     unseal_with(&core, &init, &[0, 1, 2]).await;
     let token = init.root_token.as_str();
-    core.handle_request(write(token, "sys/mounts/kv", json!({"type": "kv-v2"}))).await.unwrap();
-    core.handle_request(write(token, "kv/data/a", json!({"data": {"k": "v"}}))).await.unwrap();
+    core.handle_request(write(token, "sys/mounts/kv", json!({"type": "kv-v2"})))
+        .await
+        .unwrap();
+    core.handle_request(write(token, "kv/data/a", json!({"data": {"k": "v"}})))
+        .await
+        .unwrap();
     let unsealed = core.unsealed().unwrap();
     assert!(unsealed.tokens.cached_entries() > 0);
 
     core.seal().await.unwrap();
     assert!(core.is_sealed() && core.barrier().is_sealed());
-    assert_eq!(unsealed.tokens.cached_entries(), 0, "token cache cleared on seal");
-    assert!(unsealed.router.read().entries().next().is_none(), "router dropped on seal");
+    assert_eq!(
+        unsealed.tokens.cached_entries(),
+        0,
+        "token cache cleared on seal"
+    );
+    assert!(
+        unsealed.router.read().entries().next().is_none(),
+        "router dropped on seal"
+    );
     let read = Request::new(Operation::Read, "kv/data/a").with_token(token);
-    assert!(matches!(core.handle_request(read.clone()).await, Err(Error::Sealed)));
+    assert!(matches!(
+        core.handle_request(read.clone()).await,
+        Err(Error::Sealed)
+    ));
 
     unseal_with(&core, &init, &[2, 3, 4]).await;
     let resp = core.handle_request(read).await.unwrap();
@@ -117,10 +145,22 @@ async fn tokens_are_checked_on_every_request() {
             None => r,
         }
     };
-    assert!(matches!(core.handle_request(req(None)).await, Err(Error::PermissionDenied)));
-    assert!(matches!(core.handle_request(req(Some(""))).await, Err(Error::PermissionDenied)));
-    assert!(matches!(core.handle_request(req(Some("s.nope"))).await, Err(Error::PermissionDenied)));
-    assert!(core.handle_request(req(Some(init.root_token.as_str()))).await.is_ok());
+    assert!(matches!(
+        core.handle_request(req(None)).await,
+        Err(Error::PermissionDenied)
+    ));
+    assert!(matches!(
+        core.handle_request(req(Some(""))).await,
+        Err(Error::PermissionDenied)
+    ));
+    assert!(matches!(
+        core.handle_request(req(Some("s.nope"))).await,
+        Err(Error::PermissionDenied)
+    ));
+    assert!(core
+        .handle_request(req(Some(init.root_token.as_str())))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -128,11 +168,19 @@ async fn everything_survives_a_restart() {
     let (core, init, backend) = initialized().await;
     unseal_with(&core, &init, &[0, 1, 2]).await;
     let token = init.root_token.to_string();
-    core.handle_request(write(&token, "sys/mounts/glassdome", json!({"type": "kv", "options": {"version": "2"}})))
+    core.handle_request(write(
+        &token,
+        "sys/mounts/glassdome",
+        json!({"type": "kv", "options": {"version": "2"}}),
+    ))
+    .await
+    .unwrap();
+    core.handle_request(write(&token, "glassdome/data/x", json!({"data": {"v": 1}})))
         .await
         .unwrap();
-    core.handle_request(write(&token, "glassdome/data/x", json!({"data": {"v": 1}}))).await.unwrap();
-    core.handle_request(write(&token, "glassdome/data/x", json!({"data": {"v": 2}}))).await.unwrap();
+    core.handle_request(write(&token, "glassdome/data/x", json!({"data": {"v": 2}})))
+        .await
+        .unwrap();
     core.shutdown();
     drop(core);
 
@@ -144,7 +192,9 @@ async fn everything_survives_a_restart() {
     let resp = core.handle_request(read).await.unwrap();
     assert_eq!(resp.data.unwrap()["data"]["v"], 1);
     let mounts = core.mounts().unwrap();
-    assert!(mounts.iter().any(|m| m.path == "glassdome/" && m.kind == "kv"));
+    assert!(mounts
+        .iter()
+        .any(|m| m.path == "glassdome/" && m.kind == "kv"));
 }
 
 #[tokio::test]
@@ -152,20 +202,48 @@ async fn mounts_are_enabled_tuned_and_disabled_with_their_data() {
     let (core, init, _) = initialized().await;
     unseal_with(&core, &init, &[0, 1, 2]).await;
     let t = init.root_token.to_string();
-    core.handle_request(write(&t, "sys/mounts/kv1", json!({"type": "kv", "options": {"version": "1"}})))
+    core.handle_request(write(
+        &t,
+        "sys/mounts/kv1",
+        json!({"type": "kv", "options": {"version": "1"}}),
+    ))
+    .await
+    .unwrap();
+    let again = core
+        .handle_request(write(&t, "sys/mounts/kv1", json!({"type": "kv"})))
+        .await;
+    assert!(matches!(again, Err(Error::BadRequest(m)) if m.contains("already in use")));
+    core.handle_request(write(&t, "kv1/a", json!({"x": "1"})))
         .await
         .unwrap();
-    let again = core.handle_request(write(&t, "sys/mounts/kv1", json!({"type": "kv"}))).await;
-    assert!(matches!(again, Err(Error::BadRequest(m)) if m.contains("already in use")));
-    core.handle_request(write(&t, "kv1/a", json!({"x": "1"}))).await.unwrap();
-    core.handle_request(write(&t, "sys/mounts/kv1/tune", json!({"default_lease_ttl": "1h"}))).await.unwrap();
-    let resp = core.handle_request(Request::new(Operation::Read, "kv1/a").with_token(&t)).await.unwrap();
+    core.handle_request(write(
+        &t,
+        "sys/mounts/kv1/tune",
+        json!({"default_lease_ttl": "1h"}),
+    ))
+    .await
+    .unwrap();
+    let resp = core
+        .handle_request(Request::new(Operation::Read, "kv1/a").with_token(&t))
+        .await
+        .unwrap();
     assert_eq!(resp.lease_duration, 3600);
 
-    core.handle_request(Request::new(Operation::Delete, "sys/mounts/kv1").with_token(&t)).await.unwrap();
-    core.handle_request(write(&t, "sys/mounts/kv1", json!({"type": "kv", "options": {"version": "1"}})))
+    core.handle_request(Request::new(Operation::Delete, "sys/mounts/kv1").with_token(&t))
         .await
         .unwrap();
-    let gone = core.handle_request(Request::new(Operation::Read, "kv1/a").with_token(&t)).await;
-    assert!(matches!(gone, Err(Error::NotFound)), "a re-enabled mount starts empty");
+    core.handle_request(write(
+        &t,
+        "sys/mounts/kv1",
+        json!({"type": "kv", "options": {"version": "1"}}),
+    ))
+    .await
+    .unwrap();
+    let gone = core
+        .handle_request(Request::new(Operation::Read, "kv1/a").with_token(&t))
+        .await;
+    assert!(
+        matches!(gone, Err(Error::NotFound)),
+        "a re-enabled mount starts empty"
+    );
 }

@@ -47,7 +47,11 @@ impl TokenEntry {
 
 /// A new random token id in OpenBao's shape: `s.` and 24 alphanumerics.
 pub fn generate_token_id() -> Zeroizing<String> {
-    let body: String = rand::thread_rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
+    let body: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
     Zeroizing::new(format!("s.{body}"))
 }
 
@@ -70,7 +74,11 @@ impl TokenStore {
                 salt
             }
         };
-        Ok(TokenStore { storage, salt, cache: moka::sync::Cache::new(10_000) })
+        Ok(TokenStore {
+            storage,
+            salt,
+            cache: moka::sync::Cache::new(10_000),
+        })
     }
 
     /// The storage key of a token: `id/` + hex HMAC-SHA256(salt, token).
@@ -85,7 +93,8 @@ impl TokenStore {
     /// Stores `entry` under the given token id.
     pub async fn create(&self, token: &str, entry: TokenEntry) -> Result<(), Error> {
         let key = self.key_of(token);
-        let bytes = serde_json::to_vec(&entry).map_err(|e| Error::internal(format!("encoding token entry: {e}")))?;
+        let bytes = serde_json::to_vec(&entry)
+            .map_err(|e| Error::internal(format!("encoding token entry: {e}")))?;
         self.storage.put(&key, bytes).await?;
         self.cache.invalidate(&key);
         Ok(())
@@ -97,7 +106,9 @@ impl TokenStore {
         if let Some(hit) = self.cache.get(&key) {
             return Ok(Some(hit));
         }
-        let Some(bytes) = self.storage.get(&key).await? else { return Ok(None) };
+        let Some(bytes) = self.storage.get(&key).await? else {
+            return Ok(None);
+        };
         let entry: TokenEntry = serde_json::from_slice(&bytes)
             .map_err(|e| Error::internal(format!("decoding token entry: {e}")))?;
         let entry = Arc::new(entry);
@@ -162,7 +173,9 @@ mod tests {
 
     #[tokio::test]
     async fn clearing_the_cache_empties_it() {
-        let store = TokenStore::open(Arc::new(InmemStorage::new())).await.unwrap();
+        let store = TokenStore::open(Arc::new(InmemStorage::new()))
+            .await
+            .unwrap();
         store.create("root", root_entry()).await.unwrap();
         store.lookup("root").await.unwrap();
         assert_eq!(store.cached_entries(), 1);
