@@ -1,1 +1,62 @@
-fn main() {}
+//! The `mainkey` binary: parse the command line, dispatch to `cli::*`, map the result to an
+//! exit code. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mainkey::cli::{self, Cli, Command, OperatorCommand};
+
+fn main() -> ExitCode {
+    let argv = cli::argv::vault_style(std::env::args_os());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let code = match cli.command {
+        Command::Server(args) => match cli::server::run(args) {
+            Ok(()) => 0,
+            Err(message) => {
+                eprintln!("Error: {message}");
+                1
+            }
+        },
+        // `status` is the one command whose errors exit 1, so that scripts can tell
+        // "sealed" (2) from "could not ask" (1), as with `bao status`.
+        Command::Status(args) => match cli::status::run(&args) {
+            Ok(outcome) => outcome.exit_code(),
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        },
+        Command::Operator(op) => report(match op {
+            OperatorCommand::Init(args) => cli::operator::init(&args),
+            OperatorCommand::Unseal(args) => cli::operator::unseal(&args),
+            OperatorCommand::Seal(args) => cli::operator::seal(&args),
+            OperatorCommand::Rotate(args) => cli::operator::rotate(&args),
+        }),
+    };
+    ExitCode::from(code)
+}
+
+fn report(result: Result<cli::Outcome, cli::CliError>) -> u8 {
+    match result {
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Help and version exit 0; an unknown command 127 and any other usage error 1, as in the
+/// Vault CLI.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    ExitCode::from(match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        ErrorKind::InvalidSubcommand => 127,
+        _ => 1,
+    })
+}

@@ -1,3 +1,65 @@
 //! Subcommands: thin HTTP clients of `/v1`, and `server`.
+//!
+//! `args` holds the clap tree; `argv` turns Vault's `-flag` style into clap's `--flag`; each
+//! command group has its own module that returns an [`Outcome`] or a [`CliError`], and
+//! `main.rs` turns those into exit codes.
 
+pub mod args;
+pub mod argv;
+pub mod client;
+pub mod operator;
+pub mod output;
 pub mod server;
+pub mod status;
+
+pub use args::{Cli, Command, OperatorCommand};
+
+/// How a command that ran to completion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// `status` found the server sealed.
+    Sealed,
+    /// `operator init -status` found the server not initialised.
+    NotInitialized,
+}
+
+impl Outcome {
+    /// Like the Vault CLI: 0, and 2 for the "no" answers of `status` and `init -status`.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::Sealed | Outcome::NotInitialized => 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A problem on this side, before any request: bad input, unreadable standard input.
+    #[error("{0}")]
+    Local(String),
+    /// A request could not be made or the server refused it; `context` says what was being
+    /// done, in the Vault CLI's words ("Error unsealing").
+    #[error("{context}: {source}")]
+    Request {
+        context: &'static str,
+        #[source]
+        source: client::ClientError,
+    },
+}
+
+impl CliError {
+    /// Like the Vault CLI: 1 for local errors (including unusable settings), 2 for errors
+    /// from or on the way to the server. `status` overrides this with 1 for every error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Local(_)
+            | CliError::Request {
+                source: client::ClientError::Settings(_),
+                ..
+            } => 1,
+            CliError::Request { .. } => 2,
+        }
+    }
+}

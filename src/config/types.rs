@@ -40,3 +40,26 @@ pub struct TlsFiles {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
 }
+
+/// Vault's default for both `default_lease_ttl` and `max_lease_ttl`: 768 hours (32 days).
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
+
+impl ServerConfig {
+    /// The configuration of `server -dev`: in-memory storage and one plain-HTTP listener,
+    /// everything else at Vault's defaults.
+    pub fn dev(listen_address: &str) -> Self {
+        ServerConfig {
+            storage: StorageConfig::Inmem,
+            listeners: vec![ListenerConfig {
+                address: listen_address.to_string(),
+                tls: None,
+                max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
+            }],
+            api_addr: None,
+            ui: false,
+            disable_mlock: true,
+            default_lease_ttl: DEFAULT_LEASE_TTL,
+            max_lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
+}

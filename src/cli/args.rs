@@ -1,0 +1,281 @@
+//! The clap tree of the `mainkey` binary. New command groups (kv, policy, token, login) plug in
+//! as new `Command` variants with their own `Args` structs here and a module beside this one.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::server::ServerArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mainkey",
+    version,
+    about = "A sealed, Vault-compatible secrets server and edge gateway",
+    after_help = "Flags may also be written Vault-style with one dash: -dev, -config=FILE, -format=json."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a mainkey server.
+    Server(ServerArgs),
+    /// Initialise, unseal, seal and rotate the server.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Print the seal status. Exits 0 when unsealed, 2 when sealed, 1 on error.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Initialise a new server: create the unseal key shares and the root token.
+    Init(InitArgs),
+    /// Give one unseal key share; prints the seal status.
+    Unseal(UnsealArgs),
+    /// Seal the server: drop the keys from memory until it is unsealed again.
+    Seal(SealArgs),
+    /// Add a new encryption key term; older entries stay readable.
+    Rotate(RotateArgs),
+}
+
+/// How to reach the server. Each flag overrides its environment variable.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "HTTP Options")]
+pub struct ClientArgs {
+    /// Address of the server [env: VAULT_ADDR, default https://127.0.0.1:8200].
+    #[arg(long, value_name = "URL")]
+    pub address: Option<String>,
+    /// PEM file of the CA certificate(s) to trust [env: VAULT_CACERT].
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate. Insecure [env: VAULT_SKIP_VERIFY].
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_bool_flag
+    )]
+    pub tls_skip_verify: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, env = "VAULT_FORMAT", default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Number of unseal key shares to create.
+    #[arg(long, default_value_t = 5)]
+    pub key_shares: u32,
+    /// Number of shares needed to unseal.
+    #[arg(long, default_value_t = 3)]
+    pub key_threshold: u32,
+    /// Only report whether the server is initialised: exit 0 if it is, 2 if not.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub status: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UnsealArgs {
+    /// One unseal key share (hex or base64). Read from standard input when left out.
+    pub key: Option<String>,
+    /// Discard the key shares given so far.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub reset: bool,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SealArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Boolean flags take an optional `=value` as in Vault (`-reset`, `-tls-skip-verify=false`),
+/// in Go's spellings.
+fn parse_bool_flag(text: &str) -> Result<bool, String> {
+    crate::config::parse_bool_str(text)
+        .ok_or_else(|| format!("expected true, false, 1 or 0, got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::argv::vault_style;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(vault_style(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_tree_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn vault_style_server_flags_parse() {
+        let cli = parse(&[
+            "mainkey",
+            "server",
+            "-dev",
+            "-dev-root-token-id=root",
+            "-dev-listen-address=127.0.0.1:8399",
+        ])
+        .expect("parses");
+        let Command::Server(args) = cli.command else {
+            panic!("expected server");
+        };
+        assert!(args.dev);
+        assert_eq!(args.dev_root_token_id.as_deref(), Some("root"));
+        assert_eq!(args.dev_listen_address, "127.0.0.1:8399");
+
+        let cli = parse(&["mainkey", "server", "-config=/etc/mainkey.hcl"]).expect("parses");
+        let Command::Server(args) = cli.command else {
+            panic!("expected server");
+        };
+        assert_eq!(args.config, Some(PathBuf::from("/etc/mainkey.hcl")));
+    }
+
+    #[test]
+    fn vault_style_init_flags_parse() {
+        let cli = parse(&[
+            "mainkey",
+            "operator",
+            "init",
+            "-key-shares=1",
+            "-key-threshold=1",
+            "-format=json",
+        ])
+        .expect("parses");
+        let Command::Operator(OperatorCommand::Init(args)) = cli.command else {
+            panic!("expected operator init");
+        };
+        assert_eq!((args.key_shares, args.key_threshold), (1, 1));
+        assert_eq!(args.output.format, OutputFormat::Json);
+        assert!(!args.status);
+    }
+
+    #[test]
+    fn init_defaults_are_five_and_three() {
+        let cli = parse(&["mainkey", "operator", "init"]).expect("parses");
+        let Command::Operator(OperatorCommand::Init(args)) = cli.command else {
+            panic!("expected operator init");
+        };
+        assert_eq!((args.key_shares, args.key_threshold), (5, 3));
+    }
+
+    #[test]
+    fn boolean_flags_take_an_optional_value() {
+        for (flag, want) in [
+            ("-reset", true),
+            ("-reset=true", true),
+            ("-reset=1", true),
+            ("-reset=false", false),
+            ("--reset=0", false),
+        ] {
+            let cli = parse(&["mainkey", "operator", "unseal", flag]).expect("parses");
+            let Command::Operator(OperatorCommand::Unseal(args)) = cli.command else {
+                panic!("expected operator unseal");
+            };
+            assert_eq!(args.reset, want, "{flag}");
+            assert_eq!(args.key, None);
+        }
+        assert!(parse(&["mainkey", "operator", "unseal", "-reset=maybe"]).is_err());
+    }
+
+    #[test]
+    fn a_bare_boolean_flag_does_not_swallow_the_next_word() {
+        let cli =
+            parse(&["mainkey", "operator", "unseal", "-tls-skip-verify", "abcd"]).expect("parses");
+        let Command::Operator(OperatorCommand::Unseal(args)) = cli.command else {
+            panic!("expected operator unseal");
+        };
+        assert_eq!(args.client.tls_skip_verify, Some(true));
+        assert_eq!(args.key.as_deref(), Some("abcd"));
+    }
+
+    #[test]
+    fn client_flags_parse_on_every_client_command() {
+        for cmd in [
+            vec!["mainkey", "status"],
+            vec!["mainkey", "operator", "seal"],
+            vec!["mainkey", "operator", "rotate"],
+            vec!["mainkey", "operator", "unseal", "k"],
+            vec!["mainkey", "operator", "init"],
+        ] {
+            let mut argv = cmd.clone();
+            argv.extend([
+                "-address=https://vault.example:8200",
+                "-ca-cert=/etc/ca.pem",
+                "-tls-skip-verify=false",
+            ]);
+            parse(&argv).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn unknown_flags_and_formats_are_usage_errors() {
+        assert!(parse(&["mainkey", "status", "-bogus"]).is_err());
+        assert!(parse(&["mainkey", "status", "-format=yaml"]).is_err());
+        assert!(parse(&["mainkey", "operator", "init", "-key-shares=abc"]).is_err());
+        assert!(parse(&["mainkey", "operator", "unseal", "a", "b"]).is_err());
+    }
+}

@@ -1,0 +1,535 @@
+//! A small blocking HTTP client of the `/v1` API, configured the way the Vault CLI is:
+//! `VAULT_ADDR`, `VAULT_TOKEN` (else `~/.vault-token`), `VAULT_CACERT`, `VAULT_SKIP_VERIFY`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value as Json;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+use super::args::ClientArgs;
+
+/// The Vault CLI's default address. HTTPS, so a plain-HTTP dev server needs `VAULT_ADDR`.
+pub const DEFAULT_ADDRESS: &str = "https://127.0.0.1:8200";
+
+/// Like the Vault CLI's default client timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The environment or flags do not describe a usable client.
+    #[error("{0}")]
+    Settings(String),
+    /// No HTTP response: connection refused, TLS failure, timeout...
+    #[error("{method} {url}: {source}{hint}")]
+    Transport {
+        method: &'static str,
+        url: String,
+        #[source]
+        source: Box<ureq::Error>,
+        /// Extra advice for failures whose cause is not obvious from the message; may be "".
+        hint: &'static str,
+    },
+    /// The server answered with an error status.
+    #[error("{}", ApiErrorText { method, url, status: *status, errors: errors.as_deref(), raw })]
+    Api {
+        method: &'static str,
+        url: String,
+        status: u16,
+        /// The `errors` list of a Vault error body; `None` when the body was not one.
+        errors: Option<Vec<String>>,
+        raw: String,
+    },
+    /// A success status with a body that is not the JSON expected.
+    #[error("{method} {url}: unexpected response: {problem}")]
+    Decode {
+        method: &'static str,
+        url: String,
+        problem: String,
+    },
+}
+
+/// The Vault CLI's layout for API errors, which scripts and people already recognise.
+struct ApiErrorText<'a> {
+    method: &'a str,
+    url: &'a str,
+    status: u16,
+    errors: Option<&'a [String]>,
+    raw: &'a str,
+}
+
+impl fmt::Display for ApiErrorText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Error making API request.\n\nURL: {} {}\nCode: {}.",
+            self.method, self.url, self.status
+        )?;
+        match self.errors {
+            Some(errors) => {
+                f.write_str(" Errors:\n")?;
+                if !errors.is_empty() {
+                    f.write_str("\n")?;
+                }
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "* {e}")?;
+                }
+                Ok(())
+            }
+            None => write!(f, " Raw Message:\n\n{}", self.raw),
+        }
+    }
+}
+
+/// Where and how to connect, after flags and environment are combined. The token is a
+/// `SecretString`, so `Debug` never shows it.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub address: String,
+    pub token: Option<SecretString>,
+    pub ca_cert: Option<PathBuf>,
+    pub skip_verify: bool,
+}
+
+impl ClientSettings {
+    /// Flags first, then the process environment, then the Vault CLI's defaults.
+    pub fn resolve(args: &ClientArgs) -> Result<Self, ClientError> {
+        Self::resolve_with(args, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Self::resolve`], reading variables through `env` (tests pass a map).
+    pub fn resolve_with(
+        args: &ClientArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ClientError> {
+        // An empty variable counts as unset, as in the Vault CLI.
+        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+
+        let address = args
+            .address
+            .clone()
+            .or_else(|| var("VAULT_ADDR"))
+            .unwrap_or_else(|| DEFAULT_ADDRESS.to_string());
+        let address = address.trim_end_matches('/').to_string();
+        if !(address.starts_with("http://") || address.starts_with("https://")) {
+            return Err(ClientError::Settings(format!(
+                "invalid server address {address:?}: expected http://host:port or https://host:port"
+            )));
+        }
+
+        let skip_verify = match args.tls_skip_verify {
+            Some(flag) => flag,
+            None => match var("VAULT_SKIP_VERIFY") {
+                None => false,
+                Some(v) => crate::config::parse_bool_str(&v).ok_or_else(|| {
+                    ClientError::Settings("could not parse VAULT_SKIP_VERIFY".into())
+                })?,
+            },
+        };
+
+        let ca_cert = args
+            .ca_cert
+            .clone()
+            .or_else(|| var("VAULT_CACERT").map(PathBuf::from));
+
+        let token = match var("VAULT_TOKEN") {
+            Some(token) => Some(token.trim().to_string()),
+            None => token_file(var("HOME"))?,
+        }
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+
+        Ok(ClientSettings {
+            address,
+            token,
+            ca_cert,
+            skip_verify,
+        })
+    }
+}
+
+/// `~/.vault-token`, where `vault login` keeps the token; a missing file means no token.
+fn token_file(home: Option<String>) -> Result<Option<String>, ClientError> {
+    let Some(home) = home else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(home).join(".vault-token");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ClientError::Settings(format!(
+            "error reading token file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    address: String,
+    token: Option<SecretString>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("address", &self.address)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(settings: ClientSettings) -> Result<Self, ClientError> {
+        let mut tls = TlsConfig::builder().disable_verification(settings.skip_verify);
+        if let Some(path) = &settings.ca_cert {
+            tls = tls.root_certs(load_ca_file(path)?);
+        }
+        let agent = ureq::Agent::config_builder()
+            // Error statuses carry the `{"errors": [...]}` body that the user needs to see.
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .tls_config(tls.build())
+            .build()
+            .new_agent();
+        Ok(Client {
+            agent,
+            address: settings.address,
+            token: settings.token,
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `GET /v1/<path>`; `None` for an empty (204) response.
+    pub fn get(&self, path: &str) -> Result<Option<Json>, ClientError> {
+        self.send("GET", path, None)
+    }
+
+    /// `PUT /v1/<path>` with an optional JSON body; `None` for an empty (204) response.
+    pub fn put(&self, path: &str, body: Option<&Json>) -> Result<Option<Json>, ClientError> {
+        self.send("PUT", path, body)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/{}", self.address, path.trim_start_matches('/'))
+    }
+
+    fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Option<Json>, ClientError> {
+        let url = self.url(path);
+        let transport = |source: ureq::Error| ClientError::Transport {
+            method,
+            url: url.clone(),
+            hint: transport_hint(&source),
+            source: Box::new(source),
+        };
+        let response = match method {
+            "GET" => self.with_headers(self.agent.get(&url)).call(),
+            _ => {
+                let request = self.with_headers(self.agent.put(&url));
+                match body {
+                    Some(json) => request
+                        .content_type("application/json")
+                        .send(json.to_string().as_bytes()),
+                    None => request.send_empty(),
+                }
+            }
+        }
+        .map_err(transport)?;
+
+        let status = response.status().as_u16();
+        let text = response.into_body().read_to_string().map_err(transport)?;
+        interpret(method, &url, status, &text)
+    }
+
+    fn with_headers<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        // The Vault CLI marks its requests this way; servers may use it against CSRF.
+        let request = request.header("X-Vault-Request", "true");
+        match &self.token {
+            Some(token) => request.header("X-Vault-Token", token.expose_secret()),
+            None => request,
+        }
+    }
+}
+
+/// rustls, unlike Go's TLS stack, refuses a CA certificate (`CA:TRUE`) as the server's own
+/// certificate even when it is the trusted `VAULT_CACERT`, which is how `openssl req -x509`
+/// makes self-signed certificates by default. Say so, since the raw message does not.
+fn transport_hint(error: &ureq::Error) -> &'static str {
+    if error.to_string().contains("CaUsedAsEndEntity") {
+        "\n\nThe server's certificate is a CA certificate (basicConstraints CA:TRUE). Give the \
+         server a leaf certificate (CA:FALSE), for example signed by that CA, or set \
+         VAULT_SKIP_VERIFY for testing."
+    } else {
+        ""
+    }
+}
+
+/// Turns a status and body into the JSON result or the matching error.
+fn interpret(
+    method: &'static str,
+    url: &str,
+    status: u16,
+    text: &str,
+) -> Result<Option<Json>, ClientError> {
+    if (200..300).contains(&status) {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        return serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| ClientError::Decode {
+                method,
+                url: url.to_string(),
+                problem: format!("the body is not JSON: {e}"),
+            });
+    }
+    let errors =
+        serde_json::from_str::<Json>(text)
+            .ok()
+            .and_then(|body| match body.get("errors") {
+                Some(Json::Array(list)) => Some(
+                    list.iter()
+                        .map(|e| match e {
+                            Json::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            });
+    Err(ClientError::Api {
+        method,
+        url: url.to_string(),
+        status,
+        errors,
+        raw: text.to_string(),
+    })
+}
+
+fn load_ca_file(path: &std::path::Path) -> Result<RootCerts, ClientError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        ClientError::Settings(format!(
+            "error reading CA certificate {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut certs: Vec<Certificate<'static>> = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(ClientError::Settings(format!(
+                    "error parsing CA certificate {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(ClientError::Settings(format!(
+            "no certificates found in {}",
+            path.display()
+        )));
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(args: &ClientArgs, vars: &[(&str, &str)]) -> Result<ClientSettings, ClientError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ClientSettings::resolve_with(args, |name| map.get(name).cloned())
+    }
+
+    fn token(settings: &ClientSettings) -> Option<String> {
+        settings
+            .token
+            .as_ref()
+            .map(|t| t.expose_secret().to_string())
+    }
+
+    #[test]
+    fn defaults_match_the_vault_cli() {
+        let s = resolve(&ClientArgs::default(), &[]).expect("resolves");
+        assert_eq!(s.address, "https://127.0.0.1:8200");
+        assert!(token(&s).is_none());
+        assert!(s.ca_cert.is_none());
+        assert!(!s.skip_verify);
+    }
+
+    #[test]
+    fn environment_is_honoured() {
+        let s = resolve(
+            &ClientArgs::default(),
+            &[
+                ("VAULT_ADDR", "http://127.0.0.1:8300/"),
+                ("VAULT_TOKEN", "s.abc"),
+                ("VAULT_CACERT", "/etc/ca.pem"),
+                ("VAULT_SKIP_VERIFY", "true"),
+            ],
+        )
+        .expect("resolves");
+        assert_eq!(s.address, "http://127.0.0.1:8300");
+        assert_eq!(token(&s).as_deref(), Some("s.abc"));
+        assert_eq!(s.ca_cert, Some(PathBuf::from("/etc/ca.pem")));
+        assert!(s.skip_verify);
+    }
+
+    #[test]
+    fn skip_verify_takes_go_booleans_and_rejects_others() {
+        for (value, want) in [
+            ("1", true),
+            ("TRUE", true),
+            ("t", true),
+            ("0", false),
+            ("false", false),
+            ("", false),
+        ] {
+            let s =
+                resolve(&ClientArgs::default(), &[("VAULT_SKIP_VERIFY", value)]).expect("resolves");
+            assert_eq!(s.skip_verify, want, "{value:?}");
+        }
+        let err = resolve(&ClientArgs::default(), &[("VAULT_SKIP_VERIFY", "maybe")])
+            .expect_err("not a boolean");
+        assert_eq!(err.to_string(), "could not parse VAULT_SKIP_VERIFY");
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let args = ClientArgs {
+            address: Some("https://flag:8200".into()),
+            ca_cert: Some(PathBuf::from("/flag/ca.pem")),
+            tls_skip_verify: Some(false),
+        };
+        let s = resolve(
+            &args,
+            &[
+                ("VAULT_ADDR", "http://env:8200"),
+                ("VAULT_CACERT", "/env/ca.pem"),
+                ("VAULT_SKIP_VERIFY", "1"),
+            ],
+        )
+        .expect("resolves");
+        assert_eq!(s.address, "https://flag:8200");
+        assert_eq!(s.ca_cert, Some(PathBuf::from("/flag/ca.pem")));
+        assert!(!s.skip_verify);
+    }
+
+    #[test]
+    fn token_falls_back_to_the_token_file() {
+        let home = tempfile::tempdir().expect("tempdir");
+        std::fs::write(home.path().join(".vault-token"), "s.fromfile\n").expect("write");
+        let home_str = home.path().display().to_string();
+        let s = resolve(&ClientArgs::default(), &[("HOME", &home_str)]).expect("resolves");
+        assert_eq!(token(&s).as_deref(), Some("s.fromfile"));
+        let s = resolve(
+            &ClientArgs::default(),
+            &[("HOME", &home_str), ("VAULT_TOKEN", "s.env")],
+        )
+        .expect("resolves");
+        assert_eq!(token(&s).as_deref(), Some("s.env"));
+        let empty_home = tempfile::tempdir().expect("tempdir");
+        let s = resolve(
+            &ClientArgs::default(),
+            &[("HOME", &empty_home.path().display().to_string())],
+        )
+        .expect("resolves");
+        assert!(token(&s).is_none());
+    }
+
+    #[test]
+    fn an_address_without_scheme_is_rejected() {
+        let err = resolve(&ClientArgs::default(), &[("VAULT_ADDR", "127.0.0.1:8200")])
+            .expect_err("no scheme");
+        assert!(err.to_string().contains("invalid server address"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let s =
+            resolve(&ClientArgs::default(), &[("VAULT_TOKEN", "s.topsecret")]).expect("resolves");
+        assert!(!format!("{s:?}").contains("topsecret"));
+        let client = Client::new(s).expect("client");
+        assert!(!format!("{client:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn api_errors_are_printed_like_the_vault_cli() {
+        let err = interpret(
+            "PUT",
+            "http://127.0.0.1:8200/v1/sys/init",
+            400,
+            r#"{"errors":["Vault is already initialized"]}"#,
+        )
+        .expect_err("400");
+        assert_eq!(
+            err.to_string(),
+            "Error making API request.\n\nURL: PUT http://127.0.0.1:8200/v1/sys/init\nCode: 400. Errors:\n\n* Vault is already initialized"
+        );
+        let err =
+            interpret("GET", "http://x/v1/a", 500, r#"{"errors":["one","two"]}"#).expect_err("500");
+        assert!(
+            err.to_string().ends_with("Errors:\n\n* one\n* two"),
+            "{err}"
+        );
+        let err = interpret("GET", "http://x/v1/a", 404, r#"{"errors":[]}"#).expect_err("404");
+        assert!(err.to_string().ends_with("Code: 404. Errors:\n"), "{err}");
+        let err = interpret("GET", "http://x/v1/a", 502, "Bad Gateway").expect_err("502");
+        assert!(
+            err.to_string()
+                .ends_with("Code: 502. Raw Message:\n\nBad Gateway"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn success_bodies_are_parsed_and_empty_ones_are_none() {
+        assert_eq!(interpret("PUT", "u", 204, "").ok(), Some(None));
+        assert_eq!(
+            interpret("GET", "u", 200, r#"{"sealed":false}"#).ok(),
+            Some(Some(serde_json::json!({"sealed": false})))
+        );
+        assert!(matches!(
+            interpret("GET", "u", 200, "<html>"),
+            Err(ClientError::Decode { .. })
+        ));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("empty.pem");
+        std::fs::write(&path, "nothing here").expect("write");
+        let settings = ClientSettings {
+            address: "https://127.0.0.1:8200".into(),
+            token: None,
+            ca_cert: Some(path),
+            skip_verify: false,
+        };
+        let err = Client::new(settings).expect_err("no certs");
+        assert!(
+            err.to_string().starts_with("no certificates found in"),
+            "{err}"
+        );
+    }
+}

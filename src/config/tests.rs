@@ -1,0 +1,673 @@
+//! Tests of the whole config path: text -> tree -> typed config, in HCL and JSON.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+const FILE: &str = "config.hcl";
+
+fn hcl(text: &str) -> Result<ServerConfig, ConfigError> {
+    parse(text, FILE, Format::Hcl)
+}
+
+fn json(text: &str) -> Result<ServerConfig, ConfigError> {
+    parse(text, "config.json", Format::Json)
+}
+
+fn hcl_ok(text: &str) -> ServerConfig {
+    match hcl(text) {
+        Ok(c) => c,
+        Err(e) => panic!("expected a valid config, got: {e}"),
+    }
+}
+
+fn hcl_err(text: &str) -> String {
+    match hcl(text) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn json_err(text: &str) -> String {
+    match json(text) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A minimal valid file with `extra` appended at the top level.
+fn with_top(extra: &str) -> String {
+    format!(
+        "storage \"redb\" {{ path = \"/tmp/x.redb\" }}\n\
+         listener \"tcp\" {{ tls_disable = true }}\n{extra}\n"
+    )
+}
+
+/// A minimal valid file with `extra` inside the listener block.
+fn with_listener(extra: &str) -> String {
+    format!(
+        "storage \"redb\" {{ path = \"/tmp/x.redb\" }}\n\
+         listener \"tcp\" {{\n  tls_disable = true\n  {extra}\n}}\n"
+    )
+}
+
+/// Certificate and key files that exist, for the TLS-enabled listener tests.
+struct TlsFixture {
+    _dir: tempfile::TempDir,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn tls_fixture() -> TlsFixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, "not parsed by the config layer").expect("write cert");
+    std::fs::write(&key, "not parsed by the config layer").expect("write key");
+    TlsFixture {
+        _dir: dir,
+        cert,
+        key,
+    }
+}
+
+// ----- the happy paths ----------------------------------------------------------------------
+
+#[test]
+fn minimal_config_gets_vault_defaults() {
+    let c = hcl_ok(
+        "storage \"redb\" { path = \"data/mainkey.redb\" }\nlistener \"tcp\" { tls_disable = 1 }\n",
+    );
+    assert_eq!(
+        c.storage,
+        StorageConfig::Redb {
+            path: PathBuf::from("data/mainkey.redb")
+        }
+    );
+    assert_eq!(
+        c.listeners,
+        vec![ListenerConfig {
+            address: "127.0.0.1:8200".into(),
+            tls: None,
+            max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
+        }]
+    );
+    assert_eq!(DEFAULT_MAX_REQUEST_SIZE, 32 * 1024 * 1024);
+    assert_eq!(c.default_lease_ttl, Duration::from_secs(768 * 3600));
+    assert_eq!(c.max_lease_ttl, Duration::from_secs(768 * 3600));
+    assert_eq!(c.api_addr, None);
+    assert!(!c.ui);
+    assert!(!c.disable_mlock);
+}
+
+#[test]
+fn full_config_with_tls_and_every_key() {
+    let tls = tls_fixture();
+    let text = format!(
+        r#"
+        # a comment
+        storage "redb" {{
+          path = "/var/lib/mainkey/mainkey.redb"
+        }}
+        listener "tcp" {{
+          address          = "0.0.0.0:8200"
+          tls_cert_file    = "{cert}"
+          tls_key_file     = "{key}"
+          tls_min_version  = "tls12"
+          max_request_size = 1048576
+        }}
+        api_addr          = "https://vault.example.com:8200"
+        ui                = true
+        disable_mlock     = true
+        default_lease_ttl = "1h"
+        max_lease_ttl     = "720h"
+        "#,
+        cert = tls.cert.display(),
+        key = tls.key.display()
+    );
+    let c = hcl_ok(&text);
+    assert_eq!(
+        c.listeners,
+        vec![ListenerConfig {
+            address: "0.0.0.0:8200".into(),
+            tls: Some(TlsFiles {
+                cert_file: tls.cert.clone(),
+                key_file: tls.key.clone(),
+            }),
+            max_request_size: Some(1_048_576),
+        }]
+    );
+    assert_eq!(
+        c.api_addr.as_deref(),
+        Some("https://vault.example.com:8200")
+    );
+    assert!(c.ui);
+    assert!(c.disable_mlock);
+    assert_eq!(c.default_lease_ttl, Duration::from_secs(3600));
+    assert_eq!(c.max_lease_ttl, Duration::from_secs(720 * 3600));
+}
+
+#[test]
+fn inmem_storage() {
+    let c = hcl_ok("storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true }\n");
+    assert_eq!(c.storage, StorageConfig::Inmem);
+}
+
+#[test]
+fn legacy_backend_block_means_storage() {
+    let c =
+        hcl_ok("backend \"redb\" { path = \"a.redb\" }\nlistener \"tcp\" { tls_disable = true }\n");
+    assert_eq!(
+        c.storage,
+        StorageConfig::Redb {
+            path: PathBuf::from("a.redb")
+        }
+    );
+}
+
+#[test]
+fn several_listeners_are_kept_in_order() {
+    let c = hcl_ok(
+        r#"
+        storage "inmem" {}
+        listener "tcp" {
+          address = "127.0.0.1:8200"
+          tls_disable = true
+        }
+        listener "tcp" {
+          address = "127.0.0.1:8300"
+          tls_disable = "1"
+          max_request_size = -1
+        }
+        "#,
+    );
+    let addresses: Vec<_> = c.listeners.iter().map(|l| l.address.as_str()).collect();
+    assert_eq!(addresses, ["127.0.0.1:8200", "127.0.0.1:8300"]);
+    assert_eq!(c.listeners[1].max_request_size, None);
+}
+
+#[test]
+fn booleans_in_every_form_through_the_whole_path() {
+    for (text, want) in [
+        ("true", true),
+        ("false", false),
+        ("1", true),
+        ("0", false),
+        ("\"true\"", true),
+        ("\"false\"", false),
+        ("\"1\"", true),
+        ("\"0\"", false),
+    ] {
+        assert_eq!(
+            hcl_ok(&with_top(&format!("ui = {text}"))).ui,
+            want,
+            "ui = {text}"
+        );
+        let c = hcl_ok(&with_top(&format!("disable_mlock = {text}")));
+        assert_eq!(c.disable_mlock, want, "disable_mlock = {text}");
+        // The false forms of tls_disable need certificate files: see the next test.
+        if want {
+            let c = hcl_ok(&format!(
+                "storage \"inmem\" {{}}\nlistener \"tcp\" {{ tls_disable = {text} }}\n"
+            ));
+            assert_eq!(c.listeners[0].tls, None, "tls_disable = {text}");
+        }
+    }
+}
+
+#[test]
+fn tls_disable_false_forms_require_certificates() {
+    for text in ["false", "0", "\"false\"", "\"0\""] {
+        let err = hcl(&format!(
+            "storage \"inmem\" {{}}\nlistener \"tcp\" {{ tls_disable = {text} }}\n"
+        ))
+        .expect_err("TLS on without files");
+        assert_eq!(
+            err.to_string(),
+            "config.hcl: listener \"tcp\": tls_cert_file: missing: required unless tls_disable is true"
+        );
+    }
+}
+
+#[test]
+fn durations_in_every_form_through_the_whole_path() {
+    for (text, secs) in [
+        ("\"768h\"", 768 * 3600),
+        ("\"30s\"", 30),
+        ("\"10m\"", 600),
+        ("\"1h30m\"", 5400),
+        ("3600", 3600),
+        ("\"3600\"", 3600),
+        ("\"2d\"", 48 * 3600),
+    ] {
+        let c = hcl_ok(&with_top(&format!("default_lease_ttl = {text}")));
+        assert_eq!(c.default_lease_ttl, Duration::from_secs(secs), "{text}");
+    }
+}
+
+#[test]
+fn zero_lease_ttls_mean_the_default() {
+    let c = hcl_ok(&with_top("default_lease_ttl = 0\nmax_lease_ttl = \"0s\""));
+    assert_eq!(c.default_lease_ttl, DEFAULT_LEASE_TTL);
+    assert_eq!(c.max_lease_ttl, DEFAULT_LEASE_TTL);
+}
+
+#[test]
+fn an_unset_default_lease_ttl_is_capped_by_a_shorter_max() {
+    let c = hcl_ok(&with_top("max_lease_ttl = \"1h\""));
+    assert_eq!(c.default_lease_ttl, Duration::from_secs(3600));
+    assert_eq!(c.max_lease_ttl, Duration::from_secs(3600));
+}
+
+#[test]
+fn max_request_size_zero_or_unset_is_the_default_and_negative_is_unlimited() {
+    for (text, want) in [
+        ("0", Some(DEFAULT_MAX_REQUEST_SIZE)),
+        ("\"0\"", Some(DEFAULT_MAX_REQUEST_SIZE)),
+        ("-1", None),
+        ("\"-1\"", None),
+        ("1024", Some(1024)),
+        ("\"1024\"", Some(1024)),
+    ] {
+        let c = hcl_ok(&with_listener(&format!("max_request_size = {text}")));
+        assert_eq!(c.listeners[0].max_request_size, want, "{text}");
+    }
+}
+
+#[test]
+fn an_empty_host_listens_everywhere() {
+    let c = hcl_ok(&with_listener("address = \":8200\""));
+    assert_eq!(c.listeners[0].address, "0.0.0.0:8200");
+    let c = hcl_ok(&with_listener("address = \"[::1]:8201\""));
+    assert_eq!(c.listeners[0].address, "[::1]:8201");
+}
+
+#[test]
+fn ignored_vault_keys_are_accepted() {
+    let c = hcl_ok(&with_top(
+        r#"
+        cluster_addr = "https://127.0.0.1:8201"
+        cluster_name = "prod"
+        log_level    = "info"
+        pid_file     = "/run/vault.pid"
+        plugin_directory = "/etc/vault/plugins"
+        telemetry {
+          prometheus_retention_time = "30s"
+          disable_hostname = true
+        }
+        service_registration "consul" {
+          address = "127.0.0.1:8500"
+        }
+        "#,
+    ));
+    assert_eq!(c.listeners.len(), 1);
+    let c = hcl_ok(&with_listener(
+        "cluster_address = \"127.0.0.1:8201\"\nhttp_read_timeout = \"30s\"\ntelemetry {\n unauthenticated_metrics_access = true\n}",
+    ));
+    assert_eq!(c.listeners.len(), 1);
+    for key in IGNORED_TOP_LEVEL_KEYS {
+        hcl_ok(&with_top(&format!("{key} = \"x\"")));
+    }
+    for key in IGNORED_LISTENER_KEYS {
+        hcl_ok(&with_listener(&format!("{key} = \"x\"")));
+    }
+}
+
+#[test]
+fn load_reads_files_and_picks_the_format_by_extension() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hcl_path = dir.path().join("mainkey.hcl");
+    let json_path = dir.path().join("mainkey.JSON");
+    std::fs::write(
+        &hcl_path,
+        "storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &json_path,
+        r#"{"storage": {"inmem": {}}, "listener": {"tcp": {"tls_disable": true}}}"#,
+    )
+    .expect("write");
+    let from_hcl = load(&hcl_path).expect("hcl loads");
+    let from_json = load(&json_path).expect("json loads");
+    assert_eq!(from_hcl.storage, from_json.storage);
+    assert_eq!(from_hcl.listeners, from_json.listeners);
+
+    let missing = dir.path().join("missing.hcl");
+    let err = load(&missing).expect_err("no such file").to_string();
+    assert!(
+        err.starts_with(&format!("{}: cannot read", missing.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_shipped_example_config_is_valid_hcl_and_names_redb() {
+    // The example enables TLS with files that do not exist here, so only the syntax and the
+    // TLS error are checked; switching TLS off must make it load.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/mainkey.hcl");
+    let text = std::fs::read_to_string(&path).expect("config/mainkey.hcl exists");
+    let err = parse(&text, "mainkey.hcl", Format::Hcl)
+        .expect_err("the TLS files do not exist on a build machine")
+        .to_string();
+    assert!(err.contains("listener \"tcp\": tls_cert_file"), "{err}");
+    let plain = text.replace("tls_disable   = false", "tls_disable   = true");
+    let c = parse(&plain, "mainkey.hcl", Format::Hcl).expect("example loads without TLS");
+    assert!(matches!(c.storage, StorageConfig::Redb { .. }));
+}
+
+// ----- JSON equivalence ---------------------------------------------------------------------
+
+fn assert_same(a: &ServerConfig, b: &ServerConfig) {
+    assert_eq!(a.storage, b.storage);
+    assert_eq!(a.listeners, b.listeners);
+    assert_eq!(a.api_addr, b.api_addr);
+    assert_eq!(a.ui, b.ui);
+    assert_eq!(a.disable_mlock, b.disable_mlock);
+    assert_eq!(a.default_lease_ttl, b.default_lease_ttl);
+    assert_eq!(a.max_lease_ttl, b.max_lease_ttl);
+}
+
+#[test]
+fn json_matches_hcl() {
+    let tls = tls_fixture();
+    let from_hcl = hcl_ok(&format!(
+        r#"
+        storage "redb" {{ path = "/data/mainkey.redb" }}
+        listener "tcp" {{
+          address = "127.0.0.1:8200"
+          tls_cert_file = "{cert}"
+          tls_key_file = "{key}"
+        }}
+        listener "tcp" {{
+          address = "127.0.0.1:8300"
+          tls_disable = "true"
+          max_request_size = -1
+        }}
+        api_addr = "http://127.0.0.1:8200"
+        ui = "1"
+        disable_mlock = true
+        default_lease_ttl = "1h30m"
+        max_lease_ttl = 86400
+        telemetry {{ disable_hostname = true }}
+        "#,
+        cert = tls.cert.display(),
+        key = tls.key.display()
+    ));
+    let body = |listeners: serde_json::Value| {
+        serde_json::json!({
+            "storage": {"redb": {"path": "/data/mainkey.redb"}},
+            "listener": listeners,
+            "api_addr": "http://127.0.0.1:8200",
+            "ui": "1",
+            "disable_mlock": true,
+            "default_lease_ttl": "1h30m",
+            "max_lease_ttl": 86400,
+            "telemetry": {"disable_hostname": true}
+        })
+        .to_string()
+    };
+    let first = serde_json::json!({
+        "address": "127.0.0.1:8200",
+        "tls_cert_file": tls.cert,
+        "tls_key_file": tls.key
+    });
+    let second = serde_json::json!({
+        "address": "127.0.0.1:8300",
+        "tls_disable": "true",
+        "max_request_size": -1
+    });
+    for listeners in [
+        serde_json::json!([{"tcp": first}, {"tcp": second}]),
+        serde_json::json!({"tcp": [first, second]}),
+    ] {
+        let from_json = json(&body(listeners)).expect("JSON config loads");
+        assert_same(&from_hcl, &from_json);
+    }
+}
+
+#[test]
+fn json_single_listener_object_form() {
+    let c = json(r#"{"storage": {"inmem": {}}, "listener": {"tcp": {"tls_disable": 1, "address": "127.0.0.1:9000"}}}"#)
+        .expect("loads");
+    assert_eq!(c.listeners[0].address, "127.0.0.1:9000");
+    assert_eq!(c.listeners[0].tls, None);
+}
+
+#[test]
+fn json_errors_name_file_block_and_key() {
+    assert_eq!(
+        json_err(r#"{"storage": {"inmem": {}}, "listener": {"tcp": {"tls_disable": "maybe"}}}"#),
+        "config.json: listener \"tcp\": tls_disable: expected a boolean (true, false, 1, 0), got \"maybe\""
+    );
+    assert_eq!(
+        json_err(
+            r#"{"storage": {"inmem": {}}, "listener": {"tcp": {"tls_disable": true}}, "ui": {"a": 1}}"#
+        ),
+        "config.json: ui: expected a value (key = value), got a block"
+    );
+    assert_eq!(
+        json_err(r#"{"storage": "redb", "listener": {"tcp": {"tls_disable": true}}}"#),
+        "config.json: storage: expected an object of the form {\"<type>\": {...}} or a list of them, got a string"
+    );
+    assert_eq!(
+        json_err(r#"[1, 2]"#),
+        "config.json: (top level): expected a JSON object"
+    );
+    let syntax = json_err("{\"storage\": ");
+    assert!(
+        syntax.starts_with("config.json: invalid JSON: "),
+        "{syntax}"
+    );
+}
+
+// ----- every error names file, block and key --------------------------------------------------
+
+#[test]
+fn errors_name_file_block_and_key() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with_listener("tls_disable = \"maybe\"").replace("tls_disable = true\n", ""),
+            "config.hcl: listener \"tcp\": tls_disable: expected a boolean (true, false, 1, 0), got \"maybe\"",
+        ),
+        (
+            with_top("ui = 2"),
+            "config.hcl: ui: expected a boolean (true, false, 1, 0), got 2",
+        ),
+        (
+            with_top("disable_mlock = \"yes\""),
+            "config.hcl: disable_mlock: expected a boolean (true, false, 1, 0), got \"yes\"",
+        ),
+        (
+            with_top("default_lease_ttl = \"soon\""),
+            "config.hcl: default_lease_ttl: expected a duration such as \"768h\", \"30s\", \"1h30m\" or a number of seconds, got \"soon\"",
+        ),
+        (
+            with_top("max_lease_ttl = -5"),
+            "config.hcl: max_lease_ttl: must not be negative, got -5",
+        ),
+        (
+            with_top("max_lease_ttl = true"),
+            "config.hcl: max_lease_ttl: expected a duration such as \"768h\", \"30s\", \"1h30m\" or a number of seconds, got true",
+        ),
+        (
+            with_top("default_lease_ttl = \"800h\""),
+            "config.hcl: default_lease_ttl: 800h is longer than max_lease_ttl (768h)",
+        ),
+        (
+            with_top("default_lease_ttl = \"2h\"\nmax_lease_ttl = \"1h\""),
+            "config.hcl: default_lease_ttl: 2h is longer than max_lease_ttl (1h)",
+        ),
+        (
+            with_top("api_addr = 8200"),
+            "config.hcl: api_addr: expected a string, got 8200",
+        ),
+        (
+            with_top("api_addr = \"${env.ADDR}\""),
+            "config.hcl: api_addr: expected a string, got an expression (interpolation, variables and functions are not supported)",
+        ),
+        (with_top("colour = \"blue\""), "config.hcl: colour: unknown key"),
+        (with_top("frobnicate {}"), "config.hcl: frobnicate: unknown key"),
+        (
+            with_top("seal \"transit\" { token = \"s.secret\" }"),
+            "config.hcl: seal: not supported by mainkey",
+        ),
+        (
+            with_top("ha_storage \"raft\" {}"),
+            "config.hcl: ha_storage: not supported by mainkey",
+        ),
+        (
+            with_listener("max_request_size = 1.5"),
+            "config.hcl: listener \"tcp\": max_request_size: expected an integer, got 1.5",
+        ),
+        (
+            with_listener("max_request_size = \"32MiB\""),
+            "config.hcl: listener \"tcp\": max_request_size: expected an integer, got \"32MiB\"",
+        ),
+        (
+            with_listener("address = \"localhost\""),
+            "config.hcl: listener \"tcp\": address: expected host:port, such as \"127.0.0.1:8200\" or \"[::1]:8200\", got \"localhost\"",
+        ),
+        (
+            with_listener("address = \"127.0.0.1:99999\""),
+            "config.hcl: listener \"tcp\": address: expected host:port, such as \"127.0.0.1:8200\" or \"[::1]:8200\", got \"127.0.0.1:99999\"",
+        ),
+        (
+            with_listener("address = \"::1:8200\""),
+            "config.hcl: listener \"tcp\": address: expected host:port, such as \"127.0.0.1:8200\" or \"[::1]:8200\", got \"::1:8200\"",
+        ),
+        (
+            with_listener("adress = \"127.0.0.1:8200\""),
+            "config.hcl: listener \"tcp\": adress: unknown key",
+        ),
+        (
+            with_listener("tls_require_and_verify_client_cert = true"),
+            "config.hcl: listener \"tcp\": tls_require_and_verify_client_cert: not supported by mainkey",
+        ),
+        (
+            with_listener("tls_min_version = \"tls13\""),
+            "config.hcl: listener \"tcp\": tls_min_version: only \"tls12\" is supported, got \"tls13\"",
+        ),
+        (
+            "storage \"inmem\" {}\nlistener \"unix\" { address = \"/run/x.sock\" }\n".into(),
+            "config.hcl: listener \"unix\": unsupported listener type \"unix\"; mainkey supports \"tcp\"",
+        ),
+        (
+            "storage \"inmem\" {}\nlistener { tls_disable = true }\n".into(),
+            "config.hcl: listener: expected exactly one label, the type, as in listener \"<type>\" { ... }; got 0",
+        ),
+        (
+            "storage \"inmem\" {}\nlistener = \"tcp\"\n".into(),
+            "config.hcl: listener: expected a block such as listener \"<type>\" { ... }, got a value",
+        ),
+        (
+            "storage \"file\" { path = \"/x\" }\nlistener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage \"file\": unknown storage type \"file\"; mainkey supports \"redb\" and \"inmem\"",
+        ),
+        (
+            "storage \"redb\" {}\nlistener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage \"redb\": path: missing: the path of the database file is required",
+        ),
+        (
+            "storage \"redb\" { path = \"\" }\nlistener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage \"redb\": path: must not be empty",
+        ),
+        (
+            "storage \"redb\" { path = 1 }\nlistener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage \"redb\": path: expected a string, got 1",
+        ),
+        (
+            "storage \"redb\" {\n path = \"/a\"\n node_id = \"n1\"\n}\nlistener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage \"redb\": node_id: unknown key",
+        ),
+        (
+            "storage \"inmem\" { path = \"/a\" }\nlistener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage \"inmem\": path: unknown key",
+        ),
+        (
+            "storage \"inmem\" {}\nstorage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage \"inmem\": only one storage block is allowed",
+        ),
+        (
+            "listener \"tcp\" { tls_disable = true }\n".into(),
+            "config.hcl: storage: missing: a storage \"redb\" { path = \"...\" } block is required",
+        ),
+        (
+            "storage \"inmem\" {}\n".into(),
+            "config.hcl: listener: missing: at least one listener \"tcp\" { ... } block is required",
+        ),
+        (
+            "storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = true }\nlistener \"tcp\" { tls_disable = 7 }\n".into(),
+            "config.hcl: listener \"tcp\" #2: tls_disable: expected a boolean (true, false, 1, 0), got 7",
+        ),
+        (
+            "storage \"inmem\" {}\nlistener \"tcp\" {\n tls_cert_file = \"/nonexistent/c.pem\"\n tls_key_file = \"/nonexistent/k.pem\"\n}\n".into(),
+            "config.hcl: listener \"tcp\": tls_cert_file: \"/nonexistent/c.pem\": No such file or directory (os error 2)",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(hcl_err(&text), want, "for config:\n{text}");
+    }
+}
+
+#[test]
+fn a_missing_key_file_is_named() {
+    let tls = tls_fixture();
+    let err = hcl_err(&format!(
+        "storage \"inmem\" {{}}\nlistener \"tcp\" {{ tls_cert_file = \"{}\" }}\n",
+        tls.cert.display()
+    ));
+    assert_eq!(
+        err,
+        "config.hcl: listener \"tcp\": tls_key_file: missing: required unless tls_disable is true"
+    );
+}
+
+#[test]
+fn a_repeated_key_is_a_syntax_error_with_its_line() {
+    // The HCL parser refuses redefined attributes itself (JSON objects cannot repeat keys
+    // once parsed), so no later layer needs its own check.
+    let err = hcl_err(&with_top("ui = true\nui = false"));
+    assert!(err.starts_with("config.hcl: invalid HCL: "), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("redefined attribute"), "{err}");
+}
+
+#[test]
+fn syntax_errors_name_the_file() {
+    let err = hcl_err("storage \"redb\" {\n");
+    assert!(err.starts_with("config.hcl: invalid HCL: "), "{err}");
+}
+
+#[test]
+fn error_messages_do_not_echo_long_values_whole() {
+    let secret = "s.".to_string() + &"A".repeat(200);
+    let err = hcl_err(&with_top(&format!("ui = \"{secret}\"")));
+    assert!(!err.contains(&secret), "{err}");
+}
+
+#[test]
+fn config_error_fields_are_structured() {
+    match hcl(&with_listener("tls_disable = \"maybe\"").replace("tls_disable = true\n", "")) {
+        Err(ConfigError::Invalid {
+            file, block, key, ..
+        }) => {
+            assert_eq!(file, "config.hcl");
+            assert_eq!(block.as_deref(), Some("listener \"tcp\""));
+            assert_eq!(key.as_deref(), Some("tls_disable"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn dev_config_is_plain_http_in_memory() {
+    let c = ServerConfig::dev("127.0.0.1:8200");
+    assert_eq!(c.storage, StorageConfig::Inmem);
+    assert_eq!(c.listeners[0].tls, None);
+    assert_eq!(
+        c.listeners[0].max_request_size,
+        Some(DEFAULT_MAX_REQUEST_SIZE)
+    );
+}
