@@ -1,1 +1,2 @@
 //! Backends mounted by the router.
+pub mod kv;
