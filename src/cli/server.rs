@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::clock::SystemClock;
-use crate::config::{self, ListenerConfig, ServerConfig, StorageConfig, DEFAULT_MAX_REQUEST_SIZE};
+use crate::config::{self, ListenerConfig, ServerConfig, StorageConfig};
 use crate::core::{Core, CoreConfig};
 use crate::gateway;
 use crate::physical::{self, Backend};
@@ -32,7 +32,7 @@ pub struct ServerArgs {
 pub fn run(args: ServerArgs) -> Result<(), String> {
     init_logging();
     let config = if args.dev {
-        dev_config(&args.dev_listen_address)
+        ServerConfig::dev(&args.dev_listen_address)
     } else {
         let path = args
             .config
@@ -76,23 +76,6 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-fn dev_config(address: &str) -> ServerConfig {
-    let defaults = CoreConfig::default();
-    ServerConfig {
-        storage: StorageConfig::Inmem,
-        listeners: vec![ListenerConfig {
-            address: address.to_string(),
-            tls: None,
-            max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
-        }],
-        api_addr: None,
-        ui: false,
-        disable_mlock: true,
-        default_lease_ttl: defaults.default_lease_ttl,
-        max_lease_ttl: defaults.max_lease_ttl,
-    }
 }
 
 async fn build_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
