@@ -151,7 +151,7 @@ pub struct RotateArgs {
 /// Boolean flags take an optional `=value` as in Vault (`-reset`, `-tls-skip-verify=false`),
 /// in Go's spellings.
 fn parse_bool_flag(text: &str) -> Result<bool, String> {
-    crate::config::parse_bool_str(text)
+    crate::logical::fields::parse_go_bool(text)
         .ok_or_else(|| format!("expected true, false, 1 or 0, got {text:?}"))
 }
 

@@ -126,7 +126,7 @@ impl ClientSettings {
             Some(flag) => flag,
             None => match var("VAULT_SKIP_VERIFY") {
                 None => false,
-                Some(v) => crate::config::parse_bool_str(&v).ok_or_else(|| {
+                Some(v) => crate::logical::fields::parse_go_bool(&v).ok_or_else(|| {
                     ClientError::Settings("could not parse VAULT_SKIP_VERIFY".into())
                 })?,
             },

@@ -18,7 +18,6 @@ pub use types::{
     ListenerConfig, ServerConfig, StorageConfig, TlsFiles, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_REQUEST_SIZE,
 };
-pub use values::parse_bool_str;
 
 /// The syntax of a config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::tree::Value;
+use crate::logical::fields::parse_go_bool;
 
 pub(crate) const BOOL_EXPECTED: &str = "expected a boolean (true, false, 1, 0)";
 
@@ -15,17 +16,8 @@ pub(crate) fn boolean(value: &Value) -> Result<bool, String> {
         Value::Bool(b) => Ok(*b),
         Value::Int(1) => Ok(true),
         Value::Int(0) => Ok(false),
-        Value::Str(s) => parse_bool_str(s).ok_or_else(|| got(BOOL_EXPECTED, value)),
+        Value::Str(s) => parse_go_bool(s).ok_or_else(|| got(BOOL_EXPECTED, value)),
         _ => Err(got(BOOL_EXPECTED, value)),
-    }
-}
-
-/// Go's `strconv.ParseBool` spellings; shared with the CLI's `VAULT_SKIP_VERIFY`.
-pub fn parse_bool_str(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
     }
 }
 
@@ -77,73 +69,15 @@ pub(crate) fn duration(value: &Value) -> Result<Duration, String> {
     }
 }
 
-/// Go's `time.ParseDuration` for non-negative values: a sequence of decimal numbers, each with
-/// an optional fraction and a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`, and Vault's `d`).
-/// `"0"` alone needs no unit. `None` for anything else, including overflow.
+/// Go's `time.ParseDuration` (shared with request fields), for non-negative values only.
 pub(crate) fn parse_go_duration(input: &str) -> Option<Duration> {
-    let s = input.strip_prefix('+').unwrap_or(input);
-    if s == "0" {
-        return Some(Duration::ZERO);
+    // Vault also takes a whole number of days, `"2d"`, which Go does not.
+    if let Some(days) = input.strip_suffix('d').and_then(|d| d.parse::<u64>().ok()) {
+        return days.checked_mul(86_400).map(Duration::from_secs);
     }
-    if s.is_empty() {
-        return None;
-    }
-    let mut rest = s;
-    let mut total_nanos: u128 = 0;
-    while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (int_part, after_int) = rest.split_at(int_len);
-        let (frac_part, after_number) = match after_int.strip_prefix('.') {
-            Some(after_dot) => {
-                let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-                after_dot.split_at(frac_len)
-            }
-            None => ("", after_int),
-        };
-        if int_part.is_empty() && frac_part.is_empty() {
-            return None;
-        }
-        let unit_len: usize = after_number
-            .chars()
-            .take_while(|c| !c.is_ascii_digit() && *c != '.')
-            .map(char::len_utf8)
-            .sum();
-        let (unit, after_unit) = after_number.split_at(unit_len);
-        let nanos_per_unit: u128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60 * 1_000_000_000,
-            "h" => 3_600 * 1_000_000_000,
-            "d" => 86_400 * 1_000_000_000,
-            _ => return None,
-        };
-        // Digits beyond these lengths cannot be meaningful for a duration and would overflow.
-        if int_part.len() > 20 {
-            return None;
-        }
-        let whole: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().ok()?
-        };
-        let frac_digits = &frac_part[..frac_part.len().min(18)];
-        let frac_nanos = if frac_digits.is_empty() {
-            0
-        } else {
-            let numerator: u128 = frac_digits.parse().ok()?;
-            let denominator = 10u128.checked_pow(u32::try_from(frac_digits.len()).ok()?)?;
-            numerator.checked_mul(nanos_per_unit)? / denominator
-        };
-        total_nanos = total_nanos
-            .checked_add(whole.checked_mul(nanos_per_unit)?)?
-            .checked_add(frac_nanos)?;
-        rest = after_unit;
-    }
-    let secs = u64::try_from(total_nanos / 1_000_000_000).ok()?;
-    let nanos = u32::try_from(total_nanos % 1_000_000_000).ok()?;
-    Some(Duration::new(secs, nanos))
+    let nanos = u128::try_from(crate::logical::duration::parse_go_duration(input).ok()?).ok()?;
+    let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
+    Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
 /// A duration the way an operator would write it in the config: `768h`, `1h30m`, `45s`.

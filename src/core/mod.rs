@@ -156,6 +156,12 @@ impl Core {
             return resp;
         }
         let unsealed = self.unsealed()?;
+        // A backend sees `""` for both `secret` and `secret/`, so the core refuses writes to
+        // folder paths, as Vault's router does.
+        if matches!(req.operation, Operation::Update | Operation::Patch) && req.path.ends_with('/')
+        {
+            return Err(Error::bad_request("cannot write to a path ending in '/'"));
+        }
         self.authorize(
             &unsealed,
             req.client_token.as_deref(),

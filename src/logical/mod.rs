@@ -5,6 +5,7 @@
 //! format.
 
 mod backend;
+pub mod duration;
 mod error;
 pub mod fields;
 mod request;

@@ -1,8 +1,6 @@
 //! The KV secrets engines: version 1 (one JSON object per path) and version 2 (versions,
 //! metadata, check-and-set), behaving as OpenBao's `kv` plugin does on the wire.
 
-mod duration;
-mod fields;
 mod v1;
 mod v2;
 

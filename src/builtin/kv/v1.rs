@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::logical::{Backend, Error, Map, Operation, Request, Response, Storage};
 
-use super::duration::parse_duration_secs;
-use super::fields::{sorted, unknown_fields_warning};
+use crate::logical::duration::parse_duration_secs;
+use crate::logical::fields::{sorted, unknown_fields_warning};
 
 /// The KV v1 secrets engine.
 #[derive(Debug, Default)]

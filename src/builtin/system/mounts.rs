@@ -54,17 +54,20 @@ fn read_one(core: &Core, path: &str) -> Result<Response, Error> {
 }
 
 /// Reads `options` as Vault does: a map of strings (numbers are stringified).
-fn string_map(data: &Map, key: &str) -> Result<Option<BTreeMap<String, String>>, Error> {
+fn string_map(data: &Map, key: &'static str) -> Result<Option<BTreeMap<String, String>>, Error> {
     let Some(obj) = fields::object(data, key)? else {
         return Ok(None);
     };
-    let mut out = BTreeMap::new();
-    for k in obj.keys() {
-        if let Some(v) = fields::string(obj, k)? {
-            out.insert(k.clone(), v);
-        }
-    }
-    Ok(Some(out))
+    obj.iter()
+        .map(|(k, v)| {
+            fields::weak_string(v)
+                .map(|s| (k.clone(), s))
+                .map_err(|reason| {
+                    Error::bad_request(fields::FieldError { field: key, reason }.to_string())
+                })
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 async fn enable(core: &Core, path: &str, data: &Map) -> Result<Response, Error> {
@@ -73,9 +76,9 @@ async fn enable(core: &Core, path: &str, data: &Map) -> Result<Response, Error> 
     let options = string_map(data, "options")?;
     let mut config = MountConfig::default();
     if let Some(c) = fields::object(data, "config")? {
-        config.default_lease_ttl = fields::duration_secs(c, "default_lease_ttl")?.unwrap_or(0);
-        config.max_lease_ttl = fields::duration_secs(c, "max_lease_ttl")?.unwrap_or(0);
-        config.force_no_cache = fields::boolean(c, "force_no_cache")?.unwrap_or(false);
+        config.default_lease_ttl = fields::duration_secs(&c, "default_lease_ttl")?.unwrap_or(0);
+        config.max_lease_ttl = fields::duration_secs(&c, "max_lease_ttl")?.unwrap_or(0);
+        config.force_no_cache = fields::boolean(&c, "force_no_cache")?.unwrap_or(false);
     }
     core.mount(path, &kind, &description, options, config)
         .await?;

@@ -73,7 +73,7 @@ async fn unseal(core: &Core, data: &Map) -> Result<Response, Error> {
 /// `sys/health`: the status code says active (200), standby (429), uninitialised (501) or
 /// sealed (503), each overridable by a query parameter.
 fn health(core: &Core, query: &Map) -> Result<Response, Error> {
-    let code = |key: &str, default: u16| -> Result<u16, Error> {
+    let code = |key: &'static str, default: u16| -> Result<u16, Error> {
         match fields::unsigned(query, key) {
             Ok(Some(c)) if (100..=599).contains(&c) => Ok(c as u16),
             Ok(None) => Ok(default),

@@ -4,14 +4,14 @@ use serde_json::Value;
 
 use crate::logical::{Error, Map, Request, Response, Storage, StorageOp};
 
-use super::super::fields::{
-    sorted, unknown_fields_warning, weak_int, weak_int_list, weak_map, FieldError,
-};
 use super::store::{
     effective_delete_after, effective_max_versions, encode, load_config, load_meta, load_version,
     put_meta, version_key, KeyMeta, Timestamp, VersionMeta, VersionRecord,
 };
 use super::KvV2;
+use crate::logical::fields::{
+    sorted, unknown_fields_warning, weak_int, weak_int_list, weak_map, FieldError,
+};
 
 const DATA_FIELDS: &[&str] = &["path", "version", "options", "data"];
 const SUBKEYS_FIELDS: &[&str] = &["path", "version", "depth"];

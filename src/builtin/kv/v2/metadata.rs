@@ -6,17 +6,17 @@ use serde_json::Value;
 
 use crate::logical::{Error, Map, Request, Response, Storage, StorageOp};
 
-use super::super::duration::parse_duration_secs;
-use super::super::fields::{
-    go_quote, is_printable, multierror, unknown_fields_warning, weak_bool, weak_int, weak_map,
-    weak_string, FieldError,
-};
 use super::data::validation_failed;
 use super::store::{
     encode, load_config, load_meta, meta_key, put_meta, version_key, Config, KeyMeta, CONFIG_KEY,
     META_PREFIX,
 };
 use super::KvV2;
+use crate::logical::duration::parse_duration_secs;
+use crate::logical::fields::{
+    go_quote, is_printable, multierror, unknown_fields_warning, weak_bool, weak_int, weak_map,
+    weak_string, FieldError,
+};
 
 const METADATA_FIELDS: &[&str] = &[
     "path",

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::rfc3339;
 use crate::logical::{Error, Map, Storage, StorageOp};
 
-use super::super::duration::format_secs;
+use crate::logical::duration::format_secs;
 
 pub const CONFIG_KEY: &str = "config";
 pub const META_PREFIX: &str = "meta/";

@@ -63,6 +63,16 @@ pub fn weak_int(field: &'static str, v: &Value) -> Result<i64, FieldError> {
     }
 }
 
+/// Go's `strconv.ParseBool` spellings, which Vault uses for every boolean it parses from text
+/// (query parameters, quoted config values, `VAULT_SKIP_VERIFY`).
+pub fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// A value as a bool: booleans, numbers (non-zero is true) and Go's `ParseBool` strings.
 pub fn weak_bool(field: &'static str, v: &Value) -> Result<bool, FieldError> {
     let invalid = || {
@@ -75,12 +85,8 @@ pub fn weak_bool(field: &'static str, v: &Value) -> Result<bool, FieldError> {
         Value::Null => Ok(false),
         Value::Bool(b) => Ok(*b),
         Value::Number(n) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
-        Value::String(s) => match s.as_str() {
-            "" => Ok(false),
-            "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-            "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-            _ => Err(invalid()),
-        },
+        Value::String(s) if s.is_empty() => Ok(false),
+        Value::String(s) => parse_go_bool(s).ok_or_else(invalid),
         Value::Array(_) | Value::Object(_) => Err(FieldError::new(
             field,
             format!(

@@ -1,0 +1,96 @@
+//! Reading typed fields out of a request's JSON data with Vault's weak typing: numbers and
+//! booleans may arrive as strings (query parameters always do), and durations take Go's forms.
+//! The decoders themselves live in `weak`; these wrappers look a key up and turn a decoding
+//! failure into a 400.
+
+mod weak;
+
+pub use weak::*;
+
+use super::{duration, Error, Map};
+
+fn lookup<'a>(data: &'a Map, key: &str) -> Option<&'a serde_json::Value> {
+    data.get(key).filter(|v| !v.is_null())
+}
+
+fn bad(e: impl std::fmt::Display) -> Error {
+    Error::bad_request(e.to_string())
+}
+
+/// A string field; numbers and booleans are rendered as Vault renders them.
+pub fn string(data: &Map, key: &'static str) -> Result<Option<String>, Error> {
+    lookup(data, key)
+        .map(|v| weak_string(v).map_err(|reason| bad(FieldError { field: key, reason })))
+        .transpose()
+}
+
+/// A boolean field.
+pub fn boolean(data: &Map, key: &'static str) -> Result<Option<bool>, Error> {
+    lookup(data, key)
+        .map(|v| weak_bool(key, v).map_err(bad))
+        .transpose()
+}
+
+/// A non-negative integer field.
+pub fn unsigned(data: &Map, key: &'static str) -> Result<Option<u64>, Error> {
+    let Some(v) = lookup(data, key) else {
+        return Ok(None);
+    };
+    let n = weak_int(key, v).map_err(bad)?;
+    u64::try_from(n).map(Some).map_err(|_| {
+        bad(FieldError {
+            field: key,
+            reason: format!("must not be negative, got {n}"),
+        })
+    })
+}
+
+/// A non-negative duration field in whole seconds: integer seconds or a Go duration string.
+pub fn duration_secs(data: &Map, key: &'static str) -> Result<Option<u64>, Error> {
+    let Some(v) = lookup(data, key) else {
+        return Ok(None);
+    };
+    let secs = duration::parse_duration_secs(v)
+        .map_err(|reason| bad(FieldError { field: key, reason }))?;
+    u64::try_from(secs).map(Some).map_err(|_| {
+        bad(FieldError {
+            field: key,
+            reason: format!("must not be negative, got {secs}"),
+        })
+    })
+}
+
+/// A JSON object field.
+pub fn object(data: &Map, key: &'static str) -> Result<Option<Map>, Error> {
+    match lookup(data, key) {
+        None => Ok(None),
+        Some(v) => weak_map(key, v).map_err(bad),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: serde_json::Value) -> Map {
+        match v {
+            serde_json::Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn keyed_fields_accept_strings_and_refuse_wrong_types() {
+        let d = map(json!({"b": "true", "n": "12", "t": "1h", "x": [1], "neg": -1, "o": {"a": 1}}));
+        assert_eq!(boolean(&d, "b").unwrap(), Some(true));
+        assert_eq!(unsigned(&d, "n").unwrap(), Some(12));
+        assert_eq!(duration_secs(&d, "t").unwrap(), Some(3600));
+        assert!(string(&d, "x").is_err());
+        assert!(unsigned(&d, "neg").is_err());
+        assert!(duration_secs(&d, "neg").is_err());
+        assert_eq!(string(&d, "missing").unwrap(), None);
+        assert_eq!(object(&d, "o").unwrap().unwrap()["a"], 1);
+        assert!(object(&d, "b").is_err());
+    }
+}
