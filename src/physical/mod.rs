@@ -5,11 +5,22 @@ use async_trait::async_trait;
 
 pub use crate::logical::StorageOp;
 
+mod inmem;
+mod redb;
+
+pub use self::inmem::InmemBackend;
+pub use self::redb::{GroupCommitStats, RedbBackend};
+
 /// Errors of the physical layer. Messages name the operation, never a value.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, because one failed group commit answers every request of its batch.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PhysicalError {
     #[error("storage i/o error: {0}")]
     Io(String),
+    /// The disk or the quota is full. Nothing of the failed commit was acknowledged.
+    #[error("storage is full: {0}")]
+    Full(String),
     #[error("storage is closed")]
     Closed,
 }
@@ -25,4 +36,51 @@ pub trait Backend: Send + Sync {
 
     /// Applies every op in one transaction. `Ok` means fsync'd: the ops survive a crash.
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), PhysicalError>;
+
+    /// Finishes every commit already handed over, then releases the storage; later calls answer
+    /// [`PhysicalError::Closed`]. May block for one fsync, so call it at shutdown, not on a hot
+    /// async path. Idempotent.
+    fn close(&self) {}
 }
+
+/// Lists the immediate children of `prefix` (as [`crate::logical::Storage::list`]) over a
+/// sorted key space, skipping every subtree in one seek instead of walking its keys.
+///
+/// `seek(from)` yields the keys `>= from` in ascending byte order. The output is sorted,
+/// because each child is a prefix of the first key that produced it.
+pub(crate) fn scan_children<S, E, I>(
+    prefix: &str,
+    mut seek: impl FnMut(&str) -> Result<I, E>,
+) -> Result<Vec<String>, E>
+where
+    S: AsRef<str>,
+    I: Iterator<Item = Result<S, E>>,
+{
+    let mut out = Vec::new();
+    let mut from = prefix.to_string();
+    'seek: loop {
+        for key in seek(&from)? {
+            let key = key?;
+            let Some(rest) = key.as_ref().strip_prefix(prefix) else {
+                break 'seek;
+            };
+            match rest.find('/') {
+                Some(slash) => {
+                    out.push(rest[..=slash].to_string());
+                    // Every key of this subtree starts with `prefix + name + '/'`, and '0' is
+                    // the byte right after '/', so the next sibling is the first key at or
+                    // after `prefix + name + '0'`.
+                    from = format!("{prefix}{}0", &rest[..slash]);
+                    continue 'seek;
+                }
+                None if rest.is_empty() => {}
+                None => out.push(rest.to_string()),
+            }
+        }
+        break;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

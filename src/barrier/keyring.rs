@@ -1,0 +1,402 @@
+//! The keyring: one AES-256-GCM key per term, the active term, and the root key that seals the
+//! keyring itself at rest.
+//!
+//! Ciphertext layout, for entries and for the keyring alike:
+//!
+//! ```text
+//! [term: u32 big-endian][version: u8 = 1][nonce: 12 random bytes][ciphertext][tag: 16 bytes]
+//! ```
+//!
+//! The storage path is the associated data, so an entry copied to another path fails to
+//! decrypt. The keyring is sealed with the root key under the reserved term 0, which no
+//! keyring term ever uses.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use zeroize::{Zeroize, Zeroizing};
+
+pub(crate) const KEY_LEN: usize = 32;
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const HEADER_LEN: usize = 4 + 1 + NONCE_LEN;
+/// The term written in front of the keyring blob, which the root key seals.
+const ROOT_TERM: u32 = 0;
+
+/// The serialised keyring's own format version (inside the encrypted blob).
+const KEYRING_FORMAT: u8 = 1;
+/// Bytes of one serialised term: term, install seconds, install nanos, key.
+const TERM_RECORD_LEN: usize = 4 + 8 + 4 + KEY_LEN;
+
+/// Errors of encryption and decryption. None carries key or value bytes.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CryptoError {
+    #[error("ciphertext is malformed")]
+    Malformed,
+    #[error("unsupported ciphertext version {0}")]
+    UnsupportedVersion(u8),
+    #[error("no key for term {0}")]
+    UnknownTerm(u32),
+    #[error("cipher: message authentication failed")]
+    Authentication,
+    #[error("encryption failed")]
+    Encrypt,
+    #[error("random number generator failed")]
+    Random,
+    #[error("keyring is malformed")]
+    MalformedKeyring,
+    #[error("key terms are exhausted")]
+    TermsExhausted,
+}
+
+/// One term's key. The raw bytes are kept (zeroized on drop) so the keyring can be persisted;
+/// the cipher is built once per term because its key schedule is the costly part of a
+/// small encryption. With `aes/zeroize` the round keys are wiped on drop too.
+pub(crate) struct TermKey {
+    key: Zeroizing<[u8; KEY_LEN]>,
+    cipher: Aes256Gcm,
+    install_time: SystemTime,
+}
+
+impl TermKey {
+    fn new(key: Zeroizing<[u8; KEY_LEN]>, install_time: SystemTime) -> Self {
+        let cipher = Aes256Gcm::new(key.as_ref().into());
+        Self {
+            key,
+            cipher,
+            install_time,
+        }
+    }
+
+    fn generate(install_time: SystemTime) -> Result<Self, CryptoError> {
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        OsRng
+            .try_fill_bytes(key.as_mut())
+            .map_err(|_| CryptoError::Random)?;
+        Ok(Self::new(key, install_time))
+    }
+
+    fn duplicate(&self) -> Self {
+        Self::new(self.key.clone(), self.install_time)
+    }
+}
+
+/// The unsealed keyring. Every key is wiped when it is dropped; there is deliberately no
+/// `Debug` or `Clone`.
+pub(crate) struct Keyring {
+    root_key: Zeroizing<[u8; KEY_LEN]>,
+    root_cipher: Aes256Gcm,
+    terms: BTreeMap<u32, TermKey>,
+    active_term: u32,
+}
+
+impl Keyring {
+    /// A new keyring with one random key at term 1.
+    pub(crate) fn generate(root_key: &[u8; KEY_LEN]) -> Result<Self, CryptoError> {
+        let mut terms = BTreeMap::new();
+        terms.insert(1, TermKey::generate(SystemTime::now())?);
+        Ok(Self::with_terms(Zeroizing::new(*root_key), terms, 1))
+    }
+
+    fn with_terms(
+        root_key: Zeroizing<[u8; KEY_LEN]>,
+        terms: BTreeMap<u32, TermKey>,
+        active_term: u32,
+    ) -> Self {
+        let root_cipher = Aes256Gcm::new(root_key.as_ref().into());
+        Self {
+            root_key,
+            root_cipher,
+            terms,
+            active_term,
+        }
+    }
+
+    /// A copy of this keyring with one more term, made active. Old terms stay, so every entry
+    /// written before the rotation still decrypts.
+    pub(crate) fn rotated(&self) -> Result<Self, CryptoError> {
+        let next = self
+            .active_term
+            .checked_add(1)
+            .ok_or(CryptoError::TermsExhausted)?;
+        let mut terms: BTreeMap<u32, TermKey> = self
+            .terms
+            .iter()
+            .map(|(term, key)| (*term, key.duplicate()))
+            .collect();
+        terms.insert(next, TermKey::generate(SystemTime::now())?);
+        Ok(Self::with_terms(self.root_key.clone(), terms, next))
+    }
+
+    pub(crate) fn active_term(&self) -> u32 {
+        self.active_term
+    }
+
+    pub(crate) fn active_install_time(&self) -> SystemTime {
+        self.terms
+            .get(&self.active_term)
+            .map_or(UNIX_EPOCH, |k| k.install_time)
+    }
+
+    /// Encrypts `plaintext` with the active term's key, bound to `path`.
+    pub(crate) fn encrypt(&self, path: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let key = self
+            .terms
+            .get(&self.active_term)
+            .ok_or(CryptoError::UnknownTerm(self.active_term))?;
+        seal(&key.cipher, self.active_term, path.as_bytes(), plaintext)
+    }
+
+    /// Decrypts an entry stored at `path`, with whichever term's key it names.
+    pub(crate) fn decrypt(
+        &self,
+        path: &str,
+        blob: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let term = blob_term(blob)?;
+        let key = self
+            .terms
+            .get(&term)
+            .ok_or(CryptoError::UnknownTerm(term))?;
+        open(&key.cipher, path.as_bytes(), blob)
+    }
+
+    /// The keyring sealed with the root key, bound to the path it is stored at.
+    pub(crate) fn to_sealed_blob(&self, path: &str) -> Result<Vec<u8>, CryptoError> {
+        let plaintext = self.serialize();
+        seal(&self.root_cipher, ROOT_TERM, path.as_bytes(), &plaintext)
+    }
+
+    /// Opens a keyring sealed by [`Self::to_sealed_blob`]. A wrong root key fails
+    /// authentication.
+    pub(crate) fn from_sealed_blob(
+        root_key: &[u8; KEY_LEN],
+        path: &str,
+        blob: &[u8],
+    ) -> Result<Self, CryptoError> {
+        if blob_term(blob)? != ROOT_TERM {
+            return Err(CryptoError::MalformedKeyring);
+        }
+        let root_key = Zeroizing::new(*root_key);
+        let root_cipher = Aes256Gcm::new(root_key.as_ref().into());
+        let plaintext = open(&root_cipher, path.as_bytes(), blob)?;
+        let (terms, active_term) = deserialize(&plaintext)?;
+        Ok(Self {
+            root_key,
+            root_cipher,
+            terms,
+            active_term,
+        })
+    }
+
+    /// `[format][active term][count]` then per term `[term][secs][nanos][key]`, all
+    /// big-endian, into a buffer that is wiped on drop and never reallocated (its capacity
+    /// is exact), so no stray copy of a key is left on the heap.
+    fn serialize(&self) -> Zeroizing<Vec<u8>> {
+        let len = 1 + 4 + 4 + self.terms.len() * TERM_RECORD_LEN;
+        let mut out = Zeroizing::new(Vec::with_capacity(len));
+        out.push(KEYRING_FORMAT);
+        out.extend_from_slice(&self.active_term.to_be_bytes());
+        out.extend_from_slice(&(self.terms.len() as u32).to_be_bytes());
+        for (term, key) in &self.terms {
+            let since_epoch = key
+                .install_time
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            out.extend_from_slice(&term.to_be_bytes());
+            out.extend_from_slice(&since_epoch.as_secs().to_be_bytes());
+            out.extend_from_slice(&since_epoch.subsec_nanos().to_be_bytes());
+            out.extend_from_slice(key.key.as_ref());
+        }
+        out
+    }
+
+    #[cfg(test)]
+    pub(crate) fn term_keys(&self) -> Vec<[u8; KEY_LEN]> {
+        self.terms.values().map(|k| *k.key).collect()
+    }
+}
+
+fn deserialize(bytes: &[u8]) -> Result<(BTreeMap<u32, TermKey>, u32), CryptoError> {
+    let mut reader = Reader(bytes);
+    if reader.take::<1>()? != [KEYRING_FORMAT] {
+        return Err(CryptoError::MalformedKeyring);
+    }
+    let active_term = u32::from_be_bytes(reader.take()?);
+    let count = u32::from_be_bytes(reader.take()?) as usize;
+    if reader.0.len() != count.saturating_mul(TERM_RECORD_LEN) {
+        return Err(CryptoError::MalformedKeyring);
+    }
+    let mut terms = BTreeMap::new();
+    for _ in 0..count {
+        let term = u32::from_be_bytes(reader.take()?);
+        let secs = u64::from_be_bytes(reader.take()?);
+        let nanos = u32::from_be_bytes(reader.take()?);
+        let key = Zeroizing::new(reader.take::<KEY_LEN>()?);
+        let install_time = UNIX_EPOCH
+            .checked_add(Duration::new(secs, nanos.min(999_999_999)))
+            .ok_or(CryptoError::MalformedKeyring)?;
+        if term == ROOT_TERM || terms.contains_key(&term) {
+            return Err(CryptoError::MalformedKeyring);
+        }
+        terms.insert(term, TermKey::new(key, install_time));
+    }
+    if !terms.contains_key(&active_term) {
+        return Err(CryptoError::MalformedKeyring);
+    }
+    Ok((terms, active_term))
+}
+
+/// Reads fixed-size fields off the front of a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], CryptoError> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(CryptoError::MalformedKeyring)?;
+        self.0 = rest;
+        Ok(*head)
+    }
+}
+
+fn blob_term(blob: &[u8]) -> Result<u32, CryptoError> {
+    if blob.len() < HEADER_LEN + TAG_LEN {
+        return Err(CryptoError::Malformed);
+    }
+    if blob[4] != VERSION {
+        return Err(CryptoError::UnsupportedVersion(blob[4]));
+    }
+    let term: [u8; 4] = blob[..4].try_into().map_err(|_| CryptoError::Malformed)?;
+    Ok(u32::from_be_bytes(term))
+}
+
+fn seal(
+    cipher: &Aes256Gcm,
+    term: u32,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    OsRng
+        .try_fill_bytes(&mut nonce)
+        .map_err(|_| CryptoError::Random)?;
+    // The capacity is exact, so appending the tag never reallocates and leaves no copy of
+    // the plaintext behind.
+    let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&term.to_be_bytes());
+    out.push(VERSION);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    match cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut out[HEADER_LEN..]) {
+        Ok(tag) => {
+            out.extend_from_slice(&tag);
+            Ok(out)
+        }
+        Err(_) => {
+            // The buffer still holds the plaintext.
+            out.zeroize();
+            Err(CryptoError::Encrypt)
+        }
+    }
+}
+
+fn open(cipher: &Aes256Gcm, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if blob.len() < HEADER_LEN + TAG_LEN {
+        return Err(CryptoError::Malformed);
+    }
+    let nonce = Nonce::from_slice(&blob[5..HEADER_LEN]);
+    let (ciphertext, tag) = blob[HEADER_LEN..].split_at(blob.len() - HEADER_LEN - TAG_LEN);
+    let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+    cipher
+        .decrypt_in_place_detached(nonce, aad, &mut plaintext, Tag::from_slice(tag))
+        .map_err(|_| CryptoError::Authentication)?;
+    Ok(plaintext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring() -> Keyring {
+        Keyring::generate(&[9u8; KEY_LEN]).unwrap()
+    }
+
+    #[test]
+    fn roundtrip_and_layout() {
+        let ring = keyring();
+        let blob = ring.encrypt("secret/a", b"hello").unwrap();
+        assert_eq!(&blob[..4], &1u32.to_be_bytes());
+        assert_eq!(blob[4], VERSION);
+        assert_eq!(blob.len(), HEADER_LEN + 5 + TAG_LEN);
+        assert_eq!(
+            ring.decrypt("secret/a", &blob).unwrap().as_slice(),
+            b"hello"
+        );
+        // Random nonces: the same plaintext never encrypts the same way twice.
+        assert_ne!(blob, ring.encrypt("secret/a", b"hello").unwrap());
+    }
+
+    #[test]
+    fn tampering_fails_authentication() {
+        let ring = keyring();
+        let blob = ring.encrypt("p", b"value").unwrap();
+        for i in HEADER_LEN - NONCE_LEN..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 1;
+            assert!(matches!(
+                ring.decrypt("p", &bad),
+                Err(CryptoError::Authentication)
+            ));
+        }
+        let mut bad_term = blob.clone();
+        bad_term[3] = 7;
+        assert!(matches!(
+            ring.decrypt("p", &bad_term),
+            Err(CryptoError::UnknownTerm(7))
+        ));
+        let mut bad_version = blob;
+        bad_version[4] = 2;
+        assert!(matches!(
+            ring.decrypt("p", &bad_version),
+            Err(CryptoError::UnsupportedVersion(2))
+        ));
+        assert!(ring.decrypt("p", &[0; 20]).is_err());
+    }
+
+    #[test]
+    fn keyring_blob_roundtrip_and_wrong_root_key() {
+        let ring = keyring().rotated().unwrap();
+        let blob = ring.to_sealed_blob("core/keyring").unwrap();
+        let back = Keyring::from_sealed_blob(&[9u8; KEY_LEN], "core/keyring", &blob).unwrap();
+        assert_eq!(back.active_term(), 2);
+        assert_eq!(back.term_keys(), ring.term_keys());
+        let entry = ring.encrypt("x", b"v").unwrap();
+        assert_eq!(back.decrypt("x", &entry).unwrap().as_slice(), b"v");
+
+        assert!(matches!(
+            Keyring::from_sealed_blob(&[8u8; KEY_LEN], "core/keyring", &blob),
+            Err(CryptoError::Authentication)
+        ));
+        assert!(matches!(
+            Keyring::from_sealed_blob(&[9u8; KEY_LEN], "core/other", &blob),
+            Err(CryptoError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn malformed_keyring_is_rejected() {
+        assert!(deserialize(&[]).is_err());
+        assert!(deserialize(&[KEYRING_FORMAT, 0, 0, 0, 1, 0, 0, 0, 0]).is_err());
+        let ring = keyring();
+        let bytes = ring.serialize();
+        assert!(deserialize(&bytes).is_ok());
+        assert!(deserialize(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
