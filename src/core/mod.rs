@@ -237,6 +237,18 @@ impl Core {
         let mut root_key = Zeroizing::new([0u8; seal::ROOT_KEY_LEN]);
         rand::Rng::fill(&mut rand::thread_rng(), root_key.as_mut_slice());
 
+        // A keyring without a seal config is left by a crash during an earlier init. Nothing
+        // was ever handed out for it, so it protects nothing and is replaced.
+        if self.barrier.is_initialized().await? {
+            tracing::warn!("discarding the keyring of an interrupted initialization");
+            self.barrier
+                .backend()
+                .commit(vec![physical::StorageOp::Delete(
+                    crate::barrier::KEYRING_PATH.into(),
+                )])
+                .await
+                .map_err(storage_error)?;
+        }
         self.barrier.initialize(&root_key).await?;
         self.barrier.unseal(root_key.as_slice()).await?;
         let result = self.bootstrap(root_token_id).await;
@@ -602,6 +614,7 @@ impl Core {
     pub fn shutdown(&self) {
         *self.state.write() = SealState::Sealed(Progress::default());
         self.barrier.seal();
+        self.barrier.backend().close();
     }
 }
 
