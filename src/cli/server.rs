@@ -1,6 +1,6 @@
 //! `mainkey server`: builds the core from the config (or dev mode) and runs the listeners.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -47,7 +47,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting runtime: {e}"))?;
-    let core = runtime.block_on(build_core(&config))?;
+    let core = runtime.block_on(build_core(&config, args.config.as_deref()))?;
     if args.dev {
         runtime.block_on(dev_setup(
             &core,
@@ -79,13 +79,23 @@ fn init_logging() {
         .try_init();
 }
 
-async fn build_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
+/// Builds the core over the configured storage. A storage that cannot be opened is reported
+/// against the config file's `storage` block, like every other bad config value.
+async fn build_core(
+    config: &ServerConfig,
+    config_file: Option<&Path>,
+) -> Result<Arc<Core>, String> {
     let (backend, storage_type): (Arc<dyn Backend>, &str) = match &config.storage {
         StorageConfig::Redb { path } => (
-            Arc::new(
-                physical::RedbBackend::open(path)
-                    .map_err(|e| format!("opening storage {}: {e}", path.display()))?,
-            ),
+            Arc::new(physical::RedbBackend::open(path).map_err(|e| {
+                let file = config_file
+                    .map(|f| format!("{}: ", f.display()))
+                    .unwrap_or_default();
+                format!(
+                    "{file}storage \"redb\": path: cannot open {}: {e}",
+                    path.display()
+                )
+            })?),
             "redb",
         ),
         StorageConfig::Inmem => (Arc::new(physical::InmemBackend::new()), "inmem"),

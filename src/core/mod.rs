@@ -598,7 +598,7 @@ impl Core {
             "progress": progress,
             "nonce": nonce,
             "version": env!("CARGO_PKG_VERSION"),
-            "build_date": "",
+            "commit_date": env!("MAINKEY_COMMIT_DATE"),
             "migration": false,
             "recovery_seal": false,
             "storage_type": self.config.storage_type,

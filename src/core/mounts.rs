@@ -92,10 +92,15 @@ impl MountEntry {
             "type": self.kind,
             "uuid": self.uuid,
         });
-        match value {
+        let mut map = match value {
             serde_json::Value::Object(m) => m,
             _ => Map::new(),
+        };
+        // Vault reports a deprecation status for plugin backends, not for its own system ones.
+        if self.kind != "system" {
+            map.insert("deprecation_status".into(), "supported".into());
         }
+        map
     }
 }
 

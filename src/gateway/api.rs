@@ -332,7 +332,7 @@ pub fn encode_response(resp: &Response, request_id: &str) -> http::Response<Vec<
         let Ok(status) = StatusCode::from_u16(raw.status) else {
             return internal_error("backend returned an invalid status code");
         };
-        if status == StatusCode::NO_CONTENT {
+        if status == StatusCode::NO_CONTENT || raw.body.is_null() {
             return build(status, None);
         }
         return match serde_json::to_vec(&raw.body) {

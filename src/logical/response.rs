@@ -50,6 +50,12 @@ impl Response {
         Ok(Response::data(data))
     }
 
+    /// A 404 with no body at all, which is how Vault answers a PATCH of something missing.
+    pub fn empty_not_found() -> Self {
+        Response::raw(404, serde_json::Value::Null)
+    }
+
+    /// A bare body; `Value::Null` sends no body at all.
     pub fn raw(status: u16, body: serde_json::Value) -> Self {
         Response {
             raw: Some(Raw { status, body }),

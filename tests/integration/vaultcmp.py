@@ -50,8 +50,13 @@ TIME_KEYS = frozenset(
         "build_date",
         "active_time",
         "install_time",
+        "running_plugin_version",
     }
 )
+
+# Keys that are a build fact when their value is a string (the server's `version`), but data
+# when it is a number (a KV secret's `version`), which must match exactly.
+BUILD_STRING_KEYS = frozenset({"version"})
 
 VOLATILE_KEYS = ID_KEYS | TIME_KEYS
 
@@ -70,7 +75,11 @@ def normalize(doc: Any, volatile: Iterable[str] = VOLATILE_KEYS) -> Any:
     volatile = frozenset(volatile)
     if isinstance(doc, dict):
         return {
-            k: (_placeholder(v) if k in volatile and not isinstance(v, dict) else normalize(v, volatile))
+            k: (
+                _placeholder(v)
+                if (k in volatile and not isinstance(v, dict)) or (k in BUILD_STRING_KEYS and isinstance(v, str))
+                else normalize(v, volatile)
+            )
             for k, v in doc.items()
         }
     if isinstance(doc, list):

@@ -49,7 +49,6 @@ fn read_one(core: &Core, path: &str) -> Result<Response, Error> {
         .find(|e| e.path == path)
         .ok_or_else(|| Error::bad_request(format!("No secret engine mount at {path}")))?;
     let mut data = entry.to_json();
-    data.insert("deprecation_status".into(), "supported".into());
     Ok(Response::data(data))
 }
 
@@ -143,6 +142,5 @@ pub fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Response, Err
     };
     let mut data = entry.to_json();
     data.insert("path".into(), entry.path.clone().into());
-    data.insert("deprecation_status".into(), "supported".into());
     Ok(Response::data(data))
 }

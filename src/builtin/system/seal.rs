@@ -32,9 +32,14 @@ pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Respon
 async fn init(core: &Core, data: &Map) -> Result<Response, Error> {
     let shares = fields::unsigned(data, "secret_shares")?.unwrap_or(0);
     let threshold = fields::unsigned(data, "secret_threshold")?.unwrap_or(0);
-    if data.get("pgp_keys").is_some_and(|v| !v.is_null())
-        || data.get("root_token_pgp_key").is_some_and(|v| v != "")
-    {
+    // Clients send these empty when unused; only a real key asks for what is not supported.
+    let given = |key: &str| match data.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+    };
+    if given("pgp_keys") || given("root_token_pgp_key") {
         return Err(Error::bad_request(
             "PGP-encrypted unseal keys are not supported",
         ));
@@ -104,9 +109,10 @@ fn health(core: &Core, query: &Map) -> Result<Response, Error> {
     let mut body = json!({
         "initialized": initialized,
         "sealed": sealed,
-        "standby": false,
-        "replication_performance_mode": "disabled",
-        "replication_dr_mode": "disabled",
+        // OpenBao reports a sealed node as a standby whose replication modes are unknown.
+        "standby": sealed,
+        "replication_performance_mode": if sealed { "unknown" } else { "disabled" },
+        "replication_dr_mode": if sealed { "unknown" } else { "disabled" },
         "server_time_utc": now,
         "version": env!("CARGO_PKG_VERSION"),
     });

@@ -160,11 +160,11 @@ impl KvV2 {
         let config = load_config(storage).await?;
         // Vault answers a PATCH of a missing secret with an empty 404.
         let Some(meta) = load_meta(storage, key).await? else {
-            return Err(Error::NotFound);
+            return Ok(Response::empty_not_found());
         };
         let current = meta.current_version;
         let Some(vm) = meta.versions.get(&current) else {
-            return Err(Error::NotFound);
+            return Ok(Response::empty_not_found());
         };
         check_cas(config.cas_required || meta.cas_required, body.cas, current)?;
         let now = self.now();

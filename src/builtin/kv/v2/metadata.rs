@@ -295,7 +295,7 @@ impl KvV2 {
         let config = load_config(storage).await?;
         // Vault answers a PATCH of missing metadata with an empty 404.
         let Some(mut meta) = load_meta(storage, key).await? else {
-            return Err(Error::NotFound);
+            return Ok(Response::empty_not_found());
         };
         check_metadata_cas(&config, Some(&meta), fields.metadata_cas)?;
         if let Some(n) = fields.max_versions {

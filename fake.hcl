@@ -1,0 +1,5 @@
+storage "inmem" {}
+listener "tcp" {
+ address = ""
+ tls_disable = true
+}
