@@ -7,4 +7,10 @@ use super::{Error, Request, Storage};
 #[async_trait]
 pub trait Backend: Send + Sync {
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<super::Response, Error>;
+
+    /// Paths (relative to the mount) reachable without a token, such as `login` or
+    /// `login/*` (a trailing `*` matches any suffix). The core checks these before the ACL.
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
 }

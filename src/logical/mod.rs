@@ -4,6 +4,7 @@
 //! the core routes it to a backend, and the gateway turns the [`Response`] back into Vault's wire
 //! format.
 
+mod auth;
 mod backend;
 pub mod duration;
 mod error;
@@ -12,6 +13,7 @@ mod request;
 mod response;
 mod storage;
 
+pub use auth::{Alias, Auth, IpNet};
 pub use backend::Backend;
 pub use error::Error;
 pub use request::{Operation, Request};

@@ -7,8 +7,10 @@ pub struct Response {
     pub warnings: Vec<String>,
     /// The envelope's `lease_duration` in seconds.
     pub lease_duration: u64,
-    /// Set by auth methods on login; the envelope's `auth` object.
+    /// The envelope's `auth` object, filled by the core (from `login`) or by token endpoints.
     pub auth: Option<Map>,
+    /// Set by an auth method on a successful login; the core mints the token from it.
+    pub login: Option<super::Auth>,
     /// Overrides the status of an enveloped response, e.g. 404 for a deleted KV v2 version,
     /// whose body still carries the version's metadata.
     pub status: Option<u16>,
@@ -84,6 +86,7 @@ impl std::fmt::Debug for Response {
             )
             .field("warnings", &self.warnings)
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .field("login", &self.login)
             .field("status", &self.status)
             .field("raw", &self.raw.as_ref().map(|r| r.status))
             .field("data_at_top_level", &self.data_at_top_level)

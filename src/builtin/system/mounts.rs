@@ -48,8 +48,7 @@ fn read_one(core: &Core, path: &str) -> Result<Response, Error> {
         .into_iter()
         .find(|e| e.path == path)
         .ok_or_else(|| Error::bad_request(format!("No secret engine mount at {path}")))?;
-    let mut data = entry.to_json();
-    Ok(Response::data(data))
+    Ok(Response::data(entry.to_json()))
 }
 
 /// Reads `options` as Vault does: a map of strings (numbers are stringified).
