@@ -247,3 +247,56 @@ async fn mounts_are_enabled_tuned_and_disabled_with_their_data() {
         "a re-enabled mount starts empty"
     );
 }
+
+#[tokio::test]
+async fn reads_never_see_a_stale_cached_entry() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    let read = |path: &str| Request::new(Operation::Read, path).with_token(&t);
+    core.handle_request(write(&t, "sys/mounts/s", json!({"type": "kv-v2"})))
+        .await
+        .unwrap();
+    core.handle_request(write(&t, "s/data/k", json!({"data": {"v": "1"}})))
+        .await
+        .unwrap();
+    // Warm the cache, then change the entry behind it in every way KV can.
+    assert_eq!(
+        core.handle_request(read("s/data/k"))
+            .await
+            .unwrap()
+            .data
+            .unwrap()["data"]["v"],
+        "1"
+    );
+    core.handle_request(write(&t, "s/data/k", json!({"data": {"v": "2"}})))
+        .await
+        .unwrap();
+    assert_eq!(
+        core.handle_request(read("s/data/k"))
+            .await
+            .unwrap()
+            .data
+            .unwrap()["data"]["v"],
+        "2",
+        "read after write"
+    );
+
+    core.handle_request(write(&t, "s/destroy/k", json!({"versions": [2]})))
+        .await
+        .unwrap();
+    let resp = core.handle_request(read("s/data/k")).await.unwrap();
+    assert_eq!(resp.status, Some(404), "read after destroy");
+    assert_eq!(resp.data.unwrap()["metadata"]["destroyed"], true);
+
+    core.handle_request(Request::new(Operation::Delete, "s/metadata/k").with_token(&t))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            core.handle_request(read("s/data/k")).await,
+            Err(Error::NotFound)
+        ),
+        "read after delete"
+    );
+}
