@@ -3,6 +3,7 @@
 
 mod mounts;
 mod seal;
+mod token_backend;
 mod tokens;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use crate::physical;
 
 pub use mounts::{normalize_mount_path, MountConfig, MountEntry};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
-pub use tokens::{generate_token_id, TokenEntry, TokenStore};
+pub use tokens::{generate_accessor, generate_token_id, unix, TokenEntry, TokenStore};
 
 use mounts::{Mounted, Router, MOUNT_TABLE_PATH};
 use seal::Progress;
@@ -70,6 +71,8 @@ pub struct InitResult {
 
 /// The outcome of a successful authorization: who is calling.
 pub struct Authorization {
+    /// The token store's key of the caller's token.
+    pub key: String,
     pub token: Arc<TokenEntry>,
 }
 
@@ -162,13 +165,18 @@ impl Core {
         {
             return Err(Error::bad_request("cannot write to a path ending in '/'"));
         }
-        self.authorize(
-            &unsealed,
-            req.client_token.as_deref(),
-            req.operation,
-            &req.path,
-        )
-        .await?;
+        let caller = self
+            .authorize(
+                &unsealed,
+                req.client_token.as_deref(),
+                req.operation,
+                &req.path,
+            )
+            .await?;
+        if let Some(rel) = req.path.strip_prefix(TOKEN_MOUNT) {
+            let rel = rel.to_string();
+            return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
+        }
         let (mounted, rel) = {
             let router = unsealed.router.read();
             match router.route(&req.path) {
@@ -197,21 +205,22 @@ impl Core {
         &self,
         unsealed: &Unsealed,
         token: Option<&str>,
-        _op: Operation,
-        _path: &str,
+        op: Operation,
+        path: &str,
     ) -> Result<Authorization, Error> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(Error::PermissionDenied)?;
-        let entry = unsealed
+        let (key, entry) = unsealed
             .tokens
             .lookup(token)
             .await?
             .ok_or(Error::PermissionDenied)?;
-        if entry.is_root() {
-            return Ok(Authorization { token: entry });
+        if !(entry.is_root() || default_policy_allows(op, path)) {
+            return Err(Error::PermissionDenied);
         }
-        Err(Error::PermissionDenied)
+        unsealed.tokens.record_use(&key, &entry).await?;
+        Ok(Authorization { key, token: entry })
     }
 
     fn effective_default_ttl(&self, entry: &MountEntry) -> u64 {
@@ -289,27 +298,24 @@ impl Core {
             None,
         )];
         self.persist_mount_table(&table).await?;
-        let tokens = TokenStore::open(Arc::new(self.barrier.view(TOKEN_STORE_PREFIX))).await?;
+        let tokens = TokenStore::open(
+            Arc::new(self.barrier.view(TOKEN_STORE_PREFIX)),
+            self.clock.clone(),
+        )
+        .await?;
         let root_token = match root_token_id {
             Some(id) if !id.is_empty() => Zeroizing::new(id.to_string()),
             _ => generate_token_id(),
         };
-        let now = self
-            .clock
-            .now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = unix(self.clock.now());
         let entry = TokenEntry {
-            accessor: generate_token_id()[2..].to_string(),
+            accessor: generate_accessor(),
             policies: vec!["root".into()],
             path: "auth/token/root".into(),
             display_name: "root".into(),
             creation_time: now,
-            ttl: 0,
-            meta: None,
-            num_uses: 0,
-            entity_id: String::new(),
+            issue_time: crate::clock::rfc3339(self.clock.now()),
+            ..TokenEntry::default()
         };
         tokens.create(&root_token, entry).await?;
         Ok(root_token)
@@ -384,7 +390,11 @@ impl Core {
             let backend = self.backend_for(&entry)?;
             router.insert(Mounted { entry, backend });
         }
-        let tokens = TokenStore::open(Arc::new(self.barrier.view(TOKEN_STORE_PREFIX))).await?;
+        let tokens = TokenStore::open(
+            Arc::new(self.barrier.view(TOKEN_STORE_PREFIX)),
+            self.clock.clone(),
+        )
+        .await?;
         Ok(Unsealed {
             router: RwLock::new(router),
             tokens,
@@ -617,6 +627,24 @@ impl Core {
         self.barrier.backend().close();
     }
 }
+
+/// What Vault's built-in `default` policy lets every token do to itself. ACL policies replace
+/// this once they are evaluated here.
+fn default_policy_allows(op: Operation, path: &str) -> bool {
+    matches!(
+        (op, path),
+        (
+            Operation::Read | Operation::Update,
+            "auth/token/lookup-self"
+        ) | (
+            Operation::Update,
+            "auth/token/renew-self" | "auth/token/revoke-self"
+        ) | (Operation::Update, "sys/capabilities-self")
+    )
+}
+
+/// Where the token store's endpoints are served; it is always mounted.
+const TOKEN_MOUNT: &str = "auth/token/";
 
 /// The token store's storage prefix inside the barrier.
 const TOKEN_STORE_PREFIX: &str = "sys/token/";

@@ -300,3 +300,182 @@ async fn reads_never_see_a_stale_cached_entry() {
         "read after delete"
     );
 }
+
+mod tokens {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    async fn unsealed_with_clock() -> (Arc<Core>, String, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        ));
+        let core = Core::new(
+            Arc::new(InmemBackend::new()),
+            clock.clone(),
+            CoreConfig::default(),
+        )
+        .await
+        .unwrap();
+        let init = core.initialize(1, 1, Some("root")).await.unwrap();
+        core.unseal(&b64(&init.keys[0])).await.unwrap();
+        (core, "root".to_string(), clock)
+    }
+
+    async fn create(core: &Core, parent: &str, body: serde_json::Value) -> String {
+        let resp = core
+            .handle_request(write(parent, "auth/token/create", body))
+            .await
+            .unwrap();
+        resp.auth.unwrap()["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn lookup_self(token: &str) -> Request {
+        Request::new(Operation::Read, "auth/token/lookup-self").with_token(token)
+    }
+
+    #[tokio::test]
+    async fn a_child_token_has_default_and_its_policies_and_no_more() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let child = create(
+            &core,
+            &root,
+            json!({"policies": ["P1 "], "meta": {"a": "b"}}),
+        )
+        .await;
+        assert!(child.starts_with("s."));
+        let data = core
+            .handle_request(lookup_self(&child))
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(data["policies"], json!(["default", "p1"]));
+        assert_eq!(data["meta"], json!({"a": "b"}));
+        assert_eq!(data["id"], child.as_str());
+        let denied = core
+            .handle_request(Request::new(Operation::Read, "sys/mounts").with_token(&child))
+            .await;
+        assert!(matches!(denied, Err(Error::PermissionDenied)));
+    }
+
+    #[tokio::test]
+    async fn revoking_a_parent_revokes_its_children_immediately() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let parent = create(&core, &root, json!({"policies": ["root"]})).await;
+        let child = create(&core, &parent, json!({"policies": ["default"]})).await;
+        assert!(core.handle_request(lookup_self(&child)).await.is_ok());
+        core.handle_request(write(&root, "auth/token/revoke", json!({"token": parent})))
+            .await
+            .unwrap();
+        for t in [&parent, &child] {
+            assert!(matches!(
+                core.handle_request(lookup_self(t)).await,
+                Err(Error::PermissionDenied)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn renewal_never_passes_the_max_ttl_and_expiry_is_enforced() {
+        let (core, root, clock) = unsealed_with_clock().await;
+        let t = create(
+            &core,
+            &root,
+            json!({"policies": ["p"], "ttl": "1h", "explicit_max_ttl": "24h"}),
+        )
+        .await;
+        clock.advance(Duration::from_secs(3000));
+        let renewed = core
+            .handle_request(write(
+                &t,
+                "auth/token/renew-self",
+                json!({"increment": "100h"}),
+            ))
+            .await
+            .unwrap();
+        let lease = renewed.auth.unwrap()["lease_duration"].as_u64().unwrap();
+        assert_eq!(lease, 24 * 3600 - 3000, "capped at the explicit max");
+        assert!(renewed.warnings[0].contains("capped"));
+        clock.advance(Duration::from_secs(24 * 3600 - 3000 + 1));
+        assert!(matches!(
+            core.handle_request(lookup_self(&t)).await,
+            Err(Error::PermissionDenied)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_non_root_token_cannot_create_tokens_without_a_grant() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let parent = create(&core, &root, json!({"policies": ["p1"]})).await;
+        // Until ACL policies grant `auth/token/create`, only root tokens may create tokens.
+        let resp = core
+            .handle_request(write(
+                &parent,
+                "auth/token/create",
+                json!({"policies": ["root"]}),
+            ))
+            .await;
+        assert!(matches!(resp, Err(Error::PermissionDenied)));
+    }
+
+    #[tokio::test]
+    async fn limited_use_tokens_stop_after_their_last_use() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let t = create(&core, &root, json!({"policies": ["p"], "num_uses": 2})).await;
+        assert_eq!(
+            core.handle_request(lookup_self(&t))
+                .await
+                .unwrap()
+                .data
+                .unwrap()["num_uses"],
+            1
+        );
+        assert!(core.handle_request(lookup_self(&t)).await.is_ok());
+        assert!(matches!(
+            core.handle_request(lookup_self(&t)).await,
+            Err(Error::PermissionDenied)
+        ));
+    }
+
+    #[tokio::test]
+    async fn accessors_look_up_and_revoke_without_revealing_the_token() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let resp = core
+            .handle_request(write(
+                &root,
+                "auth/token/create",
+                json!({"policies": ["p"]}),
+            ))
+            .await
+            .unwrap();
+        let auth = resp.auth.unwrap();
+        let (token, accessor) = (
+            auth["client_token"].as_str().unwrap(),
+            auth["accessor"].as_str().unwrap(),
+        );
+        let data = core
+            .handle_request(write(
+                &root,
+                "auth/token/lookup-accessor",
+                json!({"accessor": accessor}),
+            ))
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(data["id"], "");
+        core.handle_request(write(
+            &root,
+            "auth/token/revoke-accessor",
+            json!({"accessor": accessor}),
+        ))
+        .await
+        .unwrap();
+        assert!(core.handle_request(lookup_self(token)).await.is_err());
+    }
+}

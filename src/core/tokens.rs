@@ -1,9 +1,17 @@
 //! The token store. Only a salted HMAC-SHA256 of a token id is ever stored or used as a cache
 //! key, so neither the database nor a memory dump of the cache reveals a token.
 //!
-//! This issue needs the root token; the entry already carries what child tokens, TTLs and
-//! accessors need, so the full `auth/token` backend plugs in here.
+//! Layout, relative to the store's view (`sys/token/`):
+//! - `salt`: the HMAC key;
+//! - `id/<hmac(token)>`: the [`TokenEntry`];
+//! - `accessor/<hmac(accessor)>`: the token's key, for the accessor endpoints;
+//! - `parent/<parent key>/<child key>`: the children of a token, so revoking a parent revokes
+//!   them all.
+//!
+//! Expiry is decided against the injected clock on every lookup, so an expired token is refused
+//! at once even if it is cached, and TTLs keep counting across a restart.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
@@ -13,18 +21,22 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::logical::{Error, Storage};
+use crate::clock::SharedClock;
+use crate::logical::{Error, Storage, StorageOp};
 
-/// Storage keys, relative to the token store's view (`sys/token/`).
 const SALT_KEY: &str = "salt";
 const ID_PREFIX: &str = "id/";
+const ACCESSOR_PREFIX: &str = "accessor/";
+const PARENT_PREFIX: &str = "parent/";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenEntry {
-    /// HMAC of the accessor is not needed: an accessor is not a credential.
     pub accessor: String,
+    /// The storage key of the parent token; `None` for an orphan.
+    #[serde(default)]
+    pub parent: Option<String>,
     pub policies: Vec<String>,
-    /// The path that created the token, e.g. `auth/token/root`.
+    /// The path that created the token, e.g. `auth/token/create`.
     pub path: String,
     pub display_name: String,
     /// Unix seconds.
@@ -32,39 +44,77 @@ pub struct TokenEntry {
     /// Seconds; 0 = no expiry (root).
     pub ttl: u64,
     #[serde(default)]
-    pub meta: Option<std::collections::BTreeMap<String, String>>,
+    pub meta: Option<BTreeMap<String, String>>,
+    /// Uses left; 0 = unlimited.
     #[serde(default)]
     pub num_uses: u64,
     #[serde(default)]
     pub entity_id: String,
+    /// RFC 3339 time of issue.
+    #[serde(default)]
+    pub issue_time: String,
+    /// Unix seconds at which the token stops working; `None` = never.
+    #[serde(default)]
+    pub expire_time: Option<u64>,
+    /// Unix seconds that no renewal may pass; `None` = no cap.
+    #[serde(default)]
+    pub max_expire_time: Option<u64>,
+    #[serde(default)]
+    pub explicit_max_ttl: u64,
+    #[serde(default)]
+    pub period: u64,
+    #[serde(default)]
+    pub renewable: bool,
+    /// CIDRs the token may be used from; empty = anywhere.
+    #[serde(default)]
+    pub bound_cidrs: Vec<String>,
 }
 
 impl TokenEntry {
     pub fn is_root(&self) -> bool {
         self.policies.iter().any(|p| p == "root")
     }
+
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expire_time.is_some_and(|t| t <= now)
+    }
+
+    /// Seconds left, as `lookup` reports `ttl`.
+    pub fn remaining(&self, now: u64) -> u64 {
+        self.expire_time.map(|t| t.saturating_sub(now)).unwrap_or(0)
+    }
 }
 
 /// A new random token id in OpenBao's shape: `s.` and 24 alphanumerics.
 pub fn generate_token_id() -> Zeroizing<String> {
-    let body: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect();
-    Zeroizing::new(format!("s.{body}"))
+    Zeroizing::new(format!("s.{}", random_alphanumeric(24)))
 }
 
-/// Looks tokens up by HMAC, with a cache of entries that the seal clears.
+/// A new accessor: 24 alphanumerics, as OpenBao's.
+pub fn generate_accessor() -> String {
+    random_alphanumeric(24)
+}
+
+fn random_alphanumeric(n: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+/// Looks tokens up by HMAC, with a cache of entries that writes, revocations and the seal
+/// invalidate synchronously.
 pub struct TokenStore {
     storage: Arc<dyn Storage>,
+    clock: SharedClock,
     salt: Zeroizing<Vec<u8>>,
     cache: moka::sync::Cache<String, Arc<TokenEntry>>,
 }
 
 impl TokenStore {
     /// Loads the salt, creating it on first use.
-    pub async fn open(storage: Arc<dyn Storage>) -> Result<Self, Error> {
+    pub async fn open(storage: Arc<dyn Storage>, clock: SharedClock) -> Result<Self, Error> {
         let salt = match storage.get(SALT_KEY).await? {
             Some(salt) => Zeroizing::new(salt),
             None => {
@@ -76,44 +126,191 @@ impl TokenStore {
         };
         Ok(TokenStore {
             storage,
+            clock,
             salt,
             cache: moka::sync::Cache::new(10_000),
         })
     }
 
-    /// The storage key of a token: `id/` + hex HMAC-SHA256(salt, token).
-    fn key_of(&self, token: &str) -> String {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.salt)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(token.as_bytes());
-        format!("{ID_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+    pub fn now(&self) -> u64 {
+        unix(self.clock.now())
     }
 
-    /// Stores `entry` under the given token id.
-    pub async fn create(&self, token: &str, entry: TokenEntry) -> Result<(), Error> {
+    fn hmac(&self, value: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.salt)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The store's key for a token id: its salted HMAC.
+    pub fn key_of(&self, token: &str) -> String {
+        self.hmac(token)
+    }
+
+    /// Stores `entry` under the given token id, with its accessor and parent links.
+    pub async fn create(&self, token: &str, entry: TokenEntry) -> Result<String, Error> {
         let key = self.key_of(token);
-        let bytes = serde_json::to_vec(&entry)
-            .map_err(|e| Error::internal(format!("encoding token entry: {e}")))?;
-        self.storage.put(&key, bytes).await?;
+        let mut ops = vec![
+            StorageOp::Put(format!("{ID_PREFIX}{key}"), encode(&entry)?),
+            StorageOp::Put(
+                format!("{ACCESSOR_PREFIX}{}", self.hmac(&entry.accessor)),
+                key.clone().into_bytes(),
+            ),
+        ];
+        if let Some(parent) = &entry.parent {
+            ops.push(StorageOp::Put(
+                format!("{PARENT_PREFIX}{parent}/{key}"),
+                Vec::new(),
+            ));
+        }
+        self.storage.commit(ops).await?;
         self.cache.invalidate(&key);
+        Ok(key)
+    }
+
+    /// The live entry of a token, or `None` when it is unknown, revoked or expired.
+    pub async fn lookup(&self, token: &str) -> Result<Option<(String, Arc<TokenEntry>)>, Error> {
+        let key = self.key_of(token);
+        Ok(self.lookup_key(&key).await?.map(|e| (key, e)))
+    }
+
+    /// The live entry stored under `key`.
+    pub async fn lookup_key(&self, key: &str) -> Result<Option<Arc<TokenEntry>>, Error> {
+        let entry = match self.cache.get(key) {
+            Some(hit) => hit,
+            None => {
+                let Some(bytes) = self.storage.get(&format!("{ID_PREFIX}{key}")).await? else {
+                    return Ok(None);
+                };
+                let entry: Arc<TokenEntry> = Arc::new(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| Error::internal(format!("decoding token entry: {e}")))?,
+                );
+                self.cache.insert(key.to_string(), entry.clone());
+                entry
+            }
+        };
+        if entry.is_expired(self.now()) {
+            return Ok(None);
+        }
+        Ok(Some(entry))
+    }
+
+    /// The key of the token with this accessor.
+    pub async fn key_for_accessor(&self, accessor: &str) -> Result<Option<String>, Error> {
+        let Some(bytes) = self
+            .storage
+            .get(&format!("{ACCESSOR_PREFIX}{}", self.hmac(accessor)))
+            .await?
+        else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| Error::internal("corrupt accessor index"))
+    }
+
+    /// Replaces the entry stored under `key` (renewal, use counting).
+    pub async fn update(&self, key: &str, entry: &TokenEntry) -> Result<(), Error> {
+        self.storage
+            .put(&format!("{ID_PREFIX}{key}"), encode(entry)?)
+            .await?;
+        self.cache.invalidate(key);
         Ok(())
     }
 
-    /// The entry of a token, or `None` when it is unknown.
-    pub async fn lookup(&self, token: &str) -> Result<Option<Arc<TokenEntry>>, Error> {
-        let key = self.key_of(token);
-        if let Some(hit) = self.cache.get(&key) {
-            return Ok(Some(hit));
+    /// Counts one use of a limited-use token; the last use revokes it (the request that uses it
+    /// still proceeds, as in Vault).
+    pub async fn record_use(&self, key: &str, entry: &TokenEntry) -> Result<(), Error> {
+        match entry.num_uses {
+            0 => Ok(()),
+            1 => self.revoke_tree(key).await,
+            n => {
+                let mut next = entry.clone();
+                next.num_uses = n - 1;
+                self.update(key, &next).await
+            }
         }
-        let Some(bytes) = self.storage.get(&key).await? else {
+    }
+
+    /// Revokes the token under `key` and, recursively, every token it created.
+    pub async fn revoke_tree(&self, key: &str) -> Result<(), Error> {
+        let mut pending = vec![key.to_string()];
+        let mut order = Vec::new();
+        while let Some(k) = pending.pop() {
+            for child in self.storage.list(&format!("{PARENT_PREFIX}{k}/")).await? {
+                pending.push(child.trim_end_matches('/').to_string());
+            }
+            order.push(k);
+        }
+        // Children first, so a crash half-way never leaves a child whose parent is gone but
+        // which is still valid.
+        for k in order.iter().rev() {
+            self.revoke_one(k, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes only the token under `key`; its children become orphans.
+    pub async fn revoke_orphan(&self, key: &str) -> Result<(), Error> {
+        for child in self.storage.list(&format!("{PARENT_PREFIX}{key}/")).await? {
+            let child = child.trim_end_matches('/');
+            if let Some(mut entry) = self.read_raw(child).await? {
+                entry.parent = None;
+                self.update(child, &entry).await?;
+            }
+        }
+        self.revoke_one(key, true).await
+    }
+
+    async fn read_raw(&self, key: &str) -> Result<Option<TokenEntry>, Error> {
+        let Some(bytes) = self.storage.get(&format!("{ID_PREFIX}{key}")).await? else {
             return Ok(None);
         };
-        let entry: TokenEntry = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::internal(format!("decoding token entry: {e}")))?;
-        let entry = Arc::new(entry);
-        self.cache.insert(key, entry.clone());
-        Ok(Some(entry))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::internal(format!("decoding token entry: {e}")))
+    }
+
+    async fn revoke_one(&self, key: &str, drop_child_links: bool) -> Result<(), Error> {
+        let entry = self.read_raw(key).await?;
+        let mut ops = vec![StorageOp::Delete(format!("{ID_PREFIX}{key}"))];
+        if let Some(entry) = &entry {
+            ops.push(StorageOp::Delete(format!(
+                "{ACCESSOR_PREFIX}{}",
+                self.hmac(&entry.accessor)
+            )));
+            if let Some(parent) = &entry.parent {
+                ops.push(StorageOp::Delete(format!("{PARENT_PREFIX}{parent}/{key}")));
+            }
+        }
+        if drop_child_links || entry.is_some() {
+            for child in self.storage.list(&format!("{PARENT_PREFIX}{key}/")).await? {
+                ops.push(StorageOp::Delete(format!(
+                    "{PARENT_PREFIX}{key}/{}",
+                    child.trim_end_matches('/')
+                )));
+            }
+        }
+        self.storage.commit(ops).await?;
+        self.cache.invalidate(key);
+        Ok(())
+    }
+
+    /// Every live accessor, for `auth/token/accessors`.
+    pub async fn accessors(&self) -> Result<Vec<String>, Error> {
+        let now = self.now();
+        let mut out = Vec::new();
+        for key in self.storage.list(ID_PREFIX).await? {
+            if let Some(entry) = self.read_raw(&key).await? {
+                if !entry.is_expired(now) {
+                    out.push(entry.accessor);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Forgets every cached entry; called on seal.
@@ -128,55 +325,163 @@ impl TokenStore {
     }
 }
 
+fn encode(entry: &TokenEntry) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(entry).map_err(|e| Error::internal(format!("encoding token entry: {e}")))
+}
+
+/// Unix seconds of a time.
+pub fn unix(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
     use super::*;
+    use crate::clock::ManualClock;
     use crate::logical::InmemStorage;
 
-    fn root_entry() -> TokenEntry {
+    fn entry(policies: &[&str], parent: Option<String>) -> TokenEntry {
         TokenEntry {
-            accessor: "acc".into(),
-            policies: vec!["root".into()],
-            path: "auth/token/root".into(),
-            display_name: "root".into(),
-            creation_time: 0,
-            ttl: 0,
-            meta: None,
-            num_uses: 0,
-            entity_id: String::new(),
+            accessor: generate_accessor(),
+            parent,
+            policies: policies.iter().map(|p| p.to_string()).collect(),
+            path: "auth/token/create".into(),
+            display_name: "token".into(),
+            ..TokenEntry::default()
         }
+    }
+
+    async fn store() -> (TokenStore, Arc<InmemStorage>, Arc<ManualClock>) {
+        let storage = Arc::new(InmemStorage::new());
+        let clock = Arc::new(ManualClock::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+        ));
+        (
+            TokenStore::open(storage.clone(), clock.clone())
+                .await
+                .unwrap(),
+            storage,
+            clock,
+        )
     }
 
     #[tokio::test]
     async fn tokens_are_stored_only_as_hmac() {
-        let storage = Arc::new(InmemStorage::new());
-        let store = TokenStore::open(storage.clone()).await.unwrap();
+        let (store, storage, _) = store().await;
         let token = generate_token_id();
         assert!(token.starts_with("s.") && token.len() == 26);
-        store.create(&token, root_entry()).await.unwrap();
+        let e = entry(&["root"], None);
+        let accessor = e.accessor.clone();
+        store.create(&token, e).await.unwrap();
         let keys = storage.list(ID_PREFIX).await.unwrap();
         assert_eq!(keys.len(), 1);
-        assert!(!keys[0].contains(token.as_str()));
         assert_eq!(keys[0].len(), 64);
-        assert!(store.lookup(&token).await.unwrap().unwrap().is_root());
+        assert!(!keys[0].contains(token.as_str()));
+        for k in storage.list(ACCESSOR_PREFIX).await.unwrap() {
+            assert!(!k.contains(&accessor));
+        }
+        assert!(store.lookup(&token).await.unwrap().unwrap().1.is_root());
         assert!(store.lookup("s.wrong").await.unwrap().is_none());
     }
 
     #[tokio::test]
     async fn salt_survives_reopen() {
-        let storage = Arc::new(InmemStorage::new());
-        let store = TokenStore::open(storage.clone()).await.unwrap();
-        store.create("root", root_entry()).await.unwrap();
-        let reopened = TokenStore::open(storage).await.unwrap();
+        let (store, storage, clock) = store().await;
+        store.create("root", entry(&["root"], None)).await.unwrap();
+        let reopened = TokenStore::open(storage, clock).await.unwrap();
         assert!(reopened.lookup("root").await.unwrap().is_some());
     }
 
     #[tokio::test]
-    async fn clearing_the_cache_empties_it() {
-        let store = TokenStore::open(Arc::new(InmemStorage::new()))
+    async fn expired_tokens_are_refused_even_when_cached() {
+        let (store, _, clock) = store().await;
+        let mut e = entry(&["default"], None);
+        e.expire_time = Some(store.now() + 60);
+        store.create("t", e).await.unwrap();
+        assert!(store.lookup("t").await.unwrap().is_some());
+        clock.advance(Duration::from_secs(61));
+        assert!(store.lookup("t").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn revoking_a_parent_revokes_its_children_at_once() {
+        let (store, _, _) = store().await;
+        let p = store
+            .create("parent", entry(&["default"], None))
             .await
             .unwrap();
-        store.create("root", root_entry()).await.unwrap();
+        let c = store
+            .create("child", entry(&["default"], Some(p.clone())))
+            .await
+            .unwrap();
+        store
+            .create("grandchild", entry(&["default"], Some(c)))
+            .await
+            .unwrap();
+        store
+            .create("other", entry(&["default"], None))
+            .await
+            .unwrap();
+        for t in ["parent", "child", "grandchild"] {
+            assert!(store.lookup(t).await.unwrap().is_some(), "{t} cached");
+        }
+        store.revoke_tree(&p).await.unwrap();
+        for t in ["parent", "child", "grandchild"] {
+            assert!(store.lookup(t).await.unwrap().is_none(), "{t} revoked");
+        }
+        assert!(store.lookup("other").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn revoke_orphan_keeps_the_children() {
+        let (store, _, _) = store().await;
+        let p = store
+            .create("parent", entry(&["default"], None))
+            .await
+            .unwrap();
+        store
+            .create("child", entry(&["default"], Some(p.clone())))
+            .await
+            .unwrap();
+        store.revoke_orphan(&p).await.unwrap();
+        assert!(store.lookup("parent").await.unwrap().is_none());
+        let (_, child) = store.lookup("child").await.unwrap().unwrap();
+        assert_eq!(child.parent, None);
+    }
+
+    #[tokio::test]
+    async fn the_last_use_revokes_a_limited_token() {
+        let (store, _, _) = store().await;
+        let mut e = entry(&["default"], None);
+        e.num_uses = 2;
+        store.create("t", e).await.unwrap();
+        let (k, e) = store.lookup("t").await.unwrap().unwrap();
+        store.record_use(&k, &e).await.unwrap();
+        let (k, e) = store.lookup("t").await.unwrap().unwrap();
+        assert_eq!(e.num_uses, 1);
+        store.record_use(&k, &e).await.unwrap();
+        assert!(store.lookup("t").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn accessors_find_their_token() {
+        let (store, _, _) = store().await;
+        let e = entry(&["default"], None);
+        let accessor = e.accessor.clone();
+        let key = store.create("t", e).await.unwrap();
+        assert_eq!(store.key_for_accessor(&accessor).await.unwrap(), Some(key));
+        assert_eq!(store.accessors().await.unwrap(), vec![accessor]);
+        assert_eq!(store.key_for_accessor("nope").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn clearing_the_cache_empties_it() {
+        let (store, _, _) = store().await;
+        store.create("root", entry(&["root"], None)).await.unwrap();
         store.lookup("root").await.unwrap();
         assert_eq!(store.cached_entries(), 1);
         store.clear_cache();

@@ -281,8 +281,8 @@ def test_hvac_values_round_trip(ready_target):
     assert "version" in health
 
 
-@pytest.mark.xfail(reason="needs auth/token/lookup-self (token store, next issue)", strict=False)
 def test_hvac_is_authenticated(ready_target):
     """dotmac's health check calls client.is_authenticated(): auth/token/lookup-self."""
     assert client_for(ready_target, ready_target.api.token).is_authenticated() is True
+    assert client_for(ready_target, "s.not-a-token").is_authenticated() is False
     assert client_for(ready_target, "s.wrongwrongwrongwrongwron").is_authenticated() is False

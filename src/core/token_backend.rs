@@ -1,0 +1,381 @@
+//! `auth/token/*`: creating, looking up, renewing and revoking tokens. It lives in the core
+//! because every endpoint needs the caller's own token entry, which backends never see.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::tokens::{generate_accessor, generate_token_id, TokenEntry, TokenStore};
+use super::{Authorization, Core};
+use crate::clock::rfc3339;
+use crate::logical::duration::format_secs;
+use crate::logical::{fields, Error, Map, Operation, Request, Response};
+
+pub async fn handle(
+    core: &Core,
+    store: &TokenStore,
+    caller: &Authorization,
+    req: &Request,
+    rel: &str,
+) -> Result<Response, Error> {
+    match (req.operation, rel) {
+        (Operation::Update, "create") => create(core, store, caller, req, false).await,
+        (Operation::Update, "create-orphan") => create(core, store, caller, req, true).await,
+        (Operation::Read | Operation::Update, "lookup-self") => {
+            let entry = store
+                .lookup_key(&caller.key)
+                .await?
+                .unwrap_or_else(|| used_up(&caller.token));
+            Ok(Response::data(lookup_data(
+                store,
+                &entry,
+                req.client_token.as_deref().unwrap_or(""),
+            )))
+        }
+        (Operation::Read | Operation::Update, "lookup") => {
+            let token = required(&req.data, "token")?;
+            let (_, entry) = store.lookup(&token).await?.ok_or_else(bad_token)?;
+            Ok(Response::data(lookup_data(store, &entry, &token)))
+        }
+        (Operation::Update, "lookup-accessor") => {
+            let key = accessor_key(store, &req.data).await?;
+            let entry = store.lookup_key(&key).await?.ok_or_else(bad_token)?;
+            Ok(Response::data(lookup_data(store, &entry, "")))
+        }
+        (Operation::Update, "renew-self") => {
+            let token = req.client_token.as_deref().unwrap_or("");
+            renew(core, store, &caller.key, token, &req.data).await
+        }
+        (Operation::Update, "renew") => {
+            let token = required(&req.data, "token")?;
+            renew(core, store, &store.key_of(&token), &token, &req.data).await
+        }
+        (Operation::Update, "renew-accessor") => {
+            let key = accessor_key(store, &req.data).await?;
+            renew(core, store, &key, "", &req.data).await
+        }
+        (Operation::Update, "revoke-self") => revoked(store.revoke_tree(&caller.key).await),
+        (Operation::Update, "revoke") => {
+            let key = store.key_of(&required(&req.data, "token")?);
+            revoked(store.revoke_tree(&key).await)
+        }
+        (Operation::Update, "revoke-accessor") => {
+            let key = accessor_key(store, &req.data).await?;
+            revoked(store.revoke_tree(&key).await)
+        }
+        (Operation::Update, "revoke-orphan") => {
+            require_root(caller)?;
+            let key = store.key_of(&required(&req.data, "token")?);
+            revoked(store.revoke_orphan(&key).await)
+        }
+        (Operation::List, "accessors/" | "accessors") => {
+            require_root(caller)?;
+            Response::list(store.accessors().await?)
+        }
+        _ => Err(Error::NoHandler(format!(
+            "no handler for route \"auth/token/{rel}\". route entry not found."
+        ))),
+    }
+}
+
+fn revoked(result: Result<(), Error>) -> Result<Response, Error> {
+    result.map(|()| Response::empty())
+}
+
+fn bad_token() -> Error {
+    Error::bad_request("bad token")
+}
+
+fn required(data: &Map, key: &'static str) -> Result<String, Error> {
+    fields::string(data, key)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::bad_request(format!("missing {key}")))
+}
+
+/// Sudo-protected endpoints; until ACL policies land only root holds sudo.
+fn require_root(caller: &Authorization) -> Result<(), Error> {
+    if caller.token.is_root() {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied)
+    }
+}
+
+async fn accessor_key(store: &TokenStore, data: &Map) -> Result<String, Error> {
+    let accessor = required(data, "accessor")?;
+    store
+        .key_for_accessor(&accessor)
+        .await?
+        .ok_or_else(|| Error::bad_request("invalid accessor"))
+}
+
+/// The entry of a token whose last use was the current request: it is already revoked.
+fn used_up(entry: &Arc<TokenEntry>) -> Arc<TokenEntry> {
+    let mut e = (**entry).clone();
+    e.num_uses = 0;
+    Arc::new(e)
+}
+
+/// Lowercases, trims, sorts and dedupes policy names, as Vault stores them.
+pub fn normalize_policies(policies: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = policies
+        .into_iter()
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn string_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Error> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| fields::weak_string(v).map_err(Error::bad_request))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(Value::String(s)) => Ok(Some(
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        )),
+        Some(_) => Err(Error::bad_request(format!(
+            "{key} must be a list of strings"
+        ))),
+    }
+}
+
+async fn create(
+    core: &Core,
+    store: &TokenStore,
+    caller: &Authorization,
+    req: &Request,
+    orphan_endpoint: bool,
+) -> Result<Response, Error> {
+    let data = &req.data;
+    let parent = &caller.token;
+    let parent_is_root = parent.is_root();
+
+    let requested = string_list(data, "policies")?.map(normalize_policies);
+    let no_default = fields::boolean(data, "no_default_policy")?.unwrap_or(false);
+    let mut policies = match requested {
+        Some(p) if !p.is_empty() => p,
+        _ => parent.policies.clone(),
+    };
+    if !parent_is_root {
+        // A child never gets more than its parent: `root` included, whatever its spelling.
+        let allowed = |p: &String| p == "default" || parent.policies.contains(p);
+        if !policies.iter().all(allowed) {
+            return Err(Error::bad_request(
+                "child policies must be subset of parent",
+            ));
+        }
+    }
+    if !no_default
+        && !policies.iter().any(|p| p == "root")
+        && !policies.iter().any(|p| p == "default")
+    {
+        policies.push("default".into());
+    }
+    let policies = normalize_policies(policies);
+    let is_root_token = policies.iter().any(|p| p == "root");
+
+    let custom_id = fields::string(data, "id")?.filter(|s| !s.is_empty());
+    if custom_id.is_some() && !parent_is_root {
+        return Err(Error::bad_request(
+            "root or sudo privileges required to specify token id",
+        ));
+    }
+    let orphan = orphan_endpoint || fields::boolean(data, "no_parent")?.unwrap_or(false);
+    if orphan && !orphan_endpoint && !parent_is_root {
+        return Err(Error::bad_request(
+            "root or sudo privileges required to create orphan token",
+        ));
+    }
+
+    let now = store.now();
+    let system_default = core.config().default_lease_ttl.as_secs();
+    let system_max = core.config().max_lease_ttl.as_secs();
+    let period = fields::duration_secs(data, "period")?.unwrap_or(0);
+    let explicit_max = fields::duration_secs(data, "explicit_max_ttl")?.unwrap_or(0);
+    let requested_ttl =
+        fields::duration_secs(data, "ttl")?.or(fields::duration_secs(data, "lease")?);
+    let mut ttl = match (period, requested_ttl) {
+        (p, _) if p > 0 => p,
+        (_, Some(t)) if t > 0 => t,
+        // A root token made by root without a TTL never expires, as in Vault.
+        _ if is_root_token && parent_is_root => 0,
+        _ => system_default,
+    };
+    let max_expire_time = match (period, explicit_max) {
+        (0, 0) if ttl == 0 => None,
+        (0, 0) => Some(now + system_max),
+        (0, m) => Some(now + m.min(system_max)),
+        (_, 0) => None,
+        (_, m) => Some(now + m),
+    };
+    if let Some(max) = max_expire_time {
+        ttl = ttl.min(max.saturating_sub(now));
+    }
+
+    let display_name = match fields::string(data, "display_name")?.filter(|s| !s.is_empty()) {
+        Some(name) => format!("token-{}", name.trim_start_matches("token-")),
+        None => "token".to_string(),
+    };
+    let meta = match fields::object(data, "meta")? {
+        Some(m) => Some(
+            m.iter()
+                .map(|(k, v)| {
+                    fields::weak_string(v)
+                        .map(|s| (k.clone(), s))
+                        .map_err(Error::bad_request)
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?,
+        ),
+        None => None,
+    };
+    let entry = TokenEntry {
+        accessor: generate_accessor(),
+        parent: (!orphan).then(|| caller.key.clone()),
+        policies: policies.clone(),
+        path: req_path(orphan_endpoint),
+        display_name,
+        creation_time: now,
+        ttl,
+        meta,
+        num_uses: fields::unsigned(data, "num_uses")?.unwrap_or(0),
+        entity_id: String::new(),
+        issue_time: rfc3339(core.clock().now()),
+        expire_time: (ttl > 0).then_some(now + ttl),
+        max_expire_time,
+        explicit_max_ttl: explicit_max,
+        period,
+        renewable: fields::boolean(data, "renewable")?.unwrap_or(true) && ttl > 0,
+        bound_cidrs: Vec::new(),
+    };
+    let token = match custom_id {
+        Some(id) => zeroize::Zeroizing::new(id),
+        None => generate_token_id(),
+    };
+    if store.lookup(&token).await?.is_some() {
+        return Err(Error::bad_request(
+            "cannot create a token with a duplicate ID",
+        ));
+    }
+    store.create(&token, entry.clone()).await?;
+    let mut resp = Response::default();
+    resp.auth = Some(auth_object(&token, &entry, ttl));
+    Ok(resp)
+}
+
+fn req_path(orphan: bool) -> String {
+    if orphan {
+        "auth/token/create-orphan"
+    } else {
+        "auth/token/create"
+    }
+    .to_string()
+}
+
+/// The envelope's `auth` object for a token, as Vault returns it on create, login and renew.
+pub fn auth_object(token: &str, entry: &TokenEntry, lease_duration: u64) -> Map {
+    let value = json!({
+        "client_token": token,
+        "accessor": entry.accessor,
+        "policies": entry.policies,
+        "token_policies": entry.policies,
+        "metadata": entry.meta,
+        "lease_duration": lease_duration,
+        "renewable": entry.renewable,
+        "entity_id": entry.entity_id,
+        "token_type": "service",
+        "orphan": entry.parent.is_none(),
+        "mfa_requirement": null,
+        "num_uses": entry.num_uses,
+    });
+    match value {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// `lookup*` data. `id` is the token itself where the caller gave it, empty for accessors.
+fn lookup_data(store: &TokenStore, entry: &TokenEntry, id: &str) -> Map {
+    let now = store.now();
+    let value = json!({
+        "accessor": entry.accessor,
+        "creation_time": entry.creation_time,
+        "creation_ttl": entry.expire_time.map(|_| entry.ttl).unwrap_or(0),
+        "display_name": entry.display_name,
+        "entity_id": entry.entity_id,
+        "expire_time": entry.expire_time.map(|t| rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))),
+        "explicit_max_ttl": entry.explicit_max_ttl,
+        "id": id,
+        "issue_time": entry.issue_time,
+        "meta": entry.meta,
+        "num_uses": entry.num_uses,
+        "orphan": entry.parent.is_none(),
+        "path": entry.path,
+        "policies": entry.policies,
+        "renewable": entry.renewable,
+        "ttl": entry.remaining(now),
+        "type": "service",
+    });
+    let mut map = match value {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if entry.period > 0 {
+        map.insert("period".into(), entry.period.into());
+    }
+    map
+}
+
+/// Extends a token's TTL by `increment` (default: its original TTL), never past its max.
+async fn renew(
+    core: &Core,
+    store: &TokenStore,
+    key: &str,
+    token: &str,
+    data: &Map,
+) -> Result<Response, Error> {
+    let entry = store.lookup_key(key).await?.ok_or_else(bad_token)?;
+    if !entry.renewable || entry.expire_time.is_none() {
+        return Err(Error::bad_request("lease is not renewable"));
+    }
+    let now = store.now();
+    let increment = fields::duration_secs(data, "increment")?.filter(|i| *i > 0);
+    let wanted = if entry.period > 0 {
+        entry.period
+    } else {
+        increment.unwrap_or(entry.ttl)
+    };
+    let system_max_expire = now + core.config().max_lease_ttl.as_secs();
+    let cap = entry
+        .max_expire_time
+        .unwrap_or(system_max_expire)
+        .min(if entry.period > 0 {
+            u64::MAX
+        } else {
+            system_max_expire
+        });
+    let ttl = wanted.min(cap.saturating_sub(now));
+    let mut resp = Response::default();
+    if ttl < wanted {
+        resp.warnings.push(format!(
+            "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
+            format_secs(i64::try_from(wanted).unwrap_or(i64::MAX)),
+            format_secs(i64::try_from(ttl).unwrap_or(i64::MAX)),
+        ));
+    }
+    let mut next = (*entry).clone();
+    next.ttl = ttl;
+    next.expire_time = Some(now + ttl);
+    store.update(key, &next).await?;
+    resp.auth = Some(auth_object(token, &next, ttl));
+    Ok(resp)
+}
