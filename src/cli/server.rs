@@ -128,6 +128,7 @@ async fn dev_setup(
     let mut options = std::collections::BTreeMap::new();
     options.insert("version".to_string(), "2".to_string());
     core.mount(
+        crate::core::Table::Secrets,
         "secret/",
         "kv",
         "key/value secret storage",

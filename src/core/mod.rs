@@ -20,11 +20,11 @@ use crate::clock::SharedClock;
 use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 use crate::physical;
 
-pub use mounts::{normalize_mount_path, MountConfig, MountEntry};
+pub use mounts::{normalize_mount_path, MountConfig, MountEntry, Table};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
 pub use tokens::{generate_accessor, generate_token_id, unix, TokenEntry, TokenStore};
 
-use mounts::{Mounted, Router, MOUNT_TABLE_PATH};
+use mounts::{Mounted, Router};
 use seal::Progress;
 
 /// Settings the core takes from the server configuration.
@@ -154,7 +154,7 @@ impl Core {
     }
 
     /// Handles one logical request: token lookup, ACL, routing, backend, barrier.
-    pub async fn handle_request(&self, mut req: Request) -> Result<Response, Error> {
+    pub async fn handle_request(&self, req: Request) -> Result<Response, Error> {
         if let Some(resp) = builtin::system::unauthenticated(self, &req).await {
             return resp;
         }
@@ -165,10 +165,23 @@ impl Core {
         {
             return Err(Error::bad_request("cannot write to a path ending in '/'"));
         }
+        let routed = {
+            let router = unsealed.router.read();
+            router.route(&req.path).map(|(m, rel)| (m.clone(), rel))
+        };
+        // Login paths answer without a token, before the ACL, as Vault's unauthenticated paths.
+        if let Some((mounted, rel)) = &routed {
+            if is_unauthenticated(mounted.backend.unauthenticated_paths(), rel) {
+                let (mounted, rel) = (mounted.clone(), rel.clone());
+                let resp = self.call_backend(&mounted, rel, req).await?;
+                return self.finish_login(&unsealed, &mounted.entry, resp).await;
+            }
+        }
         let caller = self
             .authorize(
                 &unsealed,
                 req.client_token.as_deref(),
+                req.remote_addr,
                 req.operation,
                 &req.path,
             )
@@ -177,34 +190,109 @@ impl Core {
             let rel = rel.to_string();
             return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
         }
-        let (mounted, rel) = {
-            let router = unsealed.router.read();
-            match router.route(&req.path) {
-                Some((m, rel)) => (m.clone(), rel),
-                None => {
-                    return Err(Error::NoHandler(format!(
-                        "no handler for route \"{}\". route entry not found.",
-                        req.path
-                    )))
-                }
-            }
+        let Some((mounted, rel)) = routed else {
+            return Err(Error::NoHandler(format!(
+                "no handler for route \"{}\". route entry not found.",
+                req.path
+            )));
         };
+        self.call_backend(&mounted, rel, req).await
+    }
+
+    async fn call_backend(
+        &self,
+        mounted: &Mounted,
+        rel: String,
+        mut req: Request,
+    ) -> Result<Response, Error> {
         req.path = rel;
-        req.mount_point = mounted.entry.path.clone();
+        req.mount_point = mounted.entry.router_path();
         req.default_lease_ttl = self.effective_default_ttl(&mounted.entry);
         let view = self.barrier.view(&mounted.entry.storage_prefix());
         mounted.backend.handle(&req, &view).await
     }
 
-    /// Decides whether `token` may perform `op` on `path`. Shared by `/v1` and the gateway.
+    /// Turns a successful login into a token: the method's policies plus `default`, its TTLs
+    /// bounded by the mount's, and never `root`, whatever a role was configured with.
+    async fn finish_login(
+        &self,
+        unsealed: &Unsealed,
+        mount: &MountEntry,
+        mut resp: Response,
+    ) -> Result<Response, Error> {
+        let Some(login) = resp.login.take() else {
+            return Ok(resp);
+        };
+        let mut policies = token_backend::normalize_policies(login.policies);
+        if policies.iter().any(|p| p == "root") {
+            return Err(Error::PermissionDenied);
+        }
+        if !login.no_default_policy {
+            policies.push("default".into());
+            policies = token_backend::normalize_policies(policies);
+        }
+        let now = unix(self.clock.now());
+        let (mount_default, mount_max) = self.effective_ttls(mount);
+        let max = match login.max_ttl {
+            0 => mount_max,
+            m => m.min(mount_max),
+        };
+        let max = match login.explicit_max_ttl {
+            0 => max,
+            e => e.min(max),
+        };
+        let ttl = match (login.period, login.ttl) {
+            (p, _) if p > 0 => p,
+            (_, 0) => mount_default,
+            (_, t) => t,
+        };
+        let ttl = if login.period > 0 { ttl } else { ttl.min(max) };
+        let name = mount.path.trim_end_matches('/');
+        let entry = TokenEntry {
+            accessor: generate_accessor(),
+            parent: None,
+            policies,
+            path: format!("{}login", mount.router_path()),
+            display_name: if login.display_name.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}-{}", login.display_name)
+            },
+            creation_time: now,
+            ttl,
+            meta: (!login.metadata.is_empty()).then_some(login.metadata),
+            num_uses: login.num_uses,
+            entity_id: String::new(),
+            issue_time: crate::clock::rfc3339(self.clock.now()),
+            expire_time: Some(now + ttl),
+            max_expire_time: (login.period == 0).then_some(now + max),
+            explicit_max_ttl: login.explicit_max_ttl,
+            period: login.period,
+            renewable: true,
+            bound_cidrs: login
+                .bound_cidrs
+                .iter()
+                .map(|n| format!("{}/{}", n.addr, n.prefix))
+                .collect(),
+        };
+        let token = generate_token_id();
+        unsealed.tokens.create(&token, entry.clone()).await?;
+        resp.auth = Some(token_backend::auth_object(&token, &entry, ttl));
+        Ok(resp)
+    }
+
+    /// Decides whether `token` may perform `op` on `path` from `remote`. Shared by `/v1` and
+    /// the gateway.
     ///
-    /// Only the root token exists until ACL policies land; every other token is refused. The
-    /// entry is looked up on every call (through the token store's cache) so a revoked token
-    /// stops working at once.
+    /// Root may do anything; other tokens get what Vault's `default` policy grants until ACL
+    /// policies are evaluated here. The entry is looked up on every call (through the token
+    /// store's cache, which revocation invalidates) so a revoked or expired token stops working
+    /// at once, and its CIDR binding is checked on every use.
     pub async fn authorize(
         &self,
         unsealed: &Unsealed,
         token: Option<&str>,
+        remote: Option<std::net::IpAddr>,
         op: Operation,
         path: &str,
     ) -> Result<Authorization, Error> {
@@ -216,6 +304,18 @@ impl Core {
             .lookup(token)
             .await?
             .ok_or(Error::PermissionDenied)?;
+        if !entry.bound_cidrs.is_empty() {
+            let allowed = remote.is_some_and(|ip| {
+                entry
+                    .bound_cidrs
+                    .iter()
+                    .filter_map(|c| crate::logical::IpNet::parse(c))
+                    .any(|net| net.contains(ip))
+            });
+            if !allowed {
+                return Err(Error::PermissionDenied);
+            }
+        }
         if !(entry.is_root() || default_policy_allows(op, path)) {
             return Err(Error::PermissionDenied);
         }
@@ -291,13 +391,22 @@ impl Core {
 
     /// Writes the initial mount table and the root token into a freshly unsealed barrier.
     async fn bootstrap(&self, root_token_id: Option<&str>) -> Result<Zeroizing<String>, Error> {
-        let table = vec![MountEntry::new(
+        let secrets = vec![MountEntry::new(
+            Table::Secrets,
             "sys/",
             "system",
             "system endpoints used for control, policy and debugging",
             None,
         )];
-        self.persist_mount_table(&table).await?;
+        self.persist_mount_table(Table::Secrets, &secrets).await?;
+        let auth = vec![MountEntry::new(
+            Table::Auth,
+            "token/",
+            "token",
+            "token based credentials",
+            None,
+        )];
+        self.persist_mount_table(Table::Auth, &auth).await?;
         let tokens = TokenStore::open(
             Arc::new(self.barrier.view(TOKEN_STORE_PREFIX)),
             self.clock.clone(),
@@ -384,11 +493,12 @@ impl Core {
     }
 
     async fn load_unsealed(&self) -> Result<Unsealed, Error> {
-        let table = self.load_mount_table().await?;
         let mut router = Router::default();
-        for entry in table {
-            let backend = self.backend_for(&entry)?;
-            router.insert(Mounted { entry, backend });
+        for table in [Table::Secrets, Table::Auth] {
+            for entry in self.load_mount_table(table).await? {
+                let backend = self.backend_for(&entry)?;
+                router.insert(Mounted { entry, backend });
+            }
         }
         let tokens = TokenStore::open(
             Arc::new(self.barrier.view(TOKEN_STORE_PREFIX)),
@@ -401,18 +511,24 @@ impl Core {
         })
     }
 
-    async fn load_mount_table(&self) -> Result<Vec<MountEntry>, Error> {
-        match self.barrier.get(MOUNT_TABLE_PATH).await? {
-            Some(bytes) => serde_json::from_slice(&bytes)
+    async fn load_mount_table(&self, table: Table) -> Result<Vec<MountEntry>, Error> {
+        match self.barrier.get(table.storage_path()).await? {
+            Some(bytes) => serde_json::from_slice::<Vec<MountEntry>>(&bytes)
+                .map(|entries| {
+                    entries
+                        .into_iter()
+                        .map(|e| MountEntry { table, ..e })
+                        .collect()
+                })
                 .map_err(|e| Error::internal(format!("corrupt mount table: {e}"))),
             None => Err(Error::internal("mount table missing")),
         }
     }
 
-    async fn persist_mount_table(&self, table: &[MountEntry]) -> Result<(), Error> {
-        let bytes = serde_json::to_vec(table)
+    async fn persist_mount_table(&self, table: Table, entries: &[MountEntry]) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(entries)
             .map_err(|e| Error::internal(format!("encoding mount table: {e}")))?;
-        self.barrier.put(MOUNT_TABLE_PATH, bytes).await
+        self.barrier.put(table.storage_path(), bytes).await
     }
 
     fn backend_for(&self, entry: &MountEntry) -> Result<Arc<dyn Backend>, Error> {
@@ -420,6 +536,7 @@ impl Core {
             "system" => Ok(Arc::new(builtin::system::SystemBackend::new(
                 self.this.clone(),
             ))),
+            "token" => Ok(Arc::new(token_backend::ServedByTheCore)),
             "kv" => {
                 let version = entry
                     .options
@@ -434,24 +551,26 @@ impl Core {
         }
     }
 
-    /// The secrets mounts, sorted by path.
-    pub fn mounts(&self) -> Result<Vec<MountEntry>, Error> {
+    /// The mounts of one table, sorted by path.
+    pub fn mounts(&self, table: Table) -> Result<Vec<MountEntry>, Error> {
         let unsealed = self.unsealed()?;
         let router = unsealed.router.read();
-        Ok(router.entries().cloned().collect())
+        Ok(router.entries(table).cloned().collect())
     }
 
-    /// The mount that owns `path`, if any.
+    /// The mount that owns `path` (a request path), if any.
     pub fn mount_for(&self, path: &str) -> Result<Option<MountEntry>, Error> {
         let unsealed = self.unsealed()?;
         let router = unsealed.router.read();
         Ok(router.route(path).map(|(m, _)| m.entry.clone()))
     }
 
-    /// `sys/mounts/<path>` POST: enables a secrets engine. `kind` may be `kv`, `kv-v1`,
-    /// `kv-v2` or `generic`, as Vault accepts.
+    /// `sys/mounts/<path>` or `sys/auth/<path>` POST: enables a secrets engine or an auth
+    /// method. For secrets, `kind` may be `kv`, `kv-v1`, `kv-v2` or `generic`, as Vault
+    /// accepts.
     pub async fn mount(
         &self,
+        table: Table,
         path: &str,
         kind: &str,
         description: &str,
@@ -459,73 +578,78 @@ impl Core {
         config: MountConfig,
     ) -> Result<(), Error> {
         let path = normalize_mount_path(path)?;
-        let kind = match kind {
-            "kv-v1" | "kv-v2" => {
+        let kind = match (table, kind) {
+            (_, "") => {
+                return Err(Error::bad_request(
+                    "backend type must be specified as a string",
+                ))
+            }
+            (Table::Secrets, "kv-v1" | "kv-v2") => {
                 options
                     .get_or_insert_with(BTreeMap::new)
                     .insert("version".into(), kind[4..].into());
                 "kv"
             }
-            "generic" => "kv",
-            "kv" => "kv",
-            "" => {
+            (Table::Secrets, "generic" | "kv") => "kv",
+            (Table::Auth, "token") => {
                 return Err(Error::bad_request(
-                    "backend type must be specified as a string",
+                    "token credential backend cannot be instantiated",
                 ))
             }
-            other => {
-                return Err(Error::bad_request(format!(
-                    "plugin not found in the catalog: {other}"
-                )))
-            }
+            (_, other) => other,
         };
         if let Some(v) = options.as_ref().and_then(|o| o.get("version")) {
-            if v != "1" && v != "2" {
+            if kind == "kv" && v != "1" && v != "2" {
                 return Err(Error::bad_request(format!("invalid kv version: {v}")));
             }
         }
         let _guard = self.transition.lock().await;
         let unsealed = self.unsealed()?;
-        unsealed.router.read().check_free(&path)?;
-        let mut entry = MountEntry::new(&path, kind, description, options);
+        let mut entry = MountEntry::new(table, &path, kind, description, options);
         entry.config = config;
+        unsealed
+            .router
+            .read()
+            .check_free(table, &entry.router_path())?;
         let backend = self.backend_for(&entry)?;
-        let mut table: Vec<MountEntry> = unsealed.router.read().entries().cloned().collect();
-        table.push(entry.clone());
-        self.persist_mount_table(&table).await?;
+        let mut entries: Vec<MountEntry> = unsealed.router.read().entries(table).cloned().collect();
+        entries.push(entry.clone());
+        self.persist_mount_table(table, &entries).await?;
         unsealed.router.write().insert(Mounted { entry, backend });
         Ok(())
     }
 
-    /// `sys/mounts/<path>` DELETE: disables a mount and deletes its data. Unknown paths are a
-    /// no-op, as in Vault.
-    pub async fn unmount(&self, path: &str) -> Result<(), Error> {
+    /// `sys/mounts/<path>` or `sys/auth/<path>` DELETE: disables a mount and deletes its data.
+    /// Unknown paths are a no-op, as in Vault.
+    pub async fn unmount(&self, table: Table, path: &str) -> Result<(), Error> {
         let path = normalize_mount_path(path)?;
+        let router_path = format!("{}{path}", table.prefix());
         let _guard = self.transition.lock().await;
         let unsealed = self.unsealed()?;
-        let Some(mounted) = unsealed.router.read().get(&path).cloned() else {
+        let Some(mounted) = unsealed.router.read().get(&router_path).cloned() else {
             return Ok(());
         };
-        if mounted.entry.kind == "system" {
+        if matches!(mounted.entry.kind.as_str(), "system" | "token") {
             return Err(Error::bad_request(format!("cannot unmount \"{path}\"")));
         }
-        let table: Vec<MountEntry> = unsealed
+        let entries: Vec<MountEntry> = unsealed
             .router
             .read()
-            .entries()
+            .entries(table)
             .filter(|e| e.path != path)
             .cloned()
             .collect();
         // The table goes first: once it no longer names the mount, its data is unreachable,
         // so a crash during the data clean-up below leaks nothing.
-        self.persist_mount_table(&table).await?;
-        unsealed.router.write().remove(&path);
+        self.persist_mount_table(table, &entries).await?;
+        unsealed.router.write().remove(&router_path);
         delete_tree(&self.barrier.view(&mounted.entry.storage_prefix()), "").await
     }
 
     /// `sys/mounts/<path>/tune` POST.
     pub async fn tune(
         &self,
+        table: Table,
         path: &str,
         description: Option<String>,
         default_lease_ttl: Option<u64>,
@@ -535,7 +659,13 @@ impl Core {
         let path = normalize_mount_path(path)?;
         let _guard = self.transition.lock().await;
         let unsealed = self.unsealed()?;
-        let Some(mut entry) = unsealed.router.read().get(&path).map(|m| m.entry.clone()) else {
+        let router_path = format!("{}{path}", table.prefix());
+        let Some(mut entry) = unsealed
+            .router
+            .read()
+            .get(&router_path)
+            .map(|m| m.entry.clone())
+        else {
             return Err(Error::bad_request(format!("no mount at {path}")));
         };
         if let Some(d) = description {
@@ -568,10 +698,10 @@ impl Core {
                 entry.options.get_or_insert_with(BTreeMap::new).insert(k, v);
             }
         }
-        let table: Vec<MountEntry> = unsealed
+        let entries: Vec<MountEntry> = unsealed
             .router
             .read()
-            .entries()
+            .entries(table)
             .map(|e| {
                 if e.path == path {
                     entry.clone()
@@ -580,7 +710,7 @@ impl Core {
                 }
             })
             .collect();
-        self.persist_mount_table(&table).await?;
+        self.persist_mount_table(table, &entries).await?;
         unsealed.router.write().update_entry(entry);
         Ok(())
     }
@@ -641,6 +771,15 @@ fn default_policy_allows(op: Operation, path: &str) -> bool {
             "auth/token/renew-self" | "auth/token/revoke-self"
         ) | (Operation::Update, "sys/capabilities-self")
     )
+}
+
+/// Whether `rel` matches one of a backend's unauthenticated path patterns (`login`,
+/// `login/*`).
+fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => rel.starts_with(prefix),
+        None => rel == *p,
+    })
 }
 
 /// Where the token store's endpoints are served; it is always mounted.

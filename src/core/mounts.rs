@@ -11,8 +11,32 @@ use serde_json::json;
 
 use crate::logical::{Backend, Error, Map};
 
-/// Storage path of the secrets mount table.
-pub const MOUNT_TABLE_PATH: &str = "core/mounts";
+/// The two mount tables: secrets engines at `<path>`, auth methods at `auth/<path>`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Table {
+    #[default]
+    Secrets,
+    Auth,
+}
+
+impl Table {
+    /// Where the table is persisted, through the barrier.
+    pub fn storage_path(self) -> &'static str {
+        match self {
+            Table::Secrets => "core/mounts",
+            Table::Auth => "core/auth",
+        }
+    }
+
+    /// The request-path prefix of the table's mounts.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Table::Secrets => "",
+            Table::Auth => "auth/",
+        }
+    }
+}
 
 /// Path prefixes that users cannot mount over: the core serves them itself.
 const RESERVED_PREFIXES: &[&str] = &["sys/", "auth/", "identity/", "cubbyhole/", "audit/"];
@@ -29,8 +53,10 @@ pub struct MountConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MountEntry {
-    /// Always ends in `/`.
+    /// Relative to its table (`approle/` for `auth/approle/`); always ends in `/`.
     pub path: String,
+    #[serde(default)]
+    pub table: Table,
     #[serde(rename = "type")]
     pub kind: String,
     pub description: String,
@@ -47,15 +73,20 @@ pub struct MountEntry {
 
 impl MountEntry {
     pub fn new(
+        table: Table,
         path: &str,
         kind: &str,
         description: &str,
         options: Option<BTreeMap<String, String>>,
     ) -> Self {
         let uuid = uuid::Uuid::new_v4().to_string();
-        let accessor = format!("{kind}_{}", &uuid.replace('-', "")[..8]);
+        let accessor = match table {
+            Table::Secrets => format!("{kind}_{}", &uuid.replace('-', "")[..8]),
+            Table::Auth => format!("auth_{kind}_{}", &uuid.replace('-', "")[..8]),
+        };
         MountEntry {
             path: path.to_string(),
+            table,
             kind: kind.to_string(),
             description: description.to_string(),
             uuid,
@@ -69,7 +100,15 @@ impl MountEntry {
 
     /// The storage prefix of this mount's data.
     pub fn storage_prefix(&self) -> String {
-        format!("logical/{}/", self.uuid)
+        match self.table {
+            Table::Secrets => format!("logical/{}/", self.uuid),
+            Table::Auth => format!("auth/{}/", self.uuid),
+        }
+    }
+
+    /// The path requests use to reach this mount: `secret/`, `auth/approle/`.
+    pub fn router_path(&self) -> String {
+        format!("{}{}", self.table.prefix(), self.path)
     }
 
     /// The mount as `sys/mounts` and `sys/internal/ui/mounts` show it.
@@ -155,22 +194,27 @@ impl Router {
         self.mounts.get(mount_path)
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = &MountEntry> {
-        self.mounts.values().map(|m| &m.entry)
+    /// The entries of one table, sorted by path.
+    pub fn entries(&self, table: Table) -> impl Iterator<Item = &MountEntry> {
+        self.mounts
+            .values()
+            .map(|m| &m.entry)
+            .filter(move |e| e.table == table)
     }
 
-    /// Checks that `path` may be mounted: not reserved, and neither inside nor above an
-    /// existing mount.
-    pub fn check_free(&self, path: &str) -> Result<(), Error> {
-        if RESERVED_PREFIXES.iter().any(|r| path.starts_with(r)) {
+    /// Checks that `path` (a router path) may be mounted: a secrets mount not under a reserved
+    /// prefix, and neither inside nor above an existing mount.
+    pub fn check_free(&self, table: Table, path: &str) -> Result<(), Error> {
+        if table == Table::Secrets && RESERVED_PREFIXES.iter().any(|r| path.starts_with(r)) {
             return Err(Error::bad_request(format!(
                 "cannot mount under reserved path {path}"
             )));
         }
         for existing in self.mounts.keys() {
             if path.starts_with(existing.as_str()) || existing.starts_with(path) {
+                let shown = existing.strip_prefix(table.prefix()).unwrap_or(existing);
                 return Err(Error::bad_request(format!(
-                    "path is already in use at {existing}"
+                    "path is already in use at {shown}"
                 )));
             }
         }
@@ -178,7 +222,7 @@ impl Router {
     }
 
     pub fn insert(&mut self, mounted: Mounted) {
-        self.mounts.insert(mounted.entry.path.clone(), mounted);
+        self.mounts.insert(mounted.entry.router_path(), mounted);
     }
 
     pub fn remove(&mut self, path: &str) -> Option<Mounted> {
@@ -186,7 +230,7 @@ impl Router {
     }
 
     pub fn update_entry(&mut self, entry: MountEntry) {
-        if let Some(m) = self.mounts.get_mut(&entry.path) {
+        if let Some(m) = self.mounts.get_mut(&entry.router_path()) {
             m.entry = entry;
         }
     }
@@ -210,7 +254,7 @@ mod tests {
         let mut r = Router::default();
         for p in paths {
             r.insert(Mounted {
-                entry: MountEntry::new(p, "kv", "", None),
+                entry: MountEntry::new(Table::Secrets, p, "kv", "", None),
                 backend: Arc::new(Nop),
             });
         }
@@ -238,12 +282,12 @@ mod tests {
     #[test]
     fn nested_and_reserved_mounts_are_refused() {
         let r = router(&["secret/"]);
-        assert!(r.check_free("secret/sub/").is_err());
-        assert!(r.check_free("sys/x/").is_err());
-        assert!(r.check_free("auth/").is_err());
-        assert!(r.check_free("other/").is_ok());
+        assert!(r.check_free(Table::Secrets, "secret/sub/").is_err());
+        assert!(r.check_free(Table::Secrets, "sys/x/").is_err());
+        assert!(r.check_free(Table::Secrets, "auth/").is_err());
+        assert!(r.check_free(Table::Secrets, "other/").is_ok());
         let r = router(&["a/b/"]);
-        assert!(r.check_free("a/").is_err());
+        assert!(r.check_free(Table::Secrets, "a/").is_err());
     }
 
     #[test]

@@ -120,7 +120,12 @@ async fn seal_drops_keys_and_caches_and_answers_503() {
         "token cache cleared on seal"
     );
     assert!(
-        unsealed.router.read().entries().next().is_none(),
+        unsealed
+            .router
+            .read()
+            .entries(Table::Secrets)
+            .next()
+            .is_none(),
         "router dropped on seal"
     );
     let read = Request::new(Operation::Read, "kv/data/a").with_token(token);
@@ -191,7 +196,7 @@ async fn everything_survives_a_restart() {
     read.data.insert("version".into(), "1".into());
     let resp = core.handle_request(read).await.unwrap();
     assert_eq!(resp.data.unwrap()["data"]["v"], 1);
-    let mounts = core.mounts().unwrap();
+    let mounts = core.mounts(Table::Secrets).unwrap();
     assert!(mounts
         .iter()
         .any(|m| m.path == "glassdome/" && m.kind == "kv"));
@@ -477,5 +482,148 @@ mod tokens {
         .await
         .unwrap();
         assert!(core.handle_request(lookup_self(token)).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn auth_mounts_live_in_their_own_table() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    let list = |path: &str| Request::new(Operation::Read, path).with_token(&t);
+    let auth = core
+        .handle_request(list("sys/auth"))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(auth["token/"]["type"], "token");
+    assert!(auth["token/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .starts_with("auth_token_"));
+    let secrets = core
+        .handle_request(list("sys/mounts"))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert!(secrets.get("token/").is_none() && secrets.get("sys/").is_some());
+    let refused = core
+        .handle_request(Request::new(Operation::Delete, "sys/auth/token").with_token(&t))
+        .await;
+    assert!(matches!(refused, Err(Error::BadRequest(_))));
+    let unknown = core
+        .handle_request(write(&t, "sys/auth/x", json!({"type": "nope"})))
+        .await;
+    assert!(matches!(unknown, Err(Error::BadRequest(m)) if m.contains("plugin not found")));
+}
+
+mod login {
+    use super::*;
+    use crate::core::mounts::Mounted;
+    use crate::logical::{Auth, IpNet, Storage};
+
+    /// An auth method that logs anyone in with the policies it is asked for.
+    struct Permissive;
+
+    #[async_trait::async_trait]
+    impl Backend for Permissive {
+        async fn handle(&self, req: &Request, _: &dyn Storage) -> Result<Response, Error> {
+            let policies = req.data["policies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect();
+            let mut resp = Response::default();
+            resp.login = Some(Auth {
+                policies,
+                display_name: "alice".into(),
+                ttl: 3600,
+                bound_cidrs: req
+                    .data
+                    .get("cidr")
+                    .map(|c| vec![IpNet::parse(c.as_str().unwrap()).unwrap()])
+                    .unwrap_or_default(),
+                ..Auth::default()
+            });
+            Ok(resp)
+        }
+
+        fn unauthenticated_paths(&self) -> &'static [&'static str] {
+            &["login"]
+        }
+    }
+
+    async fn with_method() -> Arc<Core> {
+        let (core, init, _) = initialized().await;
+        unseal_with(&core, &init, &[0, 1, 2]).await;
+        let entry = MountEntry::new(Table::Auth, "test/", "test", "", None);
+        core.unsealed().unwrap().router.write().insert(Mounted {
+            entry,
+            backend: Arc::new(Permissive),
+        });
+        core
+    }
+
+    async fn login(core: &Core, body: serde_json::Value) -> Result<Response, Error> {
+        let mut req = Request::new(Operation::Update, "auth/test/login").with_data(obj(body));
+        req.remote_addr = Some("10.0.0.5".parse().unwrap());
+        core.handle_request(req).await
+    }
+
+    #[tokio::test]
+    async fn a_login_mints_an_orphan_token_with_default_added() {
+        let core = with_method().await;
+        let auth = login(&core, json!({"policies": ["Tenant"]}))
+            .await
+            .unwrap()
+            .auth
+            .unwrap();
+        assert_eq!(auth["policies"], json!(["default", "tenant"]));
+        assert_eq!(auth["lease_duration"], 3600);
+        assert_eq!(auth["orphan"], true);
+        let token = auth["client_token"].as_str().unwrap();
+        let me = core
+            .handle_request(
+                Request::new(Operation::Read, "auth/token/lookup-self").with_token(token),
+            )
+            .await
+            .unwrap();
+        assert_eq!(me.data.unwrap()["display_name"], "test-alice");
+    }
+
+    #[tokio::test]
+    async fn no_auth_method_can_hand_out_root() {
+        let core = with_method().await;
+        for p in ["root", "Root", " root", "root "] {
+            assert!(
+                matches!(
+                    login(&core, json!({"policies": [p]})).await,
+                    Err(Error::PermissionDenied)
+                ),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bound_cidrs_are_enforced_on_every_use() {
+        let core = with_method().await;
+        let auth = login(&core, json!({"policies": ["p"], "cidr": "192.168.0.0/16"}))
+            .await
+            .unwrap()
+            .auth
+            .unwrap();
+        let token = auth["client_token"].as_str().unwrap();
+        let mut req = Request::new(Operation::Read, "auth/token/lookup-self").with_token(token);
+        req.remote_addr = Some("10.0.0.5".parse().unwrap());
+        assert!(matches!(
+            core.handle_request(req.clone()).await,
+            Err(Error::PermissionDenied)
+        ));
+        req.remote_addr = Some("192.168.3.4".parse().unwrap());
+        assert!(core.handle_request(req).await.is_ok());
     }
 }

@@ -12,6 +12,21 @@ use crate::clock::rfc3339;
 use crate::logical::duration::format_secs;
 use crate::logical::{fields, Error, Map, Operation, Request, Response};
 
+/// The router's entry for `auth/token/`. The core answers those paths itself before routing
+/// (they need the caller's token), so this backend is never reached.
+pub struct ServedByTheCore;
+
+#[async_trait::async_trait]
+impl crate::logical::Backend for ServedByTheCore {
+    async fn handle(
+        &self,
+        _: &Request,
+        _: &dyn crate::logical::Storage,
+    ) -> Result<Response, Error> {
+        Err(Error::internal("auth/token/ is served by the core"))
+    }
+}
+
 pub async fn handle(
     core: &Core,
     store: &TokenStore,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 
-use crate::core::Core;
+use crate::core::{Core, Table};
 use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 
 pub use seal::unauthenticated;
@@ -58,13 +58,14 @@ impl SystemBackend {
                 if let Some(rest) = path.strip_prefix("internal/ui/mounts") {
                     return mounts::ui_mounts(&core, req, rest.trim_start_matches('/'));
                 }
-                if path == "mounts" || path.starts_with("mounts/") {
-                    return mounts::handle(
-                        &core,
-                        req,
-                        path.trim_start_matches("mounts").trim_start_matches('/'),
-                    )
-                    .await;
+                for (name, table) in [("mounts", Table::Secrets), ("auth", Table::Auth)] {
+                    if let Some(rest) = path
+                        .strip_prefix(name)
+                        .filter(|r| r.is_empty() || r.starts_with('/'))
+                    {
+                        return mounts::handle(&core, table, req, rest.trim_start_matches('/'))
+                            .await;
+                    }
                 }
                 Err(Error::NoHandler(format!(
                     "no handler for route \"sys/{path}\". route entry not found."

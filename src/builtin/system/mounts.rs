@@ -5,46 +5,51 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::core::{normalize_mount_path, Core, MountConfig};
+use crate::core::{normalize_mount_path, Core, MountConfig, Table};
 use crate::logical::{fields, Error, Map, Operation, Request, Response};
 
-pub async fn handle(core: &Core, req: &Request, rest: &str) -> Result<Response, Error> {
+pub async fn handle(
+    core: &Core,
+    table: Table,
+    req: &Request,
+    rest: &str,
+) -> Result<Response, Error> {
     if rest.is_empty() {
         return match req.operation {
-            Operation::Read => list(core),
+            Operation::Read => list(core, table),
             _ => Err(Error::UnsupportedOperation),
         };
     }
     if let Some(path) = rest.strip_suffix("/tune") {
         return match req.operation {
-            Operation::Read => read_tune(core, path),
-            Operation::Update => tune(core, path, &req.data).await,
+            Operation::Read => read_tune(core, table, path),
+            Operation::Update => tune(core, table, path, &req.data).await,
             _ => Err(Error::UnsupportedOperation),
         };
     }
     match req.operation {
-        Operation::Read => read_one(core, rest),
-        Operation::Update => enable(core, rest, &req.data).await,
+        Operation::Read => read_one(core, table, rest),
+        Operation::Update => enable(core, table, rest, &req.data).await,
         Operation::Delete => {
-            core.unmount(rest).await?;
+            core.unmount(table, rest).await?;
             Ok(Response::empty())
         }
         _ => Err(Error::UnsupportedOperation),
     }
 }
 
-fn list(core: &Core) -> Result<Response, Error> {
+fn list(core: &Core, table: Table) -> Result<Response, Error> {
     let mut data = Map::new();
-    for entry in core.mounts()? {
+    for entry in core.mounts(table)? {
         data.insert(entry.path.clone(), Value::Object(entry.to_json()));
     }
     Ok(Response::data(data))
 }
 
-fn read_one(core: &Core, path: &str) -> Result<Response, Error> {
+fn read_one(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
     let path = normalize_mount_path(path)?;
     let entry = core
-        .mounts()?
+        .mounts(table)?
         .into_iter()
         .find(|e| e.path == path)
         .ok_or_else(|| Error::bad_request(format!("No secret engine mount at {path}")))?;
@@ -68,7 +73,7 @@ fn string_map(data: &Map, key: &'static str) -> Result<Option<BTreeMap<String, S
         .map(Some)
 }
 
-async fn enable(core: &Core, path: &str, data: &Map) -> Result<Response, Error> {
+async fn enable(core: &Core, table: Table, path: &str, data: &Map) -> Result<Response, Error> {
     let kind = fields::string(data, "type")?.unwrap_or_default();
     let description = fields::string(data, "description")?.unwrap_or_default();
     let options = string_map(data, "options")?;
@@ -78,15 +83,15 @@ async fn enable(core: &Core, path: &str, data: &Map) -> Result<Response, Error> 
         config.max_lease_ttl = fields::duration_secs(&c, "max_lease_ttl")?.unwrap_or(0);
         config.force_no_cache = fields::boolean(&c, "force_no_cache")?.unwrap_or(false);
     }
-    core.mount(path, &kind, &description, options, config)
+    core.mount(table, path, &kind, &description, options, config)
         .await?;
     Ok(Response::empty())
 }
 
-fn read_tune(core: &Core, path: &str) -> Result<Response, Error> {
+fn read_tune(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
     let path = normalize_mount_path(path)?;
     let entry = core
-        .mounts()?
+        .mounts(table)?
         .into_iter()
         .find(|e| e.path == path)
         .ok_or_else(|| Error::bad_request(format!("cannot fetch sysview for path \"{path}\"")))?;
@@ -105,8 +110,9 @@ fn read_tune(core: &Core, path: &str) -> Result<Response, Error> {
     Ok(Response::data(data))
 }
 
-async fn tune(core: &Core, path: &str, data: &Map) -> Result<Response, Error> {
+async fn tune(core: &Core, table: Table, path: &str, data: &Map) -> Result<Response, Error> {
     core.tune(
+        table,
         path,
         fields::string(data, "description")?,
         fields::duration_secs(data, "default_lease_ttl")?,
@@ -124,13 +130,14 @@ pub fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Response, Err
         return Err(Error::UnsupportedOperation);
     }
     if path.is_empty() {
-        let mut secret = Map::new();
-        for entry in core.mounts()? {
-            secret.insert(entry.path.clone(), Value::Object(entry.to_json()));
-        }
         let mut data = Map::new();
-        data.insert("secret".into(), Value::Object(secret));
-        data.insert("auth".into(), Value::Object(Map::new()));
+        for (name, table) in [("secret", Table::Secrets), ("auth", Table::Auth)] {
+            let mut mounts = Map::new();
+            for entry in core.mounts(table)? {
+                mounts.insert(entry.path.clone(), Value::Object(entry.to_json()));
+            }
+            data.insert(name.into(), Value::Object(mounts));
+        }
         return Ok(Response::data(data));
     }
     let Some(entry) = core.mount_for(path)? else {
@@ -140,6 +147,6 @@ pub fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Response, Err
         )));
     };
     let mut data = entry.to_json();
-    data.insert("path".into(), entry.path.clone().into());
+    data.insert("path".into(), entry.router_path().into());
     Ok(Response::data(data))
 }
