@@ -536,19 +536,20 @@ mod login {
                 .iter()
                 .map(|p| p.as_str().unwrap().to_string())
                 .collect();
-            let mut resp = Response::default();
-            resp.login = Some(Auth {
-                policies,
-                display_name: "alice".into(),
-                ttl: 3600,
-                bound_cidrs: req
-                    .data
-                    .get("cidr")
-                    .map(|c| vec![IpNet::parse(c.as_str().unwrap()).unwrap()])
-                    .unwrap_or_default(),
-                ..Auth::default()
-            });
-            Ok(resp)
+            Ok(Response {
+                login: Some(Auth {
+                    policies,
+                    display_name: "alice".into(),
+                    ttl: 3600,
+                    bound_cidrs: req
+                        .data
+                        .get("cidr")
+                        .map(|c| vec![IpNet::parse(c.as_str().unwrap()).unwrap()])
+                        .unwrap_or_default(),
+                    ..Auth::default()
+                }),
+                ..Response::default()
+            })
         }
 
         fn unauthenticated_paths(&self) -> &'static [&'static str] {

@@ -282,9 +282,10 @@ async fn create(
         ));
     }
     store.create(&token, entry.clone()).await?;
-    let mut resp = Response::default();
-    resp.auth = Some(auth_object(&token, &entry, ttl));
-    Ok(resp)
+    Ok(Response {
+        auth: Some(auth_object(&token, &entry, ttl)),
+        ..Response::default()
+    })
 }
 
 fn req_path(orphan: bool) -> String {
