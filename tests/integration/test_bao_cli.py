@@ -12,8 +12,6 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from conftest import TARGET
 from vaultcmp import assert_same
 

@@ -7,6 +7,8 @@ compares the two records step by step.
 
 from __future__ import annotations
 
+import re
+
 import hvac
 import hvac.exceptions
 import pytest
@@ -136,7 +138,8 @@ def test_hvac_bootstrap_matches_openbao(servers):
     e, _ = bootstrap_flow(ref)
     # leader status: the HA facts differ by storage (raft vs none), not by API.
     compare_records(a, e, ignore=SYS_IGNORE + ["!returned.leader_address", "!returned.leader_cluster_address", "returned.ha_enabled"])
-    assert len(init_a["keys"]) == 5 and len(init_a["keys_base64"]) == 5 and init_a["root_token"]
+    assert len(init_a["keys"]) == 5 and len(init_a["keys_base64"]) == 5
+    assert re.fullmatch(r"s\.[A-Za-z0-9]{24}", init_a["root_token"]), f"root token {init_a['root_token']!r} is not s. + 24 chars"
     steps = dict(a.steps)
     assert steps["sys.is_initialized"] == {"returned": False}
     assert steps["sys.is_initialized after"] == {"returned": True}
