@@ -112,6 +112,7 @@ start() {  # name argv...: start in background, log to $WORK/name.log
   local name=$1; shift
   "$@" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)
+  disown $!  # no job-control noise when cleanup kills it
 }
 
 declare -A URL TOKEN
