@@ -112,6 +112,7 @@ start() {  # name argv...: start in background, log to $WORK/name.log
   local name=$1; shift
   "$@" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)
+  disown $!  # no job-control noise when cleanup kills it
 }
 
 declare -A URL TOKEN
@@ -199,7 +200,7 @@ run_wrk() {  # name op conns duration -> "rps p99ms non2xx sockerr"
 echo
 echo "# mainkey vs OpenBao, KV v2, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
-echo "# mainkey $("$MAINKEY_BIN" --version 2>/dev/null || echo '?'), $("$BAO" version | head -1)"
+echo "# $(timeout 5 "$MAINKEY_BIN" --version 2>/dev/null || echo "mainkey ?"), $("$BAO" version | head -1)"
 echo "# wrk -t$THREADS -d$DURATION, 200-byte values, 127.0.0.1"
 echo
 header="| op | conns | mainkey req/s | mainkey p99 ms | OpenBao raft req/s | OpenBao p99 ms | mainkey/OpenBao |"

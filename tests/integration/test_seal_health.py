@@ -135,7 +135,7 @@ def test_health_active_codes_and_parameters(unsealed_pair):
 
 def test_leader_and_seal_status_shape(unsealed_pair):
     tgt, ref = unsealed_pair
-    ignore = ["version", "storage_type", "ha_enabled", "leader_address", "leader_cluster_address", "!is_self", "!raft_*", "!active_time", "!performance_standby*", "!leader_*"]
+    ignore = ["version", "storage_type", "ha_enabled", "leader_address", "leader_cluster_address", "!is_self", "!raft_*", "!active_time", "!performance_standby*", "!leader_*", "!build_date"]
     for path in ("sys/seal-status", "sys/leader"):
         a = tgt.api.get(path, token=None)
         e = ref.api.get(path, token=None)

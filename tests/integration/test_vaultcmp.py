@@ -62,3 +62,12 @@ def test_assert_same_message_lists_every_difference():
     assert "a: mainkey=1 openbao=2" in msg
     assert "b: extra in mainkey" in msg
     assert "c: missing in mainkey" in msg
+
+
+def test_build_facts_must_be_present_with_any_value():
+    a = {"commit_date": "", "running_plugin_version": "v0.1.0+builtin.mainkey"}
+    b = {"commit_date": "2026-10-26T20:32:27Z", "running_plugin_version": "v2.7.2+builtin.bao"}
+    assert diff(a, b) == []
+    assert diff({}, b) != []
+    # An exact comparison (volatile=()) compares them too.
+    assert diff(a, b, volatile=()) != []

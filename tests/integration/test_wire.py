@@ -99,6 +99,7 @@ IGNORE = [
     "!body.active_time",
     "!body.performance_standby*",
     "!body.enterprise",
+    "!body.build_date",  # Vault's seal-status has it, OpenBao's has commit_date instead
     # A mount's description: OpenBao's dev secret/ has one, an enabled mount has none.
     "body.data.description",
     "body.description",

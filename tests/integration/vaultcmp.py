@@ -46,19 +46,15 @@ TIME_KEYS = frozenset(
         "expire_time",
         "last_renewal_time",
         "server_time_utc",
-        "commit_date",
-        "build_date",
         "active_time",
         "install_time",
-        "running_plugin_version",
     }
 )
 
-# Keys that are a build fact when their value is a string (the server's `version`), but data
-# when it is a number (a KV secret's `version`), which must match exactly.
-BUILD_STRING_KEYS = frozenset({"version"})
-
 VOLATILE_KEYS = ID_KEYS | TIME_KEYS
+
+# Facts of the build: present in both, any value (even empty) on either side.
+BUILD_KEYS = frozenset({"commit_date", "build_date", "running_plugin_version", "running_sha256"})
 
 
 def _placeholder(value: Any) -> Any:
@@ -70,20 +66,21 @@ def _placeholder(value: Any) -> Any:
     return "<set>"
 
 
-def normalize(doc: Any, volatile: Iterable[str] = VOLATILE_KEYS) -> Any:
+def normalize(doc: Any, volatile: Iterable[str] = VOLATILE_KEYS, build: Iterable[str] = BUILD_KEYS) -> Any:
     """Return a copy of `doc` with the values of volatile keys replaced by markers."""
-    volatile = frozenset(volatile)
+    volatile, build = frozenset(volatile), frozenset(build)
     if isinstance(doc, dict):
-        return {
-            k: (
-                _placeholder(v)
-                if (k in volatile and not isinstance(v, dict)) or (k in BUILD_STRING_KEYS and isinstance(v, str))
-                else normalize(v, volatile)
-            )
-            for k, v in doc.items()
-        }
+        out = {}
+        for k, v in doc.items():
+            if k in build and not isinstance(v, (dict, list)):
+                out[k] = "<build>"
+            elif k in volatile and not isinstance(v, dict):
+                out[k] = _placeholder(v)
+            else:
+                out[k] = normalize(v, volatile, build)
+        return out
     if isinstance(doc, list):
-        return [normalize(v, volatile) for v in doc]
+        return [normalize(v, volatile, build) for v in doc]
     return doc
 
 
@@ -150,7 +147,8 @@ def diff(
         if a != e:
             out.append(f"{here}: {a_name}={_short(a)} {e_name}={_short(e)}")
 
-    walk(normalize(actual, volatile), normalize(expected, volatile), "")
+    build = BUILD_KEYS if volatile else ()  # volatile=() asks for an exact comparison
+    walk(normalize(actual, volatile, build), normalize(expected, volatile, build), "")
     return out
 
 
