@@ -56,6 +56,10 @@ VOLATILE_KEYS = ID_KEYS | TIME_KEYS
 # Facts of the build: present in both, any value (even empty) on either side.
 BUILD_KEYS = frozenset({"commit_date", "build_date", "running_plugin_version", "running_sha256"})
 
+# Keys that are a build fact when their value is a string (the server's `version`), but data
+# when it is a number (a KV secret's `version`), which must match exactly.
+BUILD_STRING_KEYS = frozenset({"version"})
+
 
 def _placeholder(value: Any) -> Any:
     """Replace a volatile value by a marker that keeps only whether it is empty."""
@@ -72,7 +76,9 @@ def normalize(doc: Any, volatile: Iterable[str] = VOLATILE_KEYS, build: Iterable
     if isinstance(doc, dict):
         out = {}
         for k, v in doc.items():
-            if k in build and not isinstance(v, (dict, list)):
+            if (k in build and not isinstance(v, (dict, list))) or (
+                build and k in BUILD_STRING_KEYS and isinstance(v, str)
+            ):
                 out[k] = "<build>"
             elif k in volatile and not isinstance(v, dict):
                 out[k] = _placeholder(v)
