@@ -154,6 +154,8 @@ impl Run {
     async fn send(&self, op: Operation, path: String, data: Value) -> Outcome {
         let req = Request::new(op, path).with_data(obj(data));
         match self.kv.handle(&req, &self.storage).await {
+            // A PATCH of something missing: Vault's bodiless 404.
+            Ok(r) if r.raw.as_ref().is_some_and(|raw| raw.status == 404) => Outcome::NotFound,
             Ok(r) if r.status == Some(404) => Outcome::Gone,
             Ok(r) => Outcome::Ok(r.data.map(Value::Object)),
             Err(Error::NotFound) => Outcome::NotFound,
