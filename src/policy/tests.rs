@@ -1,0 +1,1 @@
+//! Tests of parsing, names, merging, deny, sudo and parameters.
