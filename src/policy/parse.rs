@@ -158,7 +158,7 @@ fn invalid_key(key: &str) -> String {
 
 fn lower_hcl(text: &str) -> Result<Vec<RawBlock>, String> {
     check_nesting(text)?;
-    let body: Body = hcl::parse(text).map_err(|e| e.to_string())?;
+    let body: Body = hcl::parse(text).map_err(hcl_error)?;
     let mut blocks = Vec::new();
     for structure in body.into_inner() {
         match structure {
@@ -184,6 +184,25 @@ fn lower_hcl(text: &str) -> Result<Vec<RawBlock>, String> {
         }
     }
     Ok(blocks)
+}
+
+/// A parse error on one line, as Vault prints them (`At 1:33: ...`). Vault reads policies as
+/// HCL1, which also takes several attributes on one line and repeated attributes; HCL2 does not,
+/// so those two errors say how to fix the policy.
+fn hcl_error(e: hcl::Error) -> String {
+    let hcl::Error::Parse(e) = e else {
+        return e.to_string();
+    };
+    let message = e.message();
+    let hint = if message.contains("newline or identifier") {
+        " (put each attribute of a block on its own line)"
+    } else if message.contains("redefined attribute") {
+        " (give each attribute once)"
+    } else {
+        ""
+    };
+    let at = e.location();
+    format!("At {}:{}: {message}{hint}", at.line(), at.column())
 }
 
 /// The attributes of a block body, with nested label-less blocks (`allowed_parameters { .. }`,
