@@ -20,10 +20,6 @@ use crate::logical::duration::parse_duration_secs;
 use crate::logical::fields::go_quote;
 use crate::logical::Error;
 
-/// Deeper nesting than this is refused before the HCL parser sees it: a policy is flat, and a
-/// recursive-descent parser must not overflow its stack on hostile input.
-const MAX_NESTING: usize = 32;
-
 /// Parameter constraints: parameter name (lowercased) to the values it may (or may not) take.
 /// An empty list means "any value". The key `*` stands for every parameter.
 pub type ParameterValues = BTreeMap<String, Vec<Value>>;
@@ -157,7 +153,8 @@ fn invalid_key(key: &str) -> String {
 }
 
 fn lower_hcl(text: &str) -> Result<Vec<RawBlock>, String> {
-    check_nesting(text)?;
+    // hcl-edit refuses more than 64 nested levels with a parse error, so hostile nesting cannot
+    // overflow the stack here or in `hcl_value`.
     let body: Body = hcl::parse(text).map_err(hcl_error)?;
     let mut blocks = Vec::new();
     for structure in body.into_inner() {
@@ -270,37 +267,6 @@ fn hcl_value(expr: &Expression) -> Result<Value, String> {
     })
 }
 
-/// Refuses deeper bracket nesting than any policy needs, counting outside of string literals.
-/// Comments and heredocs are not skipped, so this can only over-count.
-fn check_nesting(text: &str) -> Result<(), String> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '[' | '{' | '(' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err("policy nesting is too deep".to_string());
-                }
-            }
-            ']' | '}' | ')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 /// Vault's JSON policy form: `{"path": {"secret/*": {"capabilities": ["read"]}}}`; `path` may
 /// also be a list of such objects, as HCL1's JSON reader allows.
 fn lower_json(text: &str) -> Result<Vec<RawBlock>, String> {
@@ -355,8 +321,8 @@ fn json_entries(body: Value) -> Result<Vec<(String, Value)>, String> {
 struct Decoded {
     legacy_policy: Option<String>,
     capabilities: Vec<String>,
-    allowed: Option<ParameterValues>,
-    denied: Option<ParameterValues>,
+    allowed: ParameterValues,
+    denied: ParameterValues,
     required: Vec<String>,
     min_wrapping_ttl: Option<Value>,
     max_wrapping_ttl: Option<Value>,
@@ -415,8 +381,8 @@ fn build_rule(block: RawBlock) -> Result<PathRule, String> {
         .map_err(|e| at(format!("invalid expiration time: {e}")))?;
 
     if permissions.capabilities != Capabilities::DENY {
-        permissions.allowed_parameters = decoded.allowed.unwrap_or_default();
-        permissions.denied_parameters = decoded.denied.unwrap_or_default();
+        permissions.allowed_parameters = decoded.allowed;
+        permissions.denied_parameters = decoded.denied;
         permissions.required_parameters = decoded.required;
         permissions.min_wrapping_ttl =
             wrapping_ttl(&decoded.min_wrapping_ttl, "min_wrapping_ttl").map_err(at)?;
@@ -451,11 +417,12 @@ fn decode_entries(entries: Vec<(String, Value)>) -> Result<Decoded, String> {
                 };
                 d.legacy_policy = Some(s);
             }
-            // A repeated list key appends, as HCL1 decodes it.
+            // A key given twice (HCL2 allows it only as repeated blocks) adds to the first, as
+            // HCL1 decodes it.
             "capabilities" => d.capabilities.extend(string_list(&key, value)?),
             "required_parameters" => d.required.extend(string_list(&key, value)?),
-            "allowed_parameters" => merge_params(d.allowed.get_or_insert_default(), &key, value)?,
-            "denied_parameters" => merge_params(d.denied.get_or_insert_default(), &key, value)?,
+            "allowed_parameters" => merge_params(&mut d.allowed, &key, value)?,
+            "denied_parameters" => merge_params(&mut d.denied, &key, value)?,
             "min_wrapping_ttl" => d.min_wrapping_ttl = Some(value),
             "max_wrapping_ttl" => d.max_wrapping_ttl = Some(value),
             "expiration" => {

@@ -325,14 +325,14 @@ fn hostile_nesting_is_refused_not_overflowed() {
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
-    assert!(parse_err(&deep).contains("nesting is too deep"));
+    assert!(parse_err(&deep).starts_with("failed to parse policy: "));
     let deep_json = format!(
         "{{\"path\": {{\"a\": {{\"allowed_parameters\": {{\"x\": {}{}}}}}}}}}",
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
     assert!(parse_err(&deep_json).starts_with("failed to parse policy: "));
-    // Brackets inside strings do not count.
+    // Brackets inside strings are text, not nesting.
     let text = format!(
         "path \"a\" {{\n capabilities = [\"read\"]\n comment = \"{}\"\n}}",
         "[".repeat(100)
@@ -1459,4 +1459,52 @@ fn a_dropped_template_rule_leaves_the_others() {
     assert_eq!(caps(&a, "u/svc"), "update");
     assert_eq!(caps(&a, "g/g-9/"), "list");
     assert_eq!(caps(&a, "al/alice"), "read");
+}
+
+// ---------------------------------------------------------------------------------------------
+// No panics on hostile input
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parsing_arbitrary_text_does_not_panic(text in "\\PC{0,200}") {
+            let _ = parse_rules(&text);
+            let _ = lint(&text);
+        }
+
+        #[test]
+        fn parsing_policy_shaped_text_does_not_panic(
+            path in "[a-z/+*{}.é]{0,20}",
+            caps in proptest::collection::vec("[a-z]{0,8}", 0..4),
+            tail in "[\\[\\]{}\"=a-z0-9 \n]{0,30}",
+        ) {
+            let list: Vec<String> = caps.iter().map(|c| format!("{c:?}")).collect();
+            let text = format!(
+                "path {path:?} {{\n capabilities = [{}]\n{tail}\n}}",
+                list.join(", ")
+            );
+            let _ = parse_rules(&text);
+        }
+
+        #[test]
+        fn matching_arbitrary_paths_does_not_panic(path in "[a-zé/+*.]{0,24}") {
+            let a = acl(&[r#"
+                path "é*" { capabilities = ["read"] }
+                path "a/é+/*" { capabilities = ["list"] }
+                path "+/+" { capabilities = ["update"] }
+                path "a/+/b*" { capabilities = ["create"] }
+                path "*" { capabilities = ["deny"] }
+            "#]);
+            let _ = a.capabilities(&path);
+            for op in [Operation::Read, Operation::List, Operation::Update] {
+                let _ = a.allow(op, &path, &Map::new(), None, false);
+            }
+        }
+    }
 }
