@@ -10,3 +10,4 @@ pub mod core;
 pub mod gateway;
 pub mod logical;
 pub mod physical;
+pub mod policy;
