@@ -2,6 +2,7 @@
 //! both `/v1` and the gateway call.
 
 mod mounts;
+mod policies;
 mod seal;
 mod token_backend;
 mod tokens;
@@ -19,7 +20,9 @@ use crate::builtin;
 use crate::clock::SharedClock;
 use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 use crate::physical;
+use crate::policy::Acl;
 
+pub use policies::{PolicyStore, StoredPolicy};
 pub use mounts::{normalize_mount_path, MountConfig, MountEntry, Table};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
 pub use tokens::{generate_accessor, generate_token_id, unix, TokenEntry, TokenStore};
@@ -61,6 +64,19 @@ enum SealState {
 pub struct Unsealed {
     router: RwLock<Router>,
     tokens: TokenStore,
+    policies: PolicyStore,
+}
+
+/// The policy store of the unsealed core; holding it keeps nothing alive past a seal but
+/// this one request's view.
+pub struct PolicyStoreRef(Arc<Unsealed>);
+
+impl std::ops::Deref for PolicyStoreRef {
+    type Target = PolicyStore;
+
+    fn deref(&self) -> &PolicyStore {
+        &self.0.policies
+    }
 }
 
 /// What `sys/init` hands back once: the unseal keys and the root token.
@@ -146,6 +162,32 @@ impl Core {
         }
     }
 
+    /// The policy store, while unsealed.
+    pub fn policy_store(&self) -> Result<PolicyStoreRef, Error> {
+        Ok(PolicyStoreRef(self.unsealed()?))
+    }
+
+    /// What `token` may do on each path, as `sys/capabilities` answers: `root` for a root
+    /// token, `deny` when nothing matches. Looking does not count as a use of the token.
+    pub async fn capabilities(&self, token: &str, paths: &[String]) -> Result<Vec<Vec<&'static str>>, Error> {
+        let unsealed = self.unsealed()?;
+        let (_, entry) = unsealed.tokens.lookup(token).await?.ok_or_else(|| Error::bad_request("invalid token"))?;
+        let policies = unsealed.policies.resolve(&entry.policies).await?;
+        let acl = Acl::new(&policies, None)?;
+        Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
+    }
+
+    /// The token id behind an accessor is never known, so capabilities by accessor go through
+    /// the token store's key.
+    pub async fn capabilities_by_accessor(&self, accessor: &str, paths: &[String]) -> Result<Vec<Vec<&'static str>>, Error> {
+        let unsealed = self.unsealed()?;
+        let key = unsealed.tokens.key_for_accessor(accessor).await?.ok_or_else(|| Error::bad_request("invalid accessor"))?;
+        let entry = unsealed.tokens.lookup_key(&key).await?.ok_or_else(|| Error::bad_request("invalid accessor"))?;
+        let policies = unsealed.policies.resolve(&entry.policies).await?;
+        let acl = Acl::new(&policies, None)?;
+        Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
+    }
+
     fn unsealed(&self) -> Result<Arc<Unsealed>, Error> {
         match &*self.state.read() {
             SealState::Unsealed(u) => Ok(u.clone()),
@@ -184,6 +226,7 @@ impl Core {
                 req.remote_addr,
                 req.operation,
                 &req.path,
+                &req.data,
             )
             .await?;
         if let Some(rel) = req.path.strip_prefix(TOKEN_MOUNT) {
@@ -295,6 +338,7 @@ impl Core {
         remote: Option<std::net::IpAddr>,
         op: Operation,
         path: &str,
+        data: &crate::logical::Map,
     ) -> Result<Authorization, Error> {
         let token = token
             .filter(|t| !t.is_empty())
@@ -316,8 +360,10 @@ impl Core {
                 return Err(Error::PermissionDenied);
             }
         }
-        if !(entry.is_root() || default_policy_allows(op, path)) {
-            return Err(Error::PermissionDenied);
+        if !entry.is_root() {
+            let policies = unsealed.policies.resolve(&entry.policies).await?;
+            let acl = Acl::new(&policies, None)?;
+            acl.allow(op, path, data, None, is_root_protected(path))?;
         }
         unsealed.tokens.record_use(&key, &entry).await?;
         Ok(Authorization { key, token: entry })
@@ -486,6 +532,7 @@ impl Core {
         self.barrier.seal();
         if let SealState::Unsealed(unsealed) = previous {
             unsealed.tokens.clear_cache();
+            unsealed.policies.clear_cache();
             *unsealed.router.write() = Router::default();
             tracing::info!("core sealed");
         }
@@ -508,6 +555,7 @@ impl Core {
         Ok(Unsealed {
             router: RwLock::new(router),
             tokens,
+            policies: PolicyStore::new(Arc::new(self.barrier.view(POLICY_STORE_PREFIX))),
         })
     }
 
@@ -758,19 +806,19 @@ impl Core {
     }
 }
 
-/// What Vault's built-in `default` policy lets every token do to itself. ACL policies replace
-/// this once they are evaluated here.
-fn default_policy_allows(op: Operation, path: &str) -> bool {
-    matches!(
-        (op, path),
-        (
-            Operation::Read | Operation::Update,
-            "auth/token/lookup-self"
-        ) | (
-            Operation::Update,
-            "auth/token/renew-self" | "auth/token/revoke-self"
-        ) | (Operation::Update, "sys/capabilities-self")
-    )
+/// Paths that need `sudo` on top of the operation's capability, as Vault's root-protected
+/// paths.
+fn is_root_protected(path: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "sys/rotate",
+        "sys/seal",
+        "sys/audit",
+        "sys/step-down",
+        "auth/token/revoke-orphan",
+        "auth/token/accessors/",
+    ];
+    const PREFIXES: &[&str] = &["sys/auth/", "sys/audit/", "sys/raw/", "sys/revoke-force/", "sys/revoke-prefix/"];
+    EXACT.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
 /// Whether `rel` matches one of a backend's unauthenticated path patterns (`login`,
@@ -784,6 +832,9 @@ fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
 
 /// Where the token store's endpoints are served; it is always mounted.
 const TOKEN_MOUNT: &str = "auth/token/";
+
+/// The policy store's storage prefix inside the barrier.
+const POLICY_STORE_PREFIX: &str = "sys/policy/";
 
 /// The token store's storage prefix inside the barrier.
 const TOKEN_STORE_PREFIX: &str = "sys/token/";

@@ -2,6 +2,7 @@
 //! else is a mount like any other, reached after authorization.
 
 mod mounts;
+mod policy;
 mod seal;
 
 use std::sync::{Arc, Weak};
@@ -58,6 +59,21 @@ impl SystemBackend {
                 if let Some(rest) = path.strip_prefix("internal/ui/mounts") {
                     return mounts::ui_mounts(&core, req, rest.trim_start_matches('/'));
                 }
+                if let Some(name) = segment_after(path, "policy") {
+                    return policy::handle(&core, policy::Api::Legacy, req, name).await;
+                }
+                if let Some(name) = segment_after(path, "policies/acl") {
+                    return policy::handle(&core, policy::Api::Acl, req, name).await;
+                }
+                let subject = match path {
+                    "capabilities" => Some(policy::Subject::Token),
+                    "capabilities-self" => Some(policy::Subject::Caller),
+                    "capabilities-accessor" => Some(policy::Subject::Accessor),
+                    _ => None,
+                };
+                if let Some(subject) = subject {
+                    return policy::capabilities(&core, subject, req).await;
+                }
                 for (name, table) in [("mounts", Table::Secrets), ("auth", Table::Auth)] {
                     if let Some(rest) = path
                         .strip_prefix(name)
@@ -72,5 +88,16 @@ impl SystemBackend {
                 )))
             }
         }
+    }
+}
+
+/// The rest of `path` after `prefix` and a `/` (or nothing), or `None` when `path` is
+/// elsewhere: `segment_after("policy/x", "policy")` is `Some("x")`.
+fn segment_after<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/').map(|r| r.trim_end_matches('/'))
     }
 }
