@@ -7,7 +7,10 @@
 //! - `role_id/<H("role_id", role_id)>`: `{"name": ..}`, the index a login resolves;
 //! - `secret_id/<H("role", role.hmac_key)>/<H("secret_id", secret_id)>`: a
 //!   [`secret_id::SecretIdEntry`]; neither the secret-id nor its plain hash is stored;
-//! - `accessor/<H("accessor", accessor)>`: `{"secret_id_hmac", "role_hmac"}`.
+//! - `accessor/<H("accessor", accessor)>`: `{"secret_id_hmac"}`.
+//!
+//! Expired secret-ids are refused (and removed) at login and hidden from lookups and lists;
+//! `tidy/secret-id` removes the rest of them.
 //!
 //! A secret-id's entry sits below its role's random `hmac_key`, so every path that names a role
 //! only ever finds that role's secret-ids: destroying or looking up a secret-id (or accessor)
@@ -150,6 +153,7 @@ enum RolePath {
 
 enum Route<'a> {
     Login,
+    Tidy,
     ListRoles,
     Role(&'a str, RolePath),
 }
@@ -157,6 +161,7 @@ enum Route<'a> {
 fn route(path: &str) -> Option<Route<'_>> {
     match path {
         "login" => return Some(Route::Login),
+        "tidy/secret-id" => return Some(Route::Tidy),
         "role" | "role/" => return Some(Route::ListRoles),
         _ => {}
     }
@@ -196,6 +201,7 @@ impl Backend for AppRole {
         use Operation::{Delete, List, Read, Update};
         match (route, req.operation) {
             (Route::Login, Update) => self.login(req, storage).await,
+            (Route::Tidy, Update) => self.tidy(storage).await,
             (Route::ListRoles, List) => self.list_roles(req, storage).await,
             (Route::Role(name, which), op) => {
                 if name.len() > MAX_HMAC_INPUT {

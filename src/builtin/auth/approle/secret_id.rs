@@ -549,6 +549,76 @@ impl AppRole {
     }
 }
 
+impl AppRole {
+    /// `tidy/secret-id`: removes expired secret-ids, the secret-ids of roles that no longer
+    /// exist, and accessors whose secret-id is gone. Vault runs this in the background and
+    /// answers 202 at once; here it is done before answering, in one commit.
+    pub(super) async fn tidy(&self, storage: &dyn Storage) -> Result<Response, Error> {
+        let answer = Response::empty()
+            .with_warning(
+                "Tidy operation successfully started. Any information from the operation will be printed to the server logs.",
+            )
+            .with_status(202);
+        let Some(salt) = self.salt(storage).await? else {
+            return Ok(answer);
+        };
+        // No secret-id can be created and no role can change while this runs.
+        let _role_guard = self.role_lock.lock().await;
+        let now = unix_nanos(self.now());
+        let mut live_dirs = std::collections::BTreeSet::new();
+        for name in storage.list(super::role::ROLE_PREFIX).await? {
+            if let Some(role) = load_role(storage, &name).await? {
+                live_dirs.insert(role.secret_id_dir(&salt));
+            }
+        }
+        let mut doomed = std::collections::BTreeSet::new();
+        let mut kept_accessors = std::collections::BTreeSet::new();
+        let (mut expired, mut orphaned) = (0u64, 0u64);
+        for dir in storage.list("secret_id/").await? {
+            let dir = format!("secret_id/{dir}");
+            let live = live_dirs.contains(&dir);
+            for child in storage.list(&dir).await? {
+                let key = format!("{dir}{child}");
+                let Some(bytes) = storage.get(&key).await? else {
+                    continue;
+                };
+                let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
+                let accessor = accessor_key(&salt, &entry.accessor);
+                if live && !entry.expired(now) {
+                    kept_accessors.insert(accessor);
+                    continue;
+                }
+                if live {
+                    expired += 1;
+                } else {
+                    orphaned += 1;
+                }
+                doomed.insert(key);
+                doomed.insert(accessor);
+            }
+        }
+        let mut dangling = 0u64;
+        for child in storage.list(ACCESSOR_PREFIX).await? {
+            let key = format!("{ACCESSOR_PREFIX}{child}");
+            if !kept_accessors.contains(&key) && doomed.insert(key) {
+                dangling += 1;
+            }
+        }
+        if !doomed.is_empty() {
+            storage
+                .commit(doomed.into_iter().map(StorageOp::Delete).collect())
+                .await?;
+        }
+        tracing::info!(
+            expired,
+            orphaned,
+            dangling_accessors = dangling,
+            "approle: tidied secret-ids"
+        );
+        Ok(answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

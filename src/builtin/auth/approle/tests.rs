@@ -1141,3 +1141,49 @@ async fn storage_never_holds_a_secret_id() {
         assert!(!text.contains("Custom-Secret-Value"), "{key}");
     }
 }
+
+#[tokio::test]
+async fn tidy_removes_expired_orphaned_and_dangling_entries() {
+    let e = env();
+    // On a mount with nothing yet.
+    let r = e
+        .call(Operation::Update, "tidy/secret-id", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, Some(202));
+    assert_eq!(r.warnings.len(), 1);
+
+    e.write("role/r", json!({})).await;
+    let rid = e.role_id("r").await;
+    let (live, _) = e.secret_id("r", json!({})).await;
+    e.secret_id("r", json!({"ttl": 10})).await;
+    // A secret-id left below a role key that no longer exists, and an accessor without its
+    // secret-id, as a crash or race could leave them.
+    e.s.put(
+        "secret_id/deadbeef/cafe",
+        serde_json::to_vec(&json!({"accessor": "a1"})).unwrap(),
+    )
+    .await
+    .unwrap();
+    e.s.put(
+        "accessor/0123",
+        serde_json::to_vec(&json!({"secret_id_hmac": "x"})).unwrap(),
+    )
+    .await
+    .unwrap();
+    e.clock.advance(Duration::from_secs(10));
+    assert_eq!(e.keys_under("secret_id/").await.len(), 3);
+    assert_eq!(e.keys_under("accessor/").await.len(), 3);
+    let r = e
+        .call(Operation::Update, "tidy/secret-id", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, Some(202));
+    assert_eq!(e.keys_under("secret_id/").await.len(), 1);
+    assert_eq!(e.keys_under("accessor/").await.len(), 1);
+    e.login(&rid, &live).await.unwrap();
+    assert!(matches!(
+        err(e.call(Operation::Read, "tidy/secret-id", json!({})).await),
+        Error::UnsupportedOperation
+    ));
+}
