@@ -387,6 +387,32 @@ impl Userpass {
     }
 }
 
+impl Userpass {
+    /// Whether a token this method issued may be renewed, and on which terms: the user must
+    /// still exist and still grant the same policies (`default` aside, in any order).
+    /// `auth` is the token's login as the core kept it.
+    pub async fn renew(&self, storage: &dyn Storage, auth: &Auth) -> Result<super::Renewal, Error> {
+        let name = auth.metadata.get("username").cloned().unwrap_or_default();
+        let Some(user) = load_user(storage, &name).await? else {
+            return Err(Error::bad_request("user no longer exists, not renewing"));
+        };
+        let set = |p: &[String]| -> std::collections::BTreeSet<String> {
+            super::token_fields::normalize_policies(p)
+                .into_iter()
+                .filter(|x| x != "default")
+                .collect()
+        };
+        if set(&user.token.token_policies) != set(&auth.policies) {
+            return Err(Error::bad_request("policies have changed, not renewing"));
+        }
+        Ok(super::Renewal {
+            ttl: user.token.token_ttl,
+            max_ttl: user.token.token_max_ttl,
+            period: user.token.token_period,
+        })
+    }
+}
+
 async fn write_policies(
     req: &Request,
     storage: &dyn Storage,

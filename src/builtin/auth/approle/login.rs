@@ -148,6 +148,30 @@ impl AppRole {
         Ok(resp)
     }
 
+    /// Whether a token this method issued may be renewed, and on which terms: its role must
+    /// still exist. `auth` is the token's login as the core kept it.
+    pub async fn renew(
+        &self,
+        storage: &dyn Storage,
+        auth: &Auth,
+    ) -> Result<super::super::Renewal, Error> {
+        let name = auth.metadata.get("role_name").cloned().unwrap_or_default();
+        let role = match load_role(storage, &name).await? {
+            Some(r) if !name.is_empty() => r,
+            _ => {
+                return Err(internal(format!(
+                    "role {} does not exist during renewal",
+                    crate::logical::fields::go_quote(&name)
+                )))
+            }
+        };
+        Ok(super::super::Renewal {
+            ttl: role.token.token_ttl,
+            max_ttl: role.token.token_max_ttl,
+            period: role.token.token_period,
+        })
+    }
+
     fn check_role_cidrs(
         &self,
         role_blocks: &[crate::logical::IpNet],

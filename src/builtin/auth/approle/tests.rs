@@ -1187,3 +1187,32 @@ async fn tidy_removes_expired_orphaned_and_dangling_entries() {
         Error::UnsupportedOperation
     ));
 }
+
+#[tokio::test]
+async fn renewal_follows_the_role() {
+    let e = env();
+    e.write("role/r", json!({"token_ttl": "1h", "token_max_ttl": "2h"}))
+        .await;
+    let rid = e.role_id("r").await;
+    let (sid, _) = e.secret_id("r", json!({})).await;
+    let auth = e.login(&rid, &sid).await.unwrap().login.unwrap();
+    e.write("role/r", json!({"token_ttl": "30m", "token_period": "10m"}))
+        .await;
+    let terms = e.b.renew(e.s.as_ref(), &auth).await.unwrap();
+    assert_eq!(
+        terms,
+        crate::builtin::auth::Renewal {
+            ttl: 1800,
+            max_ttl: 7200,
+            period: 600
+        }
+    );
+    e.call(Operation::Delete, "role/r", json!({}))
+        .await
+        .unwrap();
+    let er = e.b.renew(e.s.as_ref(), &auth).await.unwrap_err();
+    assert_eq!(
+        er.to_string(),
+        "1 error occurred:\n\t* role \"r\" does not exist during renewal\n\n"
+    );
+}

@@ -786,3 +786,65 @@ async fn unknown_paths_and_operations() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn renewal_needs_the_user_and_the_same_policies() {
+    let (b, s) = (backend(), InmemStorage::new());
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "users/u",
+        json!({"password": "pw", "token_policies": "a,b", "token_ttl": 60}),
+    )
+    .await
+    .unwrap();
+    let mut auth = call(
+        &b,
+        &s,
+        Operation::Update,
+        "login/u",
+        json!({"password": "pw"}),
+    )
+    .await
+    .unwrap()
+    .login
+    .unwrap();
+    // The core adds `default`; that is not a change.
+    auth.policies.push("default".into());
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "users/u",
+        json!({"token_ttl": 120, "token_max_ttl": 600}),
+    )
+    .await
+    .unwrap();
+    let terms = b.renew(&s, &auth).await.unwrap();
+    assert_eq!(
+        terms,
+        crate::builtin::auth::Renewal {
+            ttl: 120,
+            max_ttl: 600,
+            period: 0
+        }
+    );
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "users/u",
+        json!({"token_policies": "a"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b.renew(&s, &auth).await.unwrap_err().to_string(),
+        "policies have changed, not renewing"
+    );
+    call(&b, &s, Operation::Delete, "users/u", json!({}))
+        .await
+        .unwrap();
+    assert!(b.renew(&s, &auth).await.is_err());
+}
