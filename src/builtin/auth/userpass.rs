@@ -238,6 +238,8 @@ impl Backend for Userpass {
             }
             (Route::Policies(name), Operation::Update) => write_policies(req, storage, name).await,
             (Route::Login(name), Operation::Update) => self.login(req, storage, name).await,
+            // Vault routes a LIST as the path plus `/`, which only the list path matches.
+            (_, Operation::List) => Err(unsupported_path()),
             _ => Err(Error::UnsupportedOperation),
         }
     }

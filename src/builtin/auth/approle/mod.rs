@@ -240,9 +240,12 @@ impl Backend for AppRole {
                     (RolePath::AccessorDestroy, Update | Delete) => {
                         self.destroy_accessor(req, storage, name).await
                     }
+                    // Vault routes a LIST as the path plus `/`, which only list paths match.
+                    (_, List) => Err(unsupported_path()),
                     _ => Err(Error::UnsupportedOperation),
                 }
             }
+            (_, List) => Err(unsupported_path()),
             _ => Err(Error::UnsupportedOperation),
         }
     }

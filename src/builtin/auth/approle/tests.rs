@@ -684,12 +684,20 @@ async fn missing_roles_answer_like_openbao() {
             "{path}"
         );
     }
+    // A LIST of a path that lists nothing is an unknown path, as Vault routes `path/`.
+    for path in ["role/exists", "login", "role/exists/role-id"] {
+        let er = err(e.call(Operation::List, path, json!({})).await);
+        assert_eq!(
+            er.to_string(),
+            "1 error occurred:\n\t* unsupported path\n\n",
+            "{path}"
+        );
+    }
     for (op, path) in [
         (Operation::Read, "role/exists/secret-id"),
         (Operation::Read, "login"),
         (Operation::Read, "role/exists/secret-id/lookup"),
         (Operation::Delete, "role/exists/role-id"),
-        (Operation::List, "role/exists"),
     ] {
         assert!(
             matches!(

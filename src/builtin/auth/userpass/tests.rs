@@ -775,6 +775,10 @@ async fn unknown_paths_and_operations() {
         err(call(&b, &s, Operation::Read, "login/a", json!({})).await),
         Error::UnsupportedOperation
     ));
+    for path in ["users/a", "login/a"] {
+        let e = err(call(&b, &s, Operation::List, path, json!({})).await);
+        assert!(matches!(e, Error::NoHandler(_)), "{path}");
+    }
     // A valid odd-but-legal name works.
     call(
         &b,
