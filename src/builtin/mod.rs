@@ -1,4 +1,5 @@
 //! Backends mounted by the router.
 
+pub mod auth;
 pub mod kv;
 pub mod system;

@@ -1,0 +1,94 @@
+//! Auth methods mounted under `auth/`: AppRole (services) and userpass (humans).
+//!
+//! A successful login returns `Response { login: Some(Auth), .. }`; the core mints the token,
+//! prefixes `display_name` with the mount (Vault's `userpass-admin`), adds `default` unless
+//! `no_default_policy`, and links `Auth.alias` to an identity entity. The methods themselves
+//! never see a token.
+
+pub mod approle;
+mod cidr;
+mod input;
+pub mod token_fields;
+pub mod userpass;
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::logical::{Backend, Error};
+
+pub use approle::AppRole;
+pub use userpass::Userpass;
+
+/// Builds the auth method for a mount's `type` (`approle`, `userpass`).
+pub fn new_backend(kind: &str, clock: SharedClock) -> Result<Arc<dyn Backend>, Error> {
+    match kind {
+        "approle" => Ok(Arc::new(AppRole::new(clock))),
+        "userpass" => Ok(Arc::new(Userpass::new())),
+        other => Err(Error::bad_request(format!(
+            "unknown auth method type {other:?}"
+        ))),
+    }
+}
+
+/// The terms a token issued by an auth method may be renewed with now: the role's or user's
+/// current settings, as Vault's renew callbacks return them. The core applies them on
+/// `auth/token/renew*` (still capped by the token's max TTL).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Renewal {
+    pub ttl: u64,
+    pub max_ttl: u64,
+    pub period: u64,
+}
+
+/// Vault's `framework.GenericNameRegex`: `\w(([\w-.]+)?\w)?`, ASCII only. A name that does not
+/// match makes the path unknown (404 `unsupported path`), not a bad request.
+fn valid_name(name: &str) -> bool {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let b = name.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(&first), Some(&last)) => {
+            word(first) && word(last) && b.iter().all(|&c| word(c) || c == b'-' || c == b'.')
+        }
+        _ => false,
+    }
+}
+
+/// Vault's 404 for a path no handler matches, as the framework words it for an authenticated
+/// request.
+fn unsupported_path() -> Error {
+    Error::NoHandler(crate::logical::fields::multierror(&[
+        "unsupported path".to_string()
+    ]))
+}
+
+/// A 500 as Vault renders a plugin's `error` return: one multierror line.
+fn internal(msg: impl Into<String>) -> Error {
+    Error::Internal(crate::logical::fields::multierror(&[msg.into()]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    #[test]
+    fn names_follow_vaults_regex() {
+        for ok in ["a", "admin", "a.b-c_d", "A1", "x_", "rut-76832940-3"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-ab", "ab-", "a@b", "a/b", ".a", "a b", "é"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        let clock: SharedClock = Arc::new(SystemClock);
+        assert!(new_backend("approle", clock.clone()).is_ok());
+        assert!(new_backend("userpass", clock.clone()).is_ok());
+        assert!(matches!(
+            new_backend("ldap", clock),
+            Err(Error::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,495 @@
+//! The userpass auth method: named users with argon2id-hashed passwords, as OpenBao's
+//! `userpass` behaves on the wire.
+//!
+//! Storage (the mount's own view):
+//! - `user/<lowercased name>`: a [`UserEntry`] as JSON, with the password only as an argon2id
+//!   PHC string.
+//!
+//! Usernames are case-insensitive: every path lowercases the name before it touches storage,
+//! and the lowercased name is what the token metadata and the identity alias carry.
+//!
+//! Login costs one argon2 verification whether or not the user exists: an unknown user is
+//! verified against a fixed dummy hash with the same parameters, so the answer's timing does
+//! not tell which usernames exist.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use zeroize::Zeroizing;
+
+use super::token_fields::{Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS};
+use super::{cidr, input, internal, unsupported_path, valid_name};
+use crate::logical::fields::sorted;
+use crate::logical::{Alias, Auth, Backend, Error, Map, Operation, Request, Response, Storage};
+
+const USER_PREFIX: &str = "user/";
+const LEGACY: &[Legacy] = &[
+    Legacy::Policies,
+    Legacy::Ttl,
+    Legacy::MaxTtl,
+    Legacy::BoundCidrs,
+];
+const INVALID_CREDENTIALS: &str = "invalid username or password";
+
+/// One user as stored.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct UserEntry {
+    token: TokenFields,
+    legacy: LegacyFields,
+    /// argon2id PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
+    password_hash: String,
+}
+
+// Shows no hash.
+impl std::fmt::Debug for UserEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserEntry")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The userpass auth method.
+pub struct Userpass {
+    params: Params,
+    /// The hash unknown users are verified against; made on first use with `params`.
+    dummy_hash: OnceCell<String>,
+    /// Number of argon2 verifications run, so tests can see that an unknown user costs one.
+    verifications: AtomicU64,
+}
+
+impl Default for Userpass {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Userpass {
+    /// argon2id with the crate's default cost (OWASP's m=19 MiB, t=2, p=1).
+    pub fn new() -> Self {
+        Self::with_params(Params::default())
+    }
+
+    /// A given argon2id cost; tests use a cheap one. Hashes keep their own parameters, so a
+    /// cost change only affects passwords set afterwards.
+    pub fn with_params(params: Params) -> Self {
+        Userpass {
+            params,
+            dummy_hash: OnceCell::new(),
+            verifications: AtomicU64::new(0),
+        }
+    }
+
+    /// How many password verifications this backend has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    fn hasher(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    /// Hashes off the async threads: one argon2 run takes tens of milliseconds.
+    async fn hash(&self, password: Zeroizing<String>) -> Result<String, Error> {
+        let hasher = self.hasher();
+        tokio::task::spawn_blocking(move || {
+            let mut salt = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut salt);
+            let salt = SaltString::encode_b64(&salt)
+                .map_err(|_| Error::internal("userpass: cannot encode salt"))?;
+            hasher
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|_| Error::internal("userpass: cannot hash password"))
+        })
+        .await
+        .map_err(|_| Error::internal("userpass: hashing task failed"))?
+    }
+
+    async fn dummy_hash(&self) -> Result<String, Error> {
+        self.dummy_hash
+            .get_or_try_init(|| {
+                let mut random = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut random);
+                self.hash(Zeroizing::new(hex::encode(random)))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Verifies `password` against a PHC string. An unparsable hash verifies nothing but still
+    /// costs a verification against the dummy hash.
+    async fn verify(&self, password: Zeroizing<String>, phc: String) -> Result<bool, Error> {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        let dummy = self.dummy_hash().await?;
+        tokio::task::spawn_blocking(move || {
+            let (phc, genuine) = match PasswordHash::new(&phc) {
+                Ok(_) => (phc, true),
+                Err(_) => (dummy, false),
+            };
+            let Ok(parsed) = PasswordHash::new(&phc) else {
+                return false;
+            };
+            let ok = Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            ok && genuine
+        })
+        .await
+        .map_err(|_| Error::internal("userpass: verification task failed"))
+    }
+}
+
+async fn load_user(storage: &dyn Storage, name: &str) -> Result<Option<UserEntry>, Error> {
+    let Some(bytes) = storage.get(&format!("{USER_PREFIX}{name}")).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|_| Error::internal("userpass: stored user is corrupt"))
+}
+
+async fn save_user(storage: &dyn Storage, name: &str, user: &UserEntry) -> Result<(), Error> {
+    let bytes =
+        serde_json::to_vec(user).map_err(|_| Error::internal("userpass: cannot encode user"))?;
+    storage.put(&format!("{USER_PREFIX}{name}"), bytes).await
+}
+
+/// Accepts a pre-hashed password: an argon2id PHC string. (OpenBao takes bcrypt here.)
+fn check_password_hash(phc: &str) -> Result<(), Error> {
+    match PasswordHash::new(phc) {
+        Ok(h) if h.algorithm == Algorithm::Argon2id.ident() && h.hash.is_some() => Ok(()),
+        _ => Err(Error::bad_request(
+            "password_hash is not a valid argon2id hash",
+        )),
+    }
+}
+
+/// The path's parts: `users/<name>[/password|/policies]` or `login/<name>`.
+enum Route<'a> {
+    List,
+    User(&'a str),
+    Password(&'a str),
+    Policies(&'a str),
+    Login(&'a str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    if path == "users" || path == "users/" {
+        return Some(Route::List);
+    }
+    if let Some(rest) = path.strip_prefix("users/") {
+        let (name, tail) = match rest.split_once('/') {
+            Some((n, t)) => (n, Some(t)),
+            None => (rest, None),
+        };
+        if !valid_name(name) {
+            return None;
+        }
+        return match tail {
+            None => Some(Route::User(name)),
+            Some("password") => Some(Route::Password(name)),
+            Some("policies") => Some(Route::Policies(name)),
+            Some(_) => None,
+        };
+    }
+    if let Some(name) = path.strip_prefix("login/") {
+        return valid_name(name).then_some(Route::Login(name));
+    }
+    None
+}
+
+#[async_trait]
+impl Backend for Userpass {
+    async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
+        if req.operation == Operation::Update && req.path.ends_with('/') {
+            return Err(Error::bad_request("cannot write to a path ending in '/'"));
+        }
+        let Some(route) = route(&req.path) else {
+            if req.path.starts_with("login") {
+                // Vault words the unauthenticated 404 without the multierror wrapping.
+                return Err(Error::NoHandler("unsupported path".into()));
+            }
+            return Err(unsupported_path());
+        };
+        match (route, req.operation) {
+            (Route::List, Operation::List) => {
+                let mut resp = Response::list(storage.list(USER_PREFIX).await?)?;
+                input::warn_unknown(&mut resp, &req.data, &[]);
+                Ok(resp)
+            }
+            (Route::User(name), Operation::Read) => self.read_user(req, storage, name).await,
+            (Route::User(name), Operation::Update) => self.write_user(req, storage, name).await,
+            (Route::User(name), Operation::Delete) => {
+                storage
+                    .delete(&format!("{USER_PREFIX}{}", name.to_lowercase()))
+                    .await?;
+                Ok(Response::empty())
+            }
+            (Route::Password(name), Operation::Update) => {
+                self.write_password(req, storage, name).await
+            }
+            (Route::Policies(name), Operation::Update) => write_policies(req, storage, name).await,
+            (Route::Login(name), Operation::Update) => self.login(req, storage, name).await,
+            // Vault routes a LIST as the path plus `/`, which only the list path matches.
+            (_, Operation::List) => Err(unsupported_path()),
+            _ => Err(Error::UnsupportedOperation),
+        }
+    }
+
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &["login/*"]
+    }
+}
+
+impl Userpass {
+    async fn read_user(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Response, Error> {
+        let Some(user) = load_user(storage, &name.to_lowercase()).await? else {
+            return Err(Error::NotFound);
+        };
+        let mut data = Map::new();
+        user.token.render(&mut data);
+        let legacy = &user.legacy;
+        if legacy.ttl > 0 {
+            data.insert("ttl".into(), legacy.ttl.into());
+        }
+        if legacy.max_ttl > 0 {
+            data.insert("max_ttl".into(), legacy.max_ttl.into());
+        }
+        if !legacy.policies.is_empty() {
+            data.insert("policies".into(), user.token.token_policies.clone().into());
+        }
+        if !legacy.bound_cidrs.is_empty() {
+            data.insert("bound_cidrs".into(), legacy.bound_cidrs.clone().into());
+        }
+        let data = match sorted(Value::Object(data)) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let mut resp = Response::data(data);
+        input::warn_unknown(&mut resp, &req.data, &user_fields());
+        Ok(resp)
+    }
+
+    async fn write_user(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Response, Error> {
+        let name = name.to_lowercase();
+        let existing = load_user(storage, &name).await?;
+        let creating = existing.is_none();
+        let mut user = existing.unwrap_or_default();
+        let password = password_input(&req.data)?;
+        if creating && password.is_none() {
+            return Err(Error::bad_request(
+                "must provide either password or password_hash",
+            ));
+        }
+        let mut warnings = user.token.parse(&req.data, ParseOptions::default())?;
+        user.token.upgrade(&mut user.legacy, &req.data, LEGACY)?;
+        if let Some(p) = password {
+            user.password_hash = self.password_to_hash(p).await?;
+        }
+        save_user(storage, &name, &user).await?;
+        let mut resp = Response::empty();
+        resp.warnings.append(&mut warnings);
+        Ok(resp)
+    }
+
+    async fn password_to_hash(&self, p: PasswordInput) -> Result<String, Error> {
+        match p {
+            PasswordInput::Plain(pw) => self.hash(pw).await,
+            PasswordInput::Hash(phc) => Ok(phc),
+        }
+    }
+
+    async fn write_password(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Response, Error> {
+        let name = name.to_lowercase();
+        let Some(password) = password_input(&req.data)? else {
+            return Err(Error::bad_request(
+                "must provide either password or password_hash",
+            ));
+        };
+        let Some(mut user) = load_user(storage, &name).await? else {
+            return Err(internal("username does not exist"));
+        };
+        user.password_hash = self.password_to_hash(password).await?;
+        save_user(storage, &name, &user).await?;
+        Ok(Response::empty())
+    }
+
+    async fn login(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Response, Error> {
+        let name = name.to_lowercase();
+        let password = Zeroizing::new(input::string(&req.data, "password")?.unwrap_or_default());
+        if password.is_empty() {
+            // Vault answers this with a 500; it says nothing about the user.
+            return Err(Error::Internal("missing password".into()));
+        }
+        // Make the dummy hash before looking the user up, so the first login costs the same
+        // for a known and an unknown name.
+        self.dummy_hash().await?;
+        let user = load_user(storage, &name).await;
+        let phc = match &user {
+            Ok(Some(u)) => u.password_hash.clone(),
+            _ => String::new(),
+        };
+        // Always exactly one verification; an empty hash verifies against the dummy.
+        let matched = self.verify(password, phc).await?;
+        let user = match user? {
+            Some(u) if matched => u,
+            _ => return Err(Error::bad_request(INVALID_CREDENTIALS)),
+        };
+        if !user.token.token_bound_cidrs.is_empty() {
+            let nets = cidr::parse_stored(&user.token.token_bound_cidrs)?;
+            match req.remote_addr {
+                Some(ip) if cidr::any_contains(&nets, ip) => {}
+                _ => return Err(Error::PermissionDenied),
+            }
+        }
+        let mut auth = Auth {
+            display_name: name.clone(),
+            alias: Some(Alias {
+                name: name.clone(),
+                metadata: Default::default(),
+            }),
+            ..Default::default()
+        };
+        auth.metadata.insert("username".into(), name);
+        user.token.fill_auth(&mut auth, req.remote_addr)?;
+        let mut resp = Response {
+            login: Some(auth),
+            ..Default::default()
+        };
+        input::warn_unknown(&mut resp, &req.data, &["username", "password"]);
+        Ok(resp)
+    }
+}
+
+impl Userpass {
+    /// Whether a token this method issued may be renewed, and on which terms: the user must
+    /// still exist and still grant the same policies (`default` aside, in any order).
+    /// `auth` is the token's login as the core kept it.
+    pub async fn renew(&self, storage: &dyn Storage, auth: &Auth) -> Result<super::Renewal, Error> {
+        let name = auth.metadata.get("username").cloned().unwrap_or_default();
+        let Some(user) = load_user(storage, &name).await? else {
+            return Err(Error::bad_request("user no longer exists, not renewing"));
+        };
+        let set = |p: &[String]| -> std::collections::BTreeSet<String> {
+            super::token_fields::normalize_policies(p)
+                .into_iter()
+                .filter(|x| x != "default")
+                .collect()
+        };
+        if set(&user.token.token_policies) != set(&auth.policies) {
+            return Err(Error::bad_request("policies have changed, not renewing"));
+        }
+        Ok(super::Renewal {
+            ttl: user.token.token_ttl,
+            max_ttl: user.token.token_max_ttl,
+            period: user.token.token_period,
+        })
+    }
+}
+
+async fn write_policies(
+    req: &Request,
+    storage: &dyn Storage,
+    name: &str,
+) -> Result<Response, Error> {
+    let name = name.to_lowercase();
+    let Some(mut user) = load_user(storage, &name).await? else {
+        return Err(internal("username does not exist"));
+    };
+    // This endpoint parses both names like the legacy field: normalized and sorted.
+    let parse = |key: &'static str| -> Result<Option<Vec<String>>, Error> {
+        let Some(items) = input::comma_strings(&req.data, key)? else {
+            return Ok(None);
+        };
+        let mut p = super::token_fields::normalize_policies(&items);
+        p.sort();
+        if p.iter().any(|x| x == "root") {
+            return Err(Error::bad_request(
+                "the \"root\" policy cannot be granted by an auth method",
+            ));
+        }
+        Ok(Some(p))
+    };
+    let new = parse("token_policies")?;
+    let old = parse("policies")?;
+    match (new, old) {
+        (Some(p), old) => {
+            user.legacy.policies = if old.is_some() { p.clone() } else { Vec::new() };
+            user.token.token_policies = p;
+        }
+        (None, Some(p)) => {
+            user.legacy.policies = p.clone();
+            user.token.token_policies = p;
+        }
+        (None, None) => return Ok(Response::empty()),
+    }
+    save_user(storage, &name, &user).await?;
+    Ok(Response::empty())
+}
+
+enum PasswordInput {
+    Plain(Zeroizing<String>),
+    Hash(String),
+}
+
+/// `password` or `password_hash`, exactly one of them non-empty (or neither: `None`).
+fn password_input(data: &Map) -> Result<Option<PasswordInput>, Error> {
+    let password = Zeroizing::new(input::string(data, "password")?.unwrap_or_default());
+    let hash = input::string(data, "password_hash")?.unwrap_or_default();
+    match (password.is_empty(), hash.is_empty()) {
+        (false, false) => Err(Error::bad_request(
+            "only one of password or password_hash may be provided",
+        )),
+        (false, true) => Ok(Some(PasswordInput::Plain(password))),
+        (true, false) => {
+            check_password_hash(&hash)?;
+            Ok(Some(PasswordInput::Hash(hash)))
+        }
+        (true, true) => Ok(None),
+    }
+}
+
+fn user_fields() -> Vec<&'static str> {
+    let mut known = vec![
+        "username",
+        "password",
+        "password_hash",
+        "policies",
+        "ttl",
+        "max_ttl",
+        "bound_cidrs",
+    ];
+    known.extend_from_slice(TOKEN_KEYS);
+    known
+}
+
+#[cfg(test)]
+mod tests;
