@@ -22,8 +22,8 @@ use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 use crate::physical;
 use crate::policy::Acl;
 
-pub use policies::{PolicyStore, StoredPolicy};
 pub use mounts::{normalize_mount_path, MountConfig, MountEntry, Table};
+pub use policies::{PolicyStore, StoredPolicy};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
 pub use tokens::{generate_accessor, generate_token_id, unix, TokenEntry, TokenStore};
 
@@ -169,9 +169,17 @@ impl Core {
 
     /// What `token` may do on each path, as `sys/capabilities` answers: `root` for a root
     /// token, `deny` when nothing matches. Looking does not count as a use of the token.
-    pub async fn capabilities(&self, token: &str, paths: &[String]) -> Result<Vec<Vec<&'static str>>, Error> {
+    pub async fn capabilities(
+        &self,
+        token: &str,
+        paths: &[String],
+    ) -> Result<Vec<Vec<&'static str>>, Error> {
         let unsealed = self.unsealed()?;
-        let (_, entry) = unsealed.tokens.lookup(token).await?.ok_or_else(|| Error::bad_request("invalid token"))?;
+        let (_, entry) = unsealed
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or_else(|| Error::bad_request("invalid token"))?;
         let policies = unsealed.policies.resolve(&entry.policies).await?;
         let acl = Acl::new(&policies, None)?;
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
@@ -179,10 +187,22 @@ impl Core {
 
     /// The token id behind an accessor is never known, so capabilities by accessor go through
     /// the token store's key.
-    pub async fn capabilities_by_accessor(&self, accessor: &str, paths: &[String]) -> Result<Vec<Vec<&'static str>>, Error> {
+    pub async fn capabilities_by_accessor(
+        &self,
+        accessor: &str,
+        paths: &[String],
+    ) -> Result<Vec<Vec<&'static str>>, Error> {
         let unsealed = self.unsealed()?;
-        let key = unsealed.tokens.key_for_accessor(accessor).await?.ok_or_else(|| Error::bad_request("invalid accessor"))?;
-        let entry = unsealed.tokens.lookup_key(&key).await?.ok_or_else(|| Error::bad_request("invalid accessor"))?;
+        let key = unsealed
+            .tokens
+            .key_for_accessor(accessor)
+            .await?
+            .ok_or_else(|| Error::bad_request("invalid accessor"))?;
+        let entry = unsealed
+            .tokens
+            .lookup_key(&key)
+            .await?
+            .ok_or_else(|| Error::bad_request("invalid accessor"))?;
         let policies = unsealed.policies.resolve(&entry.policies).await?;
         let acl = Acl::new(&policies, None)?;
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
@@ -290,7 +310,8 @@ impl Core {
             (_, t) => t,
         };
         let ttl = if login.period > 0 { ttl } else { ttl.min(max) };
-        let name = mount.path.trim_end_matches('/');
+        // Vault's display name: the mount path with `/` as `-`, then the method's name.
+        let name = mount.path.trim_end_matches('/').replace('/', "-");
         let entry = TokenEntry {
             accessor: generate_accessor(),
             parent: None,
@@ -585,6 +606,9 @@ impl Core {
                 self.this.clone(),
             ))),
             "token" => Ok(Arc::new(token_backend::ServedByTheCore)),
+            "approle" | "userpass" if entry.table == Table::Auth => {
+                builtin::auth::new_backend(&entry.kind, self.clock.clone())
+            }
             "kv" => {
                 let version = entry
                     .options
@@ -817,7 +841,13 @@ fn is_root_protected(path: &str) -> bool {
         "auth/token/revoke-orphan",
         "auth/token/accessors/",
     ];
-    const PREFIXES: &[&str] = &["sys/auth/", "sys/audit/", "sys/raw/", "sys/revoke-force/", "sys/revoke-prefix/"];
+    const PREFIXES: &[&str] = &[
+        "sys/auth/",
+        "sys/audit/",
+        "sys/raw/",
+        "sys/revoke-force/",
+        "sys/revoke-prefix/",
+    ];
     EXACT.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
 }
 

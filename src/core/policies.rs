@@ -27,7 +27,10 @@ pub struct PolicyStore {
 
 impl PolicyStore {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        PolicyStore { storage, cache: moka::sync::Cache::new(10_000) }
+        PolicyStore {
+            storage,
+            cache: moka::sync::Cache::new(10_000),
+        }
     }
 
     /// The policy called `name` (normalized), or `None` if there is none.
@@ -73,11 +76,18 @@ impl PolicyStore {
         let parsed = Policy::parse(&name, text)?;
         let warnings = policy::warnings(parsed.paths());
         let version = match self.storage.get(&name).await? {
-            Some(bytes) => serde_json::from_slice::<StoredPolicy>(&bytes).map(|p| p.version).unwrap_or(0),
+            Some(bytes) => serde_json::from_slice::<StoredPolicy>(&bytes)
+                .map(|p| p.version)
+                .unwrap_or(0),
             None => 0,
         };
-        let record = StoredPolicy { text: text.to_string(), version: version + 1, modified: now };
-        let bytes = serde_json::to_vec(&record).map_err(|e| Error::internal(format!("encoding policy: {e}")))?;
+        let record = StoredPolicy {
+            text: text.to_string(),
+            version: version + 1,
+            modified: now,
+        };
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| Error::internal(format!("encoding policy: {e}")))?;
         self.storage.put(&name, bytes).await?;
         self.cache.invalidate(&name);
         Ok(warnings)

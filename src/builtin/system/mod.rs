@@ -33,6 +33,12 @@ impl SystemBackend {
 
 #[async_trait]
 impl Backend for SystemBackend {
+    /// The `bao kv` CLI asks which engine a path is on before it knows what the token may do;
+    /// the handler checks the token itself.
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &["internal/ui/mounts", "internal/ui/mounts/*"]
+    }
+
     async fn handle(&self, req: &Request, _storage: &dyn Storage) -> Result<Response, Error> {
         let mut resp = self.route(req).await?;
         // Vault copies the data of `sys/` answers (but not `sys/internal/`) to the top level.
@@ -57,7 +63,7 @@ impl SystemBackend {
             (Operation::Read, "key-status") => seal::key_status(&core),
             _ => {
                 if let Some(rest) = path.strip_prefix("internal/ui/mounts") {
-                    return mounts::ui_mounts(&core, req, rest.trim_start_matches('/'));
+                    return mounts::ui_mounts(&core, req, rest.trim_start_matches('/')).await;
                 }
                 if let Some(name) = segment_after(path, "policy") {
                     return policy::handle(&core, policy::Api::Legacy, req, name).await;

@@ -125,10 +125,21 @@ async fn tune(core: &Core, table: Table, path: &str, data: &Map) -> Result<Respo
 
 /// `sys/internal/ui/mounts/<path>`: the `bao kv` CLI reads `options.version` here to decide
 /// between KV v1 and v2. Without a path, every secrets mount.
-pub fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Response, Error> {
+pub async fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Response, Error> {
     if req.operation != Operation::Read {
         return Err(Error::UnsupportedOperation);
     }
+    // Reached without the core's authorization (as in Vault), so only a valid token may see
+    // the mount table. Vault also hides mounts the token has no capability under; mainkey
+    // shows any valid token the mount's type and options, which hold no secret.
+    let token = req
+        .client_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::PermissionDenied)?;
+    core.capabilities(token, &[])
+        .await
+        .map_err(|_| Error::PermissionDenied)?;
     if path.is_empty() {
         let mut data = Map::new();
         for (name, table) in [("secret", Table::Secrets), ("auth", Table::Auth)] {

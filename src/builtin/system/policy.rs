@@ -49,7 +49,10 @@ pub async fn handle(core: &Core, api: Api, req: &Request, name: &str) -> Result<
                 .or(fields::string(&req.data, "rules")?.filter(|t| !t.is_empty()))
                 .ok_or_else(|| Error::bad_request("'policy' parameter not supplied or empty"))?;
             let warnings = store.put(name, &text, rfc3339(core.clock().now())).await?;
-            Ok(Response { warnings, ..Response::default() })
+            Ok(Response {
+                warnings,
+                ..Response::default()
+            })
         }
         Operation::Delete => {
             store.delete(name).await?;
@@ -64,7 +67,10 @@ async fn read(core: &Core, api: Api, name: &str) -> Result<Response, Error> {
     let stored = if name == ROOT_POLICY_NAME {
         Default::default()
     } else {
-        core.policy_store()?.stored(&name).await?.ok_or(Error::NotFound)?
+        core.policy_store()?
+            .stored(&name)
+            .await?
+            .ok_or(Error::NotFound)?
     };
     let mut data = Map::new();
     data.insert("name".into(), name.into());
@@ -95,7 +101,10 @@ pub async fn capabilities(core: &Core, subject: Subject, req: &Request) -> Resul
     }
     let single = fields::string(&req.data, "path")?.filter(|p| !p.is_empty());
     let mut paths: Vec<String> = match req.data.get("paths") {
-        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_string()).collect(),
         _ => Vec::new(),
     };
@@ -110,7 +119,10 @@ pub async fn capabilities(core: &Core, subject: Subject, req: &Request) -> Resul
             let token = fields::string(&req.data, "token")?.unwrap_or_default();
             core.capabilities(&token, &paths).await?
         }
-        Subject::Caller => core.capabilities(req.client_token.as_deref().unwrap_or(""), &paths).await?,
+        Subject::Caller => {
+            core.capabilities(req.client_token.as_deref().unwrap_or(""), &paths)
+                .await?
+        }
         Subject::Accessor => {
             let accessor = fields::string(&req.data, "accessor")?.unwrap_or_default();
             core.capabilities_by_accessor(&accessor, &paths).await?
@@ -122,7 +134,11 @@ pub async fn capabilities(core: &Core, subject: Subject, req: &Request) -> Resul
     }
     // With a single `path`, Vault also answers under `capabilities`.
     if let Some(p) = &single {
-        if let Some(caps) = paths.iter().position(|x| x == p).and_then(|i| answers.get(i)) {
+        if let Some(caps) = paths
+            .iter()
+            .position(|x| x == p)
+            .and_then(|i| answers.get(i))
+        {
             data.insert("capabilities".into(), json!(caps));
         }
     }
