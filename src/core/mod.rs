@@ -67,6 +67,15 @@ pub struct Unsealed {
     policies: PolicyStore,
 }
 
+impl Unsealed {
+    /// The ACL of a token: its policies, as they are now. Identity templates have no entity
+    /// to draw from yet, so templated rules match nothing.
+    async fn acl_of(&self, entry: &TokenEntry) -> Result<Acl, Error> {
+        let policies = self.policies.resolve(&entry.policies).await?;
+        Acl::new(&policies, None)
+    }
+}
+
 /// The policy store of the unsealed core; holding it keeps nothing alive past a seal but
 /// this one request's view.
 pub struct PolicyStoreRef(Arc<Unsealed>);
@@ -180,8 +189,7 @@ impl Core {
             .lookup(token)
             .await?
             .ok_or_else(|| Error::bad_request("invalid token"))?;
-        let policies = unsealed.policies.resolve(&entry.policies).await?;
-        let acl = Acl::new(&policies, None)?;
+        let acl = unsealed.acl_of(&entry).await?;
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
     }
 
@@ -203,8 +211,7 @@ impl Core {
             .lookup_key(&key)
             .await?
             .ok_or_else(|| Error::bad_request("invalid accessor"))?;
-        let policies = unsealed.policies.resolve(&entry.policies).await?;
-        let acl = Acl::new(&policies, None)?;
+        let acl = unsealed.acl_of(&entry).await?;
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
     }
 
@@ -382,8 +389,7 @@ impl Core {
             }
         }
         if !entry.is_root() {
-            let policies = unsealed.policies.resolve(&entry.policies).await?;
-            let acl = Acl::new(&policies, None)?;
+            let acl = unsealed.acl_of(&entry).await?;
             acl.allow(op, path, data, None, is_root_protected(path))?;
         }
         unsealed.tokens.record_use(&key, &entry).await?;
