@@ -1,6 +1,7 @@
 //! The core: seal state, mount table and router, token store, and the one entry point that
 //! both `/v1` and the gateway call.
 
+mod identity;
 mod mounts;
 mod policies;
 mod seal;
@@ -65,14 +66,27 @@ pub struct Unsealed {
     router: RwLock<Router>,
     tokens: TokenStore,
     policies: PolicyStore,
+    identity: identity::IdentityStore,
 }
 
 impl Unsealed {
-    /// The ACL of a token: its policies, as they are now. Identity templates have no entity
-    /// to draw from yet, so templated rules match nothing.
+    /// The ACL of a token: its own policies plus its entity's and groups', as they are now,
+    /// with the entity's values for policy templates.
     async fn acl_of(&self, entry: &TokenEntry) -> Result<Acl, Error> {
-        let policies = self.policies.resolve(&entry.policies).await?;
-        Acl::new(&policies, None)
+        let mut names = entry.policies.clone();
+        let mut template = None;
+        if !entry.entity_id.is_empty() {
+            // Read on every request, so a changed entity applies to the very next one.
+            if let Some(identity) = self.identity.resolve(&entry.entity_id).await? {
+                if identity.disabled {
+                    return Err(Error::PermissionDenied);
+                }
+                names.extend(identity.policies);
+                template = Some(identity.template);
+            }
+        }
+        let policies = self.policies.resolve(&names).await?;
+        Acl::new(&policies, template.as_ref())
     }
 }
 
@@ -260,6 +274,9 @@ impl Core {
             let rel = rel.to_string();
             return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
         }
+        if let Some(rel) = req.path.strip_prefix(IDENTITY_MOUNT) {
+            return unsealed.identity.handle(&req, rel).await;
+        }
         let Some((mounted, rel)) = routed else {
             return Err(Error::NoHandler(format!(
                 "no handler for route \"{}\". route entry not found.",
@@ -346,6 +363,17 @@ impl Core {
                 .map(|n| format!("{}/{}", n.addr, n.prefix))
                 .collect(),
         };
+        let mut entry = entry;
+        if let Some(alias) = &login.alias {
+            let entity = unsealed
+                .identity
+                .entity_for_login(&mount.accessor, &alias.name, &alias.metadata)
+                .await?;
+            if entity.disabled {
+                return Err(Error::PermissionDenied);
+            }
+            entry.entity_id = entity.id;
+        }
         let token = generate_token_id();
         unsealed.tokens.create(&token, entry.clone()).await?;
         resp.auth = Some(token_backend::auth_object(&token, &entry, ttl));
@@ -583,6 +611,10 @@ impl Core {
             router: RwLock::new(router),
             tokens,
             policies: PolicyStore::new(Arc::new(self.barrier.view(POLICY_STORE_PREFIX))),
+            identity: identity::IdentityStore::new(
+                Arc::new(self.barrier.view(IDENTITY_STORE_PREFIX)),
+                self.clock.clone(),
+            ),
         })
     }
 
@@ -868,6 +900,12 @@ fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
 
 /// Where the token store's endpoints are served; it is always mounted.
 const TOKEN_MOUNT: &str = "auth/token/";
+
+/// The identity store's storage prefix inside the barrier.
+const IDENTITY_STORE_PREFIX: &str = "sys/identity/";
+
+/// Where the identity store's endpoints are served; it is always mounted.
+const IDENTITY_MOUNT: &str = "identity/";
 
 /// The policy store's storage prefix inside the barrier.
 const POLICY_STORE_PREFIX: &str = "sys/policy/";

@@ -154,3 +154,49 @@ def test_the_seed_troubleshooting_commands(ready_target):
     # The mid-path `*` that seed 001 used: accepted as Vault does, with a warning.
     warn = ready_target.api.put("sys/policy/nexa-typo", {"policy": 'path "secret/data/tenant/*/nexa" { capabilities = ["read"] }'})
     assert warn.status_code == 200 and "+" in warn.json()["warnings"][0]
+
+
+TEMPLATED_POLICY = """
+path "secret/data/tenant/{{identity.entity.metadata.tenant_id}}/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "secret/metadata/tenant/{{identity.entity.metadata.tenant_id}}/*" { capabilities = ["read", "list"] }
+"""
+
+
+def templated_login(srv):
+    """One AppRole service whose entity carries `tenant_id`, as seed 001 wires tenants."""
+    root = client_for(srv, srv.api.token)
+    root.sys.enable_auth_method("approle")
+    root.sys.create_or_update_policy("tenant-policy", TEMPLATED_POLICY)
+    root.auth.approle.create_or_update_approle("svc", token_policies=["tenant-policy"])
+    role_id = root.auth.approle.read_role_id("svc")["data"]["role_id"]
+    secret_id = root.auth.approle.generate_secret_id("svc")["data"]["secret_id"]
+    for t in TENANTS:
+        root.secrets.kv.v2.create_or_update_secret(path=f"tenant/{t}/nexa", secret={"k": t})
+    svc = approle_client(srv, role_id, secret_id)
+    entity_id = svc.auth.token.lookup_self()["data"]["entity_id"]
+    assert entity_id
+    return root, svc, entity_id
+
+
+def set_tenant(root: hvac.Client, entity_id: str, tenant: str) -> None:
+    root.secrets.identity.update_entity(entity_id=entity_id, metadata={"tenant_id": tenant})
+
+
+def test_templated_policies_follow_entity_metadata_on_the_next_request(ready_target):
+    root, svc, entity_id = templated_login(ready_target)
+    t0, t1 = TENANTS
+    assert not can_read(svc, f"tenant/{t0}/nexa"), "no tenant_id yet: access to nothing"
+    set_tenant(root, entity_id, t0)
+    assert can_read(svc, f"tenant/{t0}/nexa") and not can_read(svc, f"tenant/{t1}/nexa")
+    set_tenant(root, entity_id, t1)
+    assert can_read(svc, f"tenant/{t1}/nexa") and not can_read(svc, f"tenant/{t0}/nexa")
+
+
+@pytest.mark.parametrize("hostile", ["*", "+", "a/b", "..", ""])
+def test_hostile_tenant_ids_give_access_to_nothing(ready_target, hostile):
+    root, svc, entity_id = templated_login(ready_target)
+    set_tenant(root, entity_id, hostile)
+    for t in TENANTS:
+        assert not can_read(svc, f"tenant/{t}/nexa")
+    r = ready_target.api.post("sys/capabilities-self", {"path": f"secret/data/tenant/{TENANTS[0]}/nexa"}, token=svc.token)
+    assert r.json()["data"]["capabilities"] == ["deny"], r.text
