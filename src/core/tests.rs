@@ -448,6 +448,44 @@ mod tokens {
     }
 
     #[tokio::test]
+    async fn token_roles_bound_what_create_can_hand_out() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let role = json!({"allowed_policies": ["app"], "orphan": true, "token_period": "1h"});
+        core.handle_request(write(&root, "auth/token/roles/svc", role))
+            .await
+            .unwrap();
+        let resp = core
+            .handle_request(write(&root, "auth/token/create/svc", json!({})))
+            .await
+            .unwrap();
+        let auth = resp.auth.unwrap();
+        assert_eq!(auth["policies"], json!(["app", "default"]));
+        assert_eq!(auth["orphan"], true);
+        assert_eq!(auth["lease_duration"], 3600);
+        let denied = core
+            .handle_request(write(
+                &root,
+                "auth/token/create/svc",
+                json!({"policies": ["other"]}),
+            ))
+            .await;
+        assert!(matches!(denied, Err(Error::BadRequest(_))));
+        let root_role = core
+            .handle_request(write(
+                &root,
+                "auth/token/roles/bad",
+                json!({"allowed_policies": ["Root"]}),
+            ))
+            .await;
+        assert!(matches!(root_role, Err(Error::BadRequest(_))));
+        let read = core
+            .handle_request(Request::new(Operation::Read, "auth/token/roles/svc").with_token(&root))
+            .await
+            .unwrap();
+        assert_eq!(read.data.unwrap()["token_period"], 3600);
+    }
+
+    #[tokio::test]
     async fn accessors_look_up_and_revoke_without_revealing_the_token() {
         let (core, root, _) = unsealed_with_clock().await;
         let resp = core

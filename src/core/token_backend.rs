@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::tokens::{generate_accessor, generate_token_id, TokenEntry, TokenStore};
+use super::tokens::{generate_accessor, generate_token_id, TokenEntry, TokenRole, TokenStore};
 use super::{Authorization, Core};
 use crate::clock::rfc3339;
 use crate::logical::duration::format_secs;
@@ -35,8 +35,20 @@ pub async fn handle(
     rel: &str,
 ) -> Result<Response, Error> {
     match (req.operation, rel) {
-        (Operation::Update, "create") => create(core, store, caller, req, false).await,
-        (Operation::Update, "create-orphan") => create(core, store, caller, req, true).await,
+        (Operation::Update, "create") => create(core, store, caller, req, false, None).await,
+        (Operation::Update, "create-orphan") => create(core, store, caller, req, true, None).await,
+        (Operation::List, "roles" | "roles/") => Response::list(store.roles().await?),
+        (op, r) if r.starts_with("roles/") => {
+            roles(store, op, &r["roles/".len()..], &req.data).await
+        }
+        (Operation::Update, r) if r.starts_with("create/") => {
+            let name = &r["create/".len()..];
+            let role = store
+                .role(name)
+                .await?
+                .ok_or_else(|| Error::bad_request(format!("unknown role {name}")))?;
+            create(core, store, caller, req, role.orphan, Some(role)).await
+        }
         (Operation::Read | Operation::Update, "lookup-self") => {
             let entry = store
                 .lookup_key(&caller.key)
@@ -170,18 +182,34 @@ async fn create(
     caller: &Authorization,
     req: &Request,
     orphan_endpoint: bool,
+    role: Option<TokenRole>,
 ) -> Result<Response, Error> {
     let data = &req.data;
     let parent = &caller.token;
     let parent_is_root = parent.is_root();
 
     let requested = string_list(data, "policies")?.map(normalize_policies);
-    let no_default = fields::boolean(data, "no_default_policy")?.unwrap_or(false);
-    let mut policies = match requested {
-        Some(p) if !p.is_empty() => p,
+    let no_default = fields::boolean(data, "no_default_policy")?.unwrap_or(false)
+        || role.as_ref().is_some_and(|r| r.token_no_default_policy);
+    let mut policies = match (&role, requested) {
+        (_, Some(p)) if !p.is_empty() => p,
+        (Some(r), _) if !r.allowed_policies.is_empty() => r.allowed_policies.clone(),
         _ => parent.policies.clone(),
     };
-    if !parent_is_root {
+    if let Some(r) = &role {
+        // A role replaces the parent-subset rule with its own allow and deny lists.
+        let allowed = |p: &String| {
+            p == "default" || r.allowed_policies.is_empty() || r.allowed_policies.contains(p)
+        };
+        if policies
+            .iter()
+            .any(|p| p == "root" || !allowed(p) || r.disallowed_policies.contains(p))
+        {
+            return Err(Error::bad_request(
+                "token policies must be allowed by the role",
+            ));
+        }
+    } else if !parent_is_root {
         // A child never gets more than its parent: `root` included, whatever its spelling.
         let allowed = |p: &String| p == "default" || parent.policies.contains(p);
         if !policies.iter().all(allowed) {
@@ -215,8 +243,14 @@ async fn create(
     let now = store.now();
     let system_default = core.config().default_lease_ttl.as_secs();
     let system_max = core.config().max_lease_ttl.as_secs();
-    let period = fields::duration_secs(data, "period")?.unwrap_or(0);
-    let explicit_max = fields::duration_secs(data, "explicit_max_ttl")?.unwrap_or(0);
+    let period = match &role {
+        Some(r) if r.token_period > 0 => r.token_period,
+        _ => fields::duration_secs(data, "period")?.unwrap_or(0),
+    };
+    let explicit_max = match &role {
+        Some(r) if r.token_explicit_max_ttl > 0 => r.token_explicit_max_ttl,
+        _ => fields::duration_secs(data, "explicit_max_ttl")?.unwrap_or(0),
+    };
     let requested_ttl =
         fields::duration_secs(data, "ttl")?.or(fields::duration_secs(data, "lease")?);
     let mut ttl = match (period, requested_ttl) {
@@ -257,20 +291,32 @@ async fn create(
         accessor: generate_accessor(),
         parent: (!orphan).then(|| caller.key.clone()),
         policies: policies.clone(),
-        path: req_path(orphan_endpoint),
+        path: match &role {
+            Some(r) if r.path_suffix.is_empty() => format!("auth/token/create/{}", r.name),
+            Some(r) => format!("auth/token/create/{}/{}", r.name, r.path_suffix),
+            None => req_path(orphan_endpoint),
+        },
         display_name,
         creation_time: now,
         ttl,
         meta,
-        num_uses: fields::unsigned(data, "num_uses")?.unwrap_or(0),
+        num_uses: match &role {
+            Some(r) if r.token_num_uses > 0 => r.token_num_uses,
+            _ => fields::unsigned(data, "num_uses")?.unwrap_or(0),
+        },
         entity_id: String::new(),
         issue_time: rfc3339(core.clock().now()),
         expire_time: (ttl > 0).then_some(now + ttl),
         max_expire_time,
         explicit_max_ttl: explicit_max,
         period,
-        renewable: fields::boolean(data, "renewable")?.unwrap_or(true) && ttl > 0,
-        bound_cidrs: Vec::new(),
+        renewable: fields::boolean(data, "renewable")?.unwrap_or(true)
+            && role.as_ref().is_none_or(|r| r.renewable)
+            && ttl > 0,
+        bound_cidrs: role
+            .as_ref()
+            .map(|r| r.token_bound_cidrs.clone())
+            .unwrap_or_default(),
     };
     let token = match custom_id {
         Some(id) => zeroize::Zeroizing::new(id),
@@ -394,4 +440,95 @@ async fn renew(
     store.update(key, &next).await?;
     resp.auth = Some(auth_object(token, &next, ttl));
     Ok(resp)
+}
+
+/// `auth/token/roles/<name>`: read, write (fields merge into an existing role) and delete.
+async fn roles(
+    store: &TokenStore,
+    op: Operation,
+    name: &str,
+    data: &Map,
+) -> Result<Response, Error> {
+    if name.is_empty() || name.contains('/') {
+        return Err(Error::bad_request("invalid role name"));
+    }
+    match op {
+        Operation::Read => {
+            let role = store.role(name).await?.ok_or(Error::NotFound)?;
+            let value = json!({
+                "name": role.name,
+                "allowed_policies": role.allowed_policies,
+                "disallowed_policies": role.disallowed_policies,
+                "orphan": role.orphan,
+                "renewable": role.renewable,
+                "path_suffix": role.path_suffix,
+                "token_period": role.token_period,
+                "token_explicit_max_ttl": role.token_explicit_max_ttl,
+                "token_no_default_policy": role.token_no_default_policy,
+                "token_num_uses": role.token_num_uses,
+                "token_bound_cidrs": role.token_bound_cidrs,
+                "token_type": "default-service",
+            });
+            match value {
+                Value::Object(m) => Ok(Response::data(m)),
+                _ => Err(Error::internal("encoding token role")),
+            }
+        }
+        Operation::Update => {
+            let mut role = store.role(name).await?.unwrap_or(TokenRole {
+                name: name.to_string(),
+                renewable: true,
+                ..TokenRole::default()
+            });
+            if let Some(p) = string_list(data, "allowed_policies")? {
+                role.allowed_policies = normalize_policies(p);
+            }
+            if let Some(p) = string_list(data, "disallowed_policies")? {
+                role.disallowed_policies = normalize_policies(p);
+            }
+            if role.allowed_policies.iter().any(|p| p == "root") {
+                return Err(Error::bad_request(
+                    "a token role cannot allow the root policy",
+                ));
+            }
+            if let Some(v) = fields::boolean(data, "orphan")? {
+                role.orphan = v;
+            }
+            if let Some(v) = fields::boolean(data, "renewable")? {
+                role.renewable = v;
+            }
+            if let Some(v) = fields::string(data, "path_suffix")? {
+                role.path_suffix = v;
+            }
+            if let Some(v) = fields::duration_secs(data, "token_period")?
+                .or(fields::duration_secs(data, "period")?)
+            {
+                role.token_period = v;
+            }
+            if let Some(v) = fields::duration_secs(data, "token_explicit_max_ttl")?
+                .or(fields::duration_secs(data, "explicit_max_ttl")?)
+            {
+                role.token_explicit_max_ttl = v;
+            }
+            if let Some(v) = fields::boolean(data, "token_no_default_policy")? {
+                role.token_no_default_policy = v;
+            }
+            if let Some(v) = fields::unsigned(data, "token_num_uses")? {
+                role.token_num_uses = v;
+            }
+            if let Some(v) = string_list(data, "token_bound_cidrs")? {
+                if v.iter().any(|c| crate::logical::IpNet::parse(c).is_none()) {
+                    return Err(Error::bad_request("invalid token_bound_cidrs"));
+                }
+                role.token_bound_cidrs = v;
+            }
+            store.put_role(&role).await?;
+            Ok(Response::empty())
+        }
+        Operation::Delete => {
+            store.delete_role(name).await?;
+            Ok(Response::empty())
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
 }

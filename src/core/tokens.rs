@@ -28,6 +28,37 @@ const SALT_KEY: &str = "salt";
 const ID_PREFIX: &str = "id/";
 const ACCESSOR_PREFIX: &str = "accessor/";
 const PARENT_PREFIX: &str = "parent/";
+const ROLE_PREFIX: &str = "roles/";
+
+/// A token role (`auth/token/roles/<name>`): what `auth/token/create/<name>` may hand out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenRole {
+    pub name: String,
+    #[serde(default)]
+    pub allowed_policies: Vec<String>,
+    #[serde(default)]
+    pub disallowed_policies: Vec<String>,
+    #[serde(default)]
+    pub orphan: bool,
+    #[serde(default = "yes")]
+    pub renewable: bool,
+    #[serde(default)]
+    pub path_suffix: String,
+    #[serde(default)]
+    pub token_period: u64,
+    #[serde(default)]
+    pub token_explicit_max_ttl: u64,
+    #[serde(default)]
+    pub token_no_default_policy: bool,
+    #[serde(default)]
+    pub token_num_uses: u64,
+    #[serde(default)]
+    pub token_bound_cidrs: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenEntry {
@@ -311,6 +342,31 @@ impl TokenStore {
         }
         out.sort();
         Ok(out)
+    }
+
+    pub async fn role(&self, name: &str) -> Result<Option<TokenRole>, Error> {
+        match self.storage.get(&format!("{ROLE_PREFIX}{name}")).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::internal(format!("decoding token role: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_role(&self, role: &TokenRole) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(role)
+            .map_err(|e| Error::internal(format!("encoding token role: {e}")))?;
+        self.storage
+            .put(&format!("{ROLE_PREFIX}{}", role.name), bytes)
+            .await
+    }
+
+    pub async fn delete_role(&self, name: &str) -> Result<(), Error> {
+        self.storage.delete(&format!("{ROLE_PREFIX}{name}")).await
+    }
+
+    pub async fn roles(&self) -> Result<Vec<String>, Error> {
+        self.storage.list(ROLE_PREFIX).await
     }
 
     /// Forgets every cached entry; called on seal.
