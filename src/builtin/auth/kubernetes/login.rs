@@ -152,6 +152,23 @@ pub(super) fn review(
     })
 }
 
+/// The legacy secret-based token's `kubernetes.io/serviceaccount/secret.name` claim, or ""
+/// (projected tokens have none). Read only after the API server vouched for the token.
+fn secret_name(jwt: &str) -> String {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|claims| {
+            claims["kubernetes.io/serviceaccount/secret.name"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
 impl Kubernetes {
     pub(super) async fn login(
         &self,
@@ -182,6 +199,7 @@ impl Kubernetes {
         };
 
         let audience = role.audience.clone();
+        let secret_name = secret_name(&jwt);
         let reviewed = tokio::task::spawn_blocking(move || review(&config, &jwt, &audience))
             .await
             .map_err(|_| Error::internal("kubernetes TokenReview task failed"))??;
@@ -199,6 +217,7 @@ impl Kubernetes {
             reviewed.namespace.clone(),
         );
         alias_meta.insert("service_account_uid".into(), reviewed.uid.clone());
+        alias_meta.insert("service_account_secret_name".into(), secret_name);
         let mut metadata = alias_meta.clone();
         metadata.insert("role".into(), role.name.clone());
         let alias_name = match role.alias_name_source {

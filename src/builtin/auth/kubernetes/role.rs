@@ -117,11 +117,9 @@ fn bound_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Erro
         .map(|items| items.into_iter().filter(|s| !s.is_empty()).collect()))
 }
 
-fn check_star(list: &[String], key: &str) -> Result<(), Error> {
+fn check_star(list: &[String]) -> Result<(), Error> {
     if list.len() > 1 && list.iter().any(|s| s == "*") {
-        return Err(Error::bad_request(format!(
-            "can not mix \"*\" with values in \"{key}\""
-        )));
+        return Err(Error::bad_request("can not mix \"*\" with values"));
     }
     Ok(())
 }
@@ -224,14 +222,8 @@ impl Kubernetes {
                 "\"bound_service_account_namespaces\" can not be empty if \"bound_service_account_namespace_selector\" is not set",
             ));
         }
-        check_star(
-            &role.bound_service_account_names,
-            "bound_service_account_names",
-        )?;
-        check_star(
-            &role.bound_service_account_namespaces,
-            "bound_service_account_namespaces",
-        )?;
+        check_star(&role.bound_service_account_names)?;
+        check_star(&role.bound_service_account_namespaces)?;
         if let Some(audience) = input::string(data, "audience")? {
             role.audience = audience.trim().to_string();
         }
@@ -239,11 +231,10 @@ impl Kubernetes {
             role.alias_name_source = match source.as_str() {
                 "" | "serviceaccount_uid" => AliasSource::ServiceaccountUid,
                 "serviceaccount_name" => AliasSource::ServiceaccountName,
-                other => {
-                    return Err(Error::bad_request(format!(
-                        "invalid alias_name_source {}",
-                        crate::logical::fields::go_quote(other)
-                    )))
+                _ => {
+                    return Err(Error::bad_request(
+                        "invalid alias_name_source, must be one of: serviceaccount_uid, serviceaccount_name",
+                    ))
                 }
             };
         }

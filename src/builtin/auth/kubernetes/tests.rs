@@ -12,6 +12,8 @@ use crate::logical::{Error, InmemStorage, Map};
 
 const REVIEWER: &str = "reviewer-jwt-secret";
 const APP_JWT: &str = "jwt-default-app";
+/// A legacy secret-based token's shape (unsigned; only the API server judges it).
+const LEGACY_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJrdWJlcm5ldGVzLmlvL3NlcnZpY2VhY2NvdW50L3NlY3JldC5uYW1lIjoiYXBwLXRva2VuIn0.c2ln";
 
 /// One TokenReview the fake API server received.
 #[derive(Clone, Debug)]
@@ -23,7 +25,7 @@ struct Seen {
 /// The fake API server's verdict on a token: `(namespace, name, uid)` when it is valid.
 fn identity(token: &str) -> Option<(&'static str, &'static str, &'static str)> {
     match token {
-        APP_JWT => Some(("default", "app", "uid-app")),
+        APP_JWT | LEGACY_JWT => Some(("default", "app", "uid-app")),
         "jwt-kube-system-app" => Some(("kube-system", "app", "uid-ks-app")),
         "jwt-default-web" => Some(("default", "web", "uid-web")),
         _ => None,
@@ -257,6 +259,13 @@ fn https(api: &FakeApi) -> String {
     format!("https://{}", api.addr)
 }
 
+#[test]
+fn mounts_as_kubernetes() {
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    let b = super::super::new_backend("kubernetes", clock).unwrap();
+    assert_eq!(b.unauthenticated_paths(), &["login"]);
+}
+
 #[tokio::test]
 async fn config_hides_the_reviewer_jwt() {
     let e = env();
@@ -363,11 +372,11 @@ async fn role_crud_matches_openbao() {
         ),
         (
             json!({"bound_service_account_names": "*,app", "bound_service_account_namespaces": "x"}),
-            "can not mix \"*\" with values in \"bound_service_account_names\"",
+            "can not mix \"*\" with values",
         ),
         (
             json!({"bound_service_account_names": "a", "bound_service_account_namespaces": "x", "alias_name_source": "x"}),
-            "invalid alias_name_source \"x\"",
+            "invalid alias_name_source, must be one of: serviceaccount_uid, serviceaccount_name",
         ),
         (
             json!({"bound_service_account_names": "a", "bound_service_account_namespaces": "x", "token_policies": "root"}),
@@ -423,6 +432,7 @@ async fn login_over_http() {
             ("role", "app"),
             ("service_account_name", "app"),
             ("service_account_namespace", "default"),
+            ("service_account_secret_name", ""),
             ("service_account_uid", "uid-app"),
         ]
     );
@@ -430,6 +440,10 @@ async fn login_over_http() {
     assert_eq!(alias.name, "uid-app");
     assert_eq!(alias.metadata["service_account_namespace"], "default");
     assert!(!alias.metadata.contains_key("role"));
+
+    let legacy = e.login("app", LEGACY_JWT).await.unwrap().login.unwrap();
+    assert_eq!(legacy.metadata["service_account_secret_name"], "app-token");
+    api.seen.lock().unwrap().pop();
 
     // The review carried the client's JWT and was authorized with the reviewer JWT.
     let seen = api.seen();
