@@ -1,0 +1,246 @@
+//! `login`: a role name and a service-account JWT, validated by the API server's TokenReview.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::super::input;
+use super::config::{load_config, parse_ca_pem, ConfigEntry};
+use super::role::{bound_matches, load_role, AliasSource};
+use super::Kubernetes;
+use crate::logical::{Alias, Auth, Error, Request, Response, Storage};
+
+/// The whole TokenReview call, connection included.
+const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
+const REVIEW_PATH: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+const SA_PREFIX: &str = "system:serviceaccount:";
+
+/// What a successful TokenReview says about the caller.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Reviewed {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// Why a TokenReview did not vouch for the token.
+#[derive(Debug)]
+pub(super) enum ReviewError {
+    /// The API server does not accept the token (or refuses the reviewer): 403.
+    Denied,
+    /// The config cannot be used (bad CA): 500 with the reason.
+    Config(String),
+    /// The API server could not be reached or answered nonsense: 500 with the reason.
+    Transport(String),
+}
+
+impl From<ReviewError> for Error {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::Denied => Error::PermissionDenied,
+            ReviewError::Config(m) | ReviewError::Transport(m) => super::super::internal(m),
+        }
+    }
+}
+
+fn agent(config: &ConfigEntry) -> Result<ureq::Agent, ReviewError> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if !config.kubernetes_ca_cert.trim().is_empty() {
+        let certs = parse_ca_pem(&config.kubernetes_ca_cert).map_err(ReviewError::Config)?;
+        let roots: Vec<ureq::tls::Certificate<'static>> = certs
+            .into_iter()
+            .map(|der| ureq::tls::Certificate::from_der(&der).to_owned())
+            .collect();
+        tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)));
+    }
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(REVIEW_TIMEOUT))
+        // The reviewer JWT must never follow a redirect to another host.
+        .max_redirects(0)
+        .tls_config(tls.build())
+        .build()
+        .new_agent())
+}
+
+/// POSTs a TokenReview of `jwt` to the API server. Blocking; run it off the async runtime.
+pub(super) fn review(
+    config: &ConfigEntry,
+    jwt: &str,
+    audience: &str,
+) -> Result<Reviewed, ReviewError> {
+    let mut spec = json!({ "token": jwt });
+    if !audience.is_empty() {
+        spec["audiences"] = json!([audience]);
+    }
+    let body = json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": spec,
+    });
+    // Without a reviewer JWT the client's own token reviews itself, as in Vault.
+    let bearer = if config.token_reviewer_jwt.is_empty() {
+        jwt
+    } else {
+        config.token_reviewer_jwt.as_str()
+    };
+    let url = format!("{}{REVIEW_PATH}", config.kubernetes_host);
+    // ureq's errors name the URL and the cause, never the headers or the body.
+    let transport = |e: ureq::Error| {
+        ReviewError::Transport(format!(
+            "kubernetes TokenReview request to {url} failed: {e}"
+        ))
+    };
+    let response = agent(config)?
+        .post(&url)
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Accept", "application/json")
+        .content_type("application/json")
+        .send(body.to_string().as_bytes())
+        .map_err(transport)?;
+    let status = response.status().as_u16();
+    match status {
+        200 | 201 => {}
+        // The reviewer (or the client's own token, used as the reviewer) is not accepted.
+        401 | 403 => return Err(ReviewError::Denied),
+        other => {
+            return Err(ReviewError::Transport(format!(
+                "kubernetes TokenReview at {url} answered with status {other}"
+            )))
+        }
+    }
+    let text = response
+        .into_body()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(transport)?;
+    let answer: Value = serde_json::from_str(&text).map_err(|_| {
+        ReviewError::Transport(format!(
+            "kubernetes TokenReview at {url} did not answer JSON"
+        ))
+    })?;
+    let status = &answer["status"];
+    if status["authenticated"].as_bool() != Some(true) {
+        return Err(ReviewError::Denied);
+    }
+    if !audience.is_empty() {
+        let granted = status["audiences"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(audience)));
+        if !granted {
+            return Err(ReviewError::Denied);
+        }
+    }
+    let username = status["user"]["username"].as_str().unwrap_or_default();
+    let Some((namespace, name)) = username
+        .strip_prefix(SA_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return Err(ReviewError::Denied);
+    };
+    let uid = status["user"]["uid"].as_str().unwrap_or_default();
+    if namespace.is_empty() || name.is_empty() || name.contains(':') || uid.is_empty() {
+        return Err(ReviewError::Denied);
+    }
+    Ok(Reviewed {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        uid: uid.to_string(),
+    })
+}
+
+/// The legacy secret-based token's `kubernetes.io/serviceaccount/secret.name` claim, or ""
+/// (projected tokens have none). Read only after the API server vouched for the token.
+fn secret_name(jwt: &str) -> String {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|claims| {
+            claims["kubernetes.io/serviceaccount/secret.name"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+impl Kubernetes {
+    pub(super) async fn login(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+    ) -> Result<Response, Error> {
+        let role_name = input::string(&req.data, "role")?.unwrap_or_default();
+        if role_name.is_empty() {
+            return Err(Error::bad_request("missing role"));
+        }
+        let jwt = input::string(&req.data, "jwt")?.unwrap_or_default();
+        if jwt.is_empty() {
+            return Err(Error::bad_request("missing jwt"));
+        }
+        let role = match load_role(storage, &role_name).await? {
+            Some(r) if super::super::valid_name(&role_name) => r,
+            _ => {
+                return Err(Error::bad_request(format!(
+                    "invalid role name {}",
+                    crate::logical::fields::go_quote(&role_name)
+                )))
+            }
+        };
+        let Some(config) = load_config(storage).await? else {
+            return Err(super::super::internal(
+                "could not load backend configuration",
+            ));
+        };
+
+        let audience = role.audience.clone();
+        let secret_name = secret_name(&jwt);
+        let reviewed = tokio::task::spawn_blocking(move || review(&config, &jwt, &audience))
+            .await
+            .map_err(|_| Error::internal("kubernetes TokenReview task failed"))??;
+
+        if !bound_matches(&role.bound_service_account_namespaces, &reviewed.namespace)
+            || !bound_matches(&role.bound_service_account_names, &reviewed.name)
+        {
+            return Err(Error::PermissionDenied);
+        }
+
+        let mut alias_meta = BTreeMap::new();
+        alias_meta.insert("service_account_name".into(), reviewed.name.clone());
+        alias_meta.insert(
+            "service_account_namespace".into(),
+            reviewed.namespace.clone(),
+        );
+        alias_meta.insert("service_account_uid".into(), reviewed.uid.clone());
+        alias_meta.insert("service_account_secret_name".into(), secret_name);
+        let mut metadata = alias_meta.clone();
+        metadata.insert("role".into(), role.name.clone());
+        let alias_name = match role.alias_name_source {
+            AliasSource::ServiceaccountUid => reviewed.uid.clone(),
+            AliasSource::ServiceaccountName => {
+                format!("{}/{}", reviewed.namespace, reviewed.name)
+            }
+        };
+        let mut auth = Auth {
+            metadata,
+            display_name: format!("{}-{}", reviewed.namespace, reviewed.name),
+            alias: Some(Alias {
+                name: alias_name,
+                metadata: alias_meta,
+            }),
+            ..Default::default()
+        };
+        role.token.fill_auth(&mut auth, req.remote_addr)?;
+        let mut resp = Response {
+            login: Some(auth),
+            ..Default::default()
+        };
+        input::warn_unknown(&mut resp, &req.data, &["role", "jwt"]);
+        Ok(resp)
+    }
+}

@@ -1,0 +1,109 @@
+//! The Kubernetes auth method: a pod logs in with its service-account JWT, which mainkey
+//! hands to the configured API server's TokenReview endpoint.
+//!
+//! Storage (the mount's own view):
+//! - `config`: a [`config::ConfigEntry`] (the reviewer JWT included; storage is sealed);
+//! - `role/<lowercased name>`: a [`role::RoleEntry`].
+//!
+//! The TokenReview call is blocking HTTP (`ureq`) and runs on tokio's blocking pool. When the
+//! config carries `kubernetes_ca_cert`, that CA is the only one trusted for an `https` host;
+//! otherwise the Mozilla roots are.
+
+mod config;
+mod login;
+mod role;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use super::{unsupported_path, valid_name};
+use crate::logical::fields::sorted;
+use crate::logical::{Backend, Error, Map, Operation, Request, Response, Storage};
+
+/// The Kubernetes auth method.
+pub struct Kubernetes {
+    /// Serializes changes of the config and of roles.
+    lock: Mutex<()>,
+}
+
+impl Kubernetes {
+    pub fn new() -> Self {
+        Kubernetes {
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+impl Default for Kubernetes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|_| Error::internal(format!("kubernetes: stored {what} is corrupt")))
+}
+
+fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value)
+        .map_err(|_| Error::internal(format!("kubernetes: cannot encode {what}")))
+}
+
+fn object(v: serde_json::Value) -> Map {
+    match sorted(v) {
+        serde_json::Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+enum Route<'a> {
+    Config,
+    Login,
+    ListRoles,
+    Role(&'a str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    match path {
+        "config" => Some(Route::Config),
+        "login" => Some(Route::Login),
+        "role" | "role/" => Some(Route::ListRoles),
+        _ => {
+            let name = path.strip_prefix("role/")?;
+            valid_name(name).then_some(Route::Role(name))
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Kubernetes {
+    async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
+        if req.operation == Operation::Update && req.path.ends_with('/') {
+            return Err(Error::bad_request("cannot write to a path ending in '/'"));
+        }
+        let Some(route) = route(&req.path) else {
+            return Err(unsupported_path());
+        };
+        use Operation::{Delete, List, Read, Update};
+        match (route, req.operation) {
+            (Route::Config, Read) => self.read_config(req, storage).await,
+            (Route::Config, Update) => self.write_config(req, storage).await,
+            (Route::Login, Update) => self.login(req, storage).await,
+            (Route::ListRoles, List) => self.list_roles(req, storage).await,
+            (Route::Role(name), Read) => self.read_role(req, storage, name).await,
+            (Route::Role(name), Update) => self.write_role(req, storage, name).await,
+            (Route::Role(name), Delete) => self.delete_role(storage, name).await,
+            (_, List) => Err(unsupported_path()),
+            _ => Err(Error::UnsupportedOperation),
+        }
+    }
+
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &["login"]
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! `role/` and `role/<name>`: which service accounts may log in, and the tokens they get.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::super::input;
+use super::super::token_fields::{
+    Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS,
+};
+use super::{decode, encode, object, Kubernetes};
+use crate::logical::{Error, Map, Request, Response, Storage};
+
+const ROLE_PREFIX: &str = "role/";
+const LEGACY: &[Legacy] = &[
+    Legacy::Policies,
+    Legacy::Ttl,
+    Legacy::MaxTtl,
+    Legacy::Period,
+    Legacy::BoundCidrs,
+];
+
+/// Where the identity alias name of a login comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum AliasSource {
+    #[default]
+    ServiceaccountUid,
+    ServiceaccountName,
+}
+
+impl AliasSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            AliasSource::ServiceaccountUid => "serviceaccount_uid",
+            AliasSource::ServiceaccountName => "serviceaccount_name",
+        }
+    }
+}
+
+/// One role as stored.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct RoleEntry {
+    /// Lowercased; the `role` of logins.
+    pub name: String,
+    /// Names or globs (`*` matches any run of characters); `*` alone matches every name.
+    pub bound_service_account_names: Vec<String>,
+    pub bound_service_account_namespaces: Vec<String>,
+    /// When set, the TokenReview asks for this audience and the answer must carry it.
+    pub audience: String,
+    pub alias_name_source: AliasSource,
+    pub token: TokenFields,
+    pub legacy: LegacyFields,
+}
+
+/// Whether `value` matches `pattern`, where `*` matches any (possibly empty) run.
+pub(super) fn glob_match(pattern: &str, value: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == value;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last)
+    {
+        return false;
+    }
+    let mut rest = &value[first.len()..value.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether any of the role's bounds matches `value`.
+pub(super) fn bound_matches(bounds: &[String], value: &str) -> bool {
+    !value.is_empty() && bounds.iter().any(|b| glob_match(b, value))
+}
+
+pub(super) async fn load_role(
+    storage: &dyn Storage,
+    name: &str,
+) -> Result<Option<RoleEntry>, Error> {
+    let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
+    match storage.get(&key).await? {
+        Some(bytes) => decode(&bytes, "role").map(Some),
+        None => Ok(None),
+    }
+}
+
+const ROLE_FIELDS: &[&str] = &[
+    "name",
+    "bound_service_account_names",
+    "bound_service_account_namespaces",
+    "bound_service_account_namespace_selector",
+    "audience",
+    "alias_name_source",
+    "policies",
+    "ttl",
+    "max_ttl",
+    "period",
+    "bound_cidrs",
+    "num_uses",
+];
+
+fn role_fields() -> Vec<&'static str> {
+    let mut known = ROLE_FIELDS.to_vec();
+    known.extend_from_slice(TOKEN_KEYS);
+    known
+}
+
+/// A bound list as given: comma-separated or a list, trimmed, empties dropped.
+fn bound_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Error> {
+    Ok(input::comma_strings(data, key)?
+        .map(|items| items.into_iter().filter(|s| !s.is_empty()).collect()))
+}
+
+fn check_star(list: &[String]) -> Result<(), Error> {
+    if list.len() > 1 && list.iter().any(|s| s == "*") {
+        return Err(Error::bad_request("can not mix \"*\" with values"));
+    }
+    Ok(())
+}
+
+impl Kubernetes {
+    pub(super) async fn list_roles(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+    ) -> Result<Response, Error> {
+        let mut resp = Response::list(storage.list(ROLE_PREFIX).await?)?;
+        input::warn_unknown(&mut resp, &req.data, &[]);
+        Ok(resp)
+    }
+
+    pub(super) async fn read_role(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Response, Error> {
+        let Some(role) = load_role(storage, name).await? else {
+            return Err(Error::NotFound);
+        };
+        let mut data = Map::new();
+        data.insert(
+            "bound_service_account_names".into(),
+            role.bound_service_account_names.clone().into(),
+        );
+        data.insert(
+            "bound_service_account_namespaces".into(),
+            role.bound_service_account_namespaces.clone().into(),
+        );
+        data.insert("bound_service_account_namespace_selector".into(), "".into());
+        data.insert("audience".into(), role.audience.clone().into());
+        data.insert(
+            "alias_name_source".into(),
+            role.alias_name_source.as_str().into(),
+        );
+        role.token.render(&mut data);
+        let legacy = &role.legacy;
+        if !legacy.policies.is_empty() {
+            data.insert("policies".into(), legacy.policies.clone().into());
+        }
+        if legacy.ttl > 0 {
+            data.insert("ttl".into(), legacy.ttl.into());
+        }
+        if legacy.max_ttl > 0 {
+            data.insert("max_ttl".into(), legacy.max_ttl.into());
+        }
+        if legacy.period > 0 {
+            data.insert("period".into(), legacy.period.into());
+        }
+        if !legacy.bound_cidrs.is_empty() {
+            data.insert("bound_cidrs".into(), legacy.bound_cidrs.clone().into());
+        }
+        let mut resp = Response::data(object(Value::Object(data)));
+        input::warn_unknown(&mut resp, &req.data, &role_fields());
+        Ok(resp)
+    }
+
+    /// Creates a role or updates the fields given, as Vault does.
+    pub(super) async fn write_role(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Response, Error> {
+        let data = &req.data;
+        let _guard = self.lock.lock().await;
+        let mut role = load_role(storage, name)
+            .await?
+            .unwrap_or_else(|| RoleEntry {
+                name: name.to_lowercase(),
+                ..Default::default()
+            });
+        let warnings = role.token.parse(data, ParseOptions::default())?;
+        role.token.upgrade(&mut role.legacy, data, LEGACY)?;
+
+        if let Some(names) = bound_list(data, "bound_service_account_names")? {
+            role.bound_service_account_names = names;
+        }
+        if let Some(namespaces) = bound_list(data, "bound_service_account_namespaces")? {
+            role.bound_service_account_namespaces = namespaces;
+        }
+        if let Some(selector) = input::string(data, "bound_service_account_namespace_selector")? {
+            if !selector.trim().is_empty() {
+                return Err(Error::bad_request(
+                    "\"bound_service_account_namespace_selector\" is not supported by mainkey",
+                ));
+            }
+        }
+        if role.bound_service_account_names.is_empty() {
+            return Err(Error::bad_request(
+                "\"bound_service_account_names\" can not be empty",
+            ));
+        }
+        if role.bound_service_account_namespaces.is_empty() {
+            return Err(Error::bad_request(
+                "\"bound_service_account_namespaces\" can not be empty if \"bound_service_account_namespace_selector\" is not set",
+            ));
+        }
+        check_star(&role.bound_service_account_names)?;
+        check_star(&role.bound_service_account_namespaces)?;
+        if let Some(audience) = input::string(data, "audience")? {
+            role.audience = audience.trim().to_string();
+        }
+        if let Some(source) = input::string(data, "alias_name_source")? {
+            role.alias_name_source = match source.as_str() {
+                "" | "serviceaccount_uid" => AliasSource::ServiceaccountUid,
+                "serviceaccount_name" => AliasSource::ServiceaccountName,
+                _ => {
+                    return Err(Error::bad_request(
+                        "invalid alias_name_source, must be one of: serviceaccount_uid, serviceaccount_name",
+                    ))
+                }
+            };
+        }
+
+        storage
+            .put(
+                &format!("{ROLE_PREFIX}{}", role.name),
+                encode(&role, "role")?,
+            )
+            .await?;
+        let mut resp = Response::empty();
+        resp.warnings = warnings;
+        Ok(resp)
+    }
+
+    pub(super) async fn delete_role(
+        &self,
+        storage: &dyn Storage,
+        name: &str,
+    ) -> Result<Response, Error> {
+        let _guard = self.lock.lock().await;
+        storage
+            .delete(&format!("{ROLE_PREFIX}{}", name.to_lowercase()))
+            .await?;
+        Ok(Response::empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        for (p, v) in [
+            ("*", "x"),
+            ("a*", "ab"),
+            ("*b", "ab"),
+            ("a*c", "abc"),
+            ("a", "a"),
+            ("a*b*c", "aXbYc"),
+        ] {
+            assert!(glob_match(p, v), "{p} {v}");
+        }
+        for (p, v) in [
+            ("a", "b"),
+            ("a*", "ba"),
+            ("a*c", "ab"),
+            ("ab*ba", "aba"),
+            ("a*b*c", "acb"),
+        ] {
+            assert!(!glob_match(p, v), "{p} {v}");
+        }
+    }
+}
