@@ -638,16 +638,14 @@ impl Core {
         self.barrier.put(table.storage_path(), bytes).await
     }
 
+    /// The backend behind a mount entry. Secrets engines and the built-in system mount are
+    /// chosen here; every other auth method type is the auth room's to know.
     fn backend_for(&self, entry: &MountEntry) -> Result<Arc<dyn Backend>, Error> {
-        match entry.kind.as_str() {
-            "system" => Ok(Arc::new(builtin::system::SystemBackend::new(
+        match (entry.table, entry.kind.as_str()) {
+            (Table::Secrets, "system") => Ok(Arc::new(builtin::system::SystemBackend::new(
                 self.this.clone(),
             ))),
-            "token" => Ok(Arc::new(token_backend::ServedByTheCore)),
-            "approle" | "userpass" if entry.table == Table::Auth => {
-                builtin::auth::new_backend(&entry.kind, self.clock.clone())
-            }
-            "kv" => {
+            (Table::Secrets, "kv") => {
                 let version = entry
                     .options
                     .as_ref()
@@ -655,7 +653,9 @@ impl Core {
                     .map(String::as_str);
                 builtin::kv::new_backend(version.unwrap_or(""), self.clock.clone())
             }
-            other => Err(Error::bad_request(format!(
+            (Table::Auth, "token") => Ok(Arc::new(token_backend::ServedByTheCore)),
+            (Table::Auth, kind) => builtin::auth::new_backend(kind, self.clock.clone()),
+            (Table::Secrets, other) => Err(Error::bad_request(format!(
                 "plugin not found in the catalog: {other}"
             ))),
         }

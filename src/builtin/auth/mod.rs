@@ -20,14 +20,14 @@ use crate::logical::{Backend, Error};
 pub use approle::AppRole;
 pub use userpass::Userpass;
 
-/// Builds the auth method for a mount's `type` (`approle`, `userpass`).
+/// Builds the auth method for a mount's `type` (`approle`, `userpass`, `kubernetes`).
 pub fn new_backend(kind: &str, clock: SharedClock) -> Result<Arc<dyn Backend>, Error> {
     match kind {
         "approle" => Ok(Arc::new(AppRole::new(clock))),
         "userpass" => Ok(Arc::new(Userpass::new())),
         "kubernetes" => Ok(Arc::new(kubernetes::Kubernetes::new())),
         other => Err(Error::bad_request(format!(
-            "unknown auth method type {other:?}"
+            "plugin not found in the catalog: {other}"
         ))),
     }
 }
