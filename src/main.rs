@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mainkey::cli::{self, Cli, Command, OperatorCommand};
+use mainkey::cli::{self, AuthCommand, Cli, Command, OperatorCommand, PolicyCommand, TokenCommand};
 
 fn main() -> ExitCode {
     let argv = cli::argv::vault_style(std::env::args_os());
@@ -34,6 +34,25 @@ fn main() -> ExitCode {
             OperatorCommand::Unseal(args) => cli::operator::unseal(&args),
             OperatorCommand::Seal(args) => cli::operator::seal(&args),
             OperatorCommand::Rotate(args) => cli::operator::rotate(&args),
+        }),
+        Command::Login(args) => report(cli::login::run(&args)),
+        Command::Token(cmd) => report(match cmd {
+            TokenCommand::Create(args) => cli::token::create(&args),
+            TokenCommand::Lookup(args) => cli::token::lookup(&args),
+            TokenCommand::Revoke(args) => cli::token::revoke(&args),
+            TokenCommand::Capabilities(args) => cli::token::capabilities(&args),
+        }),
+        Command::Policy(cmd) => report(match cmd {
+            PolicyCommand::Write(args) => cli::policy::write(&args),
+            PolicyCommand::Read(args) => cli::policy::read(&args),
+            PolicyCommand::List(args) => cli::policy::list(&args),
+            PolicyCommand::Delete(args) => cli::policy::delete(&args),
+            PolicyCommand::Lint(args) => cli::policy::lint(&args),
+        }),
+        Command::Auth(cmd) => report(match cmd {
+            AuthCommand::Enable(args) => cli::auth::enable(&args),
+            AuthCommand::Disable(args) => cli::auth::disable(&args),
+            AuthCommand::List(args) => cli::auth::list(&args),
         }),
     };
     ExitCode::from(code)

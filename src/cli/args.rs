@@ -28,6 +28,262 @@ pub enum Command {
     Operator(OperatorCommand),
     /// Print the seal status. Exits 0 when unsealed, 2 when sealed, 1 on error.
     Status(StatusArgs),
+    /// Authenticate and store the token in ~/.vault-token.
+    Login(LoginArgs),
+    /// Create, look up, revoke tokens and ask their capabilities.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Write, read, list, delete and lint ACL policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Enable, disable and list auth methods.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Auth method: token, userpass, approle or jwt.
+    #[arg(long, default_value = "token")]
+    pub method: String,
+    /// Mount path of the auth method (default: the method's name).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Do not store the token in ~/.vault-token.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub no_store: bool,
+    /// The token (token method; read from standard input when left out or "-"), or
+    /// key=value pairs for the other methods.
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a child token (or an orphan) of the current token.
+    Create(TokenCreateArgs),
+    /// Show a token's properties: the current token, another by id, or by accessor.
+    Lookup(TokenLookupArgs),
+    /// Revoke a token and its children.
+    Revoke(TokenRevokeArgs),
+    /// Show a token's capabilities on a path: `capabilities [TOKEN] PATH`.
+    Capabilities(TokenCapabilitiesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenCreateArgs {
+    /// A policy for the token; repeat or separate with commas.
+    #[arg(long = "policy", value_delimiter = ',')]
+    pub policies: Vec<String>,
+    /// Initial TTL (e.g. 1h, 30m, 3600).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// Hard maximum lifetime, beyond which the token cannot be renewed.
+    #[arg(long)]
+    pub explicit_max_ttl: Option<String>,
+    /// Make a periodic token renewed for this period each time.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Create a token with no parent.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub orphan: bool,
+    /// Do not attach the "default" policy.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub no_default_policy: bool,
+    /// Number of uses before the token is revoked (0: unlimited).
+    #[arg(long)]
+    pub use_limit: Option<i64>,
+    /// Display name.
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Metadata as key=value; repeat for more.
+    #[arg(long = "metadata", value_name = "K=V")]
+    pub metadata: Vec<String>,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenLookupArgs {
+    /// Treat the argument as an accessor.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub accessor: bool,
+    /// The token (or accessor); the current token when left out.
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenRevokeArgs {
+    /// Treat the argument as an accessor.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub accessor: bool,
+    /// Revoke the current token.
+    #[arg(
+        long = "self",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool_flag,
+        action = clap::ArgAction::Set
+    )]
+    pub self_: bool,
+    /// The token (or accessor).
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenCapabilitiesArgs {
+    /// `[TOKEN] PATH`: without a token, the current token's capabilities.
+    #[arg(num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Upload a policy from a file, or from standard input with "-".
+    Write(PolicyWriteArgs),
+    /// Print a policy's rules.
+    Read(PolicyNameArgs),
+    /// List the policy names.
+    List(PolicyListArgs),
+    /// Delete a policy.
+    Delete(PolicyNameArgs),
+    /// Check a policy file offline. Exits 0 when clean, 2 with warnings, 1 when it does not parse.
+    Lint(PolicyLintArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyWriteArgs {
+    pub name: String,
+    /// Policy file, or "-" for standard input.
+    pub file: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyNameArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyListArgs {
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyLintArgs {
+    /// Policy file, or "-" for standard input.
+    pub file: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Enable an auth method: `auth enable [-path=P] TYPE`.
+    Enable(AuthEnableArgs),
+    /// Disable the auth method at PATH, revoking its tokens.
+    Disable(AuthDisableArgs),
+    /// List the enabled auth methods.
+    List(AuthListArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthEnableArgs {
+    /// Where to mount it (default: the type).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Human-readable description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// The method type: token, userpass, approle, jwt, kubernetes.
+    #[arg(name = "TYPE")]
+    pub method_type: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthDisableArgs {
+    pub path: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthListArgs {
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -218,6 +218,16 @@ impl Client {
         self.send("PUT", path, body)
     }
 
+    /// `DELETE /v1/<path>`; `None` for an empty (204) response.
+    pub fn delete(&self, path: &str) -> Result<Option<Json>, ClientError> {
+        self.send("DELETE", path, None)
+    }
+
+    /// `LIST /v1/<path>`, sent as `GET ...?list=true` as the Vault API allows.
+    pub fn list(&self, path: &str) -> Result<Option<Json>, ClientError> {
+        self.send("LIST", path, None)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/v1/{}", self.address, path.trim_start_matches('/'))
     }
@@ -237,6 +247,10 @@ impl Client {
         };
         let response = match method {
             "GET" => self.with_headers(self.agent.get(&url)).call(),
+            "LIST" => self
+                .with_headers(self.agent.get(format!("{url}?list=true")))
+                .call(),
+            "DELETE" => self.with_headers(self.agent.delete(&url)).call(),
             _ => {
                 let request = self.with_headers(self.agent.put(&url));
                 match body {

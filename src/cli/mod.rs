@@ -6,13 +6,17 @@
 
 pub mod args;
 pub mod argv;
+pub mod auth;
 pub mod client;
+pub mod login;
 pub mod operator;
 pub mod output;
+pub mod policy;
 pub mod server;
 pub mod status;
+pub mod token;
 
-pub use args::{Cli, Command, OperatorCommand};
+pub use args::{AuthCommand, Cli, Command, OperatorCommand, PolicyCommand, TokenCommand};
 
 /// How a command that ran to completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +26,8 @@ pub enum Outcome {
     Sealed,
     /// `operator init -status` found the server not initialised.
     NotInitialized,
+    /// `policy lint` found warnings; `policy read` found no such policy.
+    Warnings,
 }
 
 impl Outcome {
@@ -29,7 +35,7 @@ impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Done => 0,
-            Outcome::Sealed | Outcome::NotInitialized => 2,
+            Outcome::Sealed | Outcome::NotInitialized | Outcome::Warnings => 2,
         }
     }
 }
