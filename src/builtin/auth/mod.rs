@@ -8,6 +8,7 @@
 pub mod approle;
 mod cidr;
 mod input;
+pub mod jwt;
 pub mod token_fields;
 pub mod userpass;
 
@@ -24,6 +25,7 @@ pub fn new_backend(kind: &str, clock: SharedClock) -> Result<Arc<dyn Backend>, E
     match kind {
         "approle" => Ok(Arc::new(AppRole::new(clock))),
         "userpass" => Ok(Arc::new(Userpass::new())),
+        "jwt" => Ok(Arc::new(jwt::Jwt::new(clock))),
         other => Err(Error::bad_request(format!(
             "unknown auth method type {other:?}"
         ))),
