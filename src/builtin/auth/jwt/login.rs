@@ -146,7 +146,7 @@ impl Jwt {
                     .map(|d| Value::Object(d.claims))
             })
             .ok_or_else(|| {
-                bad("error validating token: no known key successfully validated the token signature")
+                bad("error validating token: error verifying token signature: no known key successfully validated the token signature")
             })?;
 
         self.check_times(&role, &claims)?;
@@ -158,7 +158,7 @@ impl Jwt {
         if !expected_issuer.is_empty()
             && claims.get("iss").and_then(Value::as_str) != Some(expected_issuer.as_str())
         {
-            return Err(bad("error validating claims: invalid issuer (iss) claim"));
+            return Err(bad("error validating token: invalid issuer (iss) claim"));
         }
         check_audience(&role, &claims)?;
         if !role.bound_subject.is_empty()
@@ -200,7 +200,7 @@ impl Jwt {
                 },
                 None => {
                     return Err(bad(format!(
-                        "{:?} claim not found in token",
+                        "failed to fetch groups: {:?} claim not found in token",
                         role.groups_claim
                     )))
                 }
@@ -246,18 +246,22 @@ impl Jwt {
         let nbf_leeway = leeway(role.not_before_leeway, DEFAULT_NBF_LEEWAY) as f64;
         if let Some(exp) = numeric(claims, "exp")? {
             if now > exp + exp_leeway + skew {
-                return Err(bad("error validating claims: token is expired (exp)"));
+                return Err(bad(
+                    "error validating token: invalid expiration time (exp) claim: token is expired",
+                ));
             }
         }
         if let Some(nbf) = numeric(claims, "nbf")? {
             if now + nbf_leeway + skew < nbf {
-                return Err(bad("error validating claims: token is not valid yet (nbf)"));
+                return Err(bad(
+                    "error validating token: invalid not before (nbf) claim: token not yet valid",
+                ));
             }
         }
         if let Some(iat) = numeric(claims, "iat")? {
             if iat > now + skew {
                 return Err(bad(
-                    "error validating claims: token issued in the future (iat)",
+                    "error validating token: invalid issued at (iat) claim: token issued in the future",
                 ));
             }
         }
@@ -285,7 +289,7 @@ fn check_audience(role: &RoleEntry, claims: &Value) -> Result<(), Error> {
         .any(|a| role.bound_audiences.iter().any(|b| b == a))
     {
         return Err(bad(
-            "error validating claims: invalid audience (aud) claim: audience claim does not match any expected audience",
+            "error validating token: invalid audience (aud) claim: audience claim does not match any expected audience",
         ));
     }
     Ok(())

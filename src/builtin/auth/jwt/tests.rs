@@ -248,8 +248,17 @@ async fn expiry_honours_a_small_leeway_only() {
     let e = env();
     e.pem_setup().await;
     let mut c = good_claims();
+    // OpenBao's default: 60 s of clock skew, no more.
     c["exp"] = json!(now() - 60);
     assert!(e.login("svc", &rs(c.clone())).await.is_ok());
+    c["exp"] = json!(now() - 61);
+    assert!(bad_msg(e.login("svc", &rs(c.clone())).await).contains("expired"));
+    // A role may allow more.
+    e.write("role/svc", json!({"expiration_leeway": "5m"}))
+        .await;
+    c["exp"] = json!(now() - 300);
+    assert!(e.login("svc", &rs(c.clone())).await.is_ok());
+    e.write("role/svc", json!({"expiration_leeway": 0})).await;
     c["exp"] = json!(now() - 3600);
     assert!(bad_msg(e.login("svc", &rs(c.clone())).await).contains("expired"));
 
