@@ -21,6 +21,8 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Key {
     pub kid: Option<String>,
+    /// The `alg` a JWK is restricted to, if it names one.
+    pub alg: Option<String>,
     pub key: DecodingKey,
 }
 
@@ -51,6 +53,7 @@ pub fn parse_jwks(doc: &Value) -> Result<Vec<Key>, String> {
         };
         keys.push(Key {
             kid: jwk.common.key_id.clone(),
+            alg: jwk.common.key_algorithm.map(|a| format!("{a:?}")),
             key,
         });
     }

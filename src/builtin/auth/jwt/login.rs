@@ -127,7 +127,11 @@ impl Jwt {
                 cfg.jwt_validation_pubkeys
                     .iter()
                     .filter_map(|pem| keys::parse_pem_key(pem).ok())
-                    .map(|key| keys::Key { kid: None, key })
+                    .map(|key| keys::Key {
+                        kid: None,
+                        alg: None,
+                        key,
+                    })
                     .collect(),
                 None,
             ),
@@ -140,6 +144,8 @@ impl Jwt {
         validation.leeway = 0;
         let claims = candidates
             .iter()
+            // A JWK that names its algorithm verifies only that one.
+            .filter(|k| k.alg.as_deref().is_none_or(|a| a == alg))
             .find_map(|k| {
                 jsonwebtoken::decode::<Map>(&token, &k.key, &validation)
                     .ok()

@@ -608,6 +608,9 @@ impl Env {
 /// up through a `kid` refresh while the rotated-out key is refused.
 async fn rotation(e: &Env, srv: &JwksServer) {
     e.jwks_role().await;
+    // rsa1's JWK says RS256: the same key under PS256 is refused.
+    let ps = sign(Algorithm::PS256, RSA1_KEY, Some("rsa1"), good_claims());
+    assert!(bad_msg(e.login("svc", &ps).await).contains("signature"));
     let k1 = sign(Algorithm::RS256, RSA1_KEY, Some("rsa1"), good_claims());
     let k2 = sign(Algorithm::RS256, RSA2_KEY, Some("rsa2"), good_claims());
     assert!(e.login("svc", &k1).await.is_ok());
