@@ -108,6 +108,9 @@ struct State {
 #[derive(Default)]
 pub struct KeyCache {
     state: parking_lot::Mutex<Option<State>>,
+    /// The last failed first fetch of a source, so a source that is down is not asked again
+    /// on every login.
+    failed: parking_lot::Mutex<Option<(Remote, SystemTime)>>,
 }
 
 fn elapsed(now: SystemTime, since: SystemTime) -> Duration {
@@ -128,6 +131,7 @@ fn matching(keys: &[Key], kid: Option<&str>) -> Vec<Key> {
 impl KeyCache {
     pub fn reset(&self) {
         *self.state.lock() = None;
+        *self.failed.lock() = None;
     }
 
     /// Stores what a fetch (for instance the one that validated a config write) returned.
@@ -161,9 +165,20 @@ impl KeyCache {
                     return Ok((found, st.fetched.issuer.clone()));
                 }
                 st.last_attempt = now;
+            } else if let Some((failed, at)) = self.failed.lock().as_ref() {
+                if failed == source && elapsed(now, *at) < REFRESH_MIN_INTERVAL {
+                    return Err("the key set could not be fetched; retrying shortly".into());
+                }
             }
         }
-        let fetched = fetch(source.clone()).await?;
+        let fetched = match fetch(source.clone()).await {
+            Ok(f) => f,
+            Err(e) => {
+                *self.failed.lock() = Some((source.clone(), now));
+                return Err(e);
+            }
+        };
+        *self.failed.lock() = None;
         let found = matching(&fetched.keys, kid);
         let issuer = fetched.issuer.clone();
         self.prime(source.clone(), fetched, now);

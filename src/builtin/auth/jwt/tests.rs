@@ -504,6 +504,8 @@ struct JwksServer {
     url: String,
     jwks: Arc<parking_lot::Mutex<String>>,
     hits: Arc<AtomicUsize>,
+    /// Answer 500 to JWKS requests.
+    fail: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn jwks_of(jwks: &[&str]) -> String {
@@ -521,6 +523,7 @@ fn serve(tls: bool) -> JwksServer {
     let base = format!("{scheme}://127.0.0.1:{port}");
     let jwks = Arc::new(parking_lot::Mutex::new(jwks_of(&[RSA1_JWK])));
     let hits = Arc::new(AtomicUsize::new(0));
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tls_config = tls.then(|| {
         let certs = rustls_pemfile::certs(&mut SERVER_PEM.as_bytes())
             .collect::<Result<Vec<_>, _>>()
@@ -539,7 +542,7 @@ fn serve(tls: bool) -> JwksServer {
             .unwrap(),
         )
     });
-    let (j, h, b) = (jwks.clone(), hits.clone(), base.clone());
+    let (j, h, b, f) = (jwks.clone(), hits.clone(), base.clone(), fail.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(tcp) = stream else { continue };
@@ -554,15 +557,19 @@ fn serve(tls: bool) -> JwksServer {
                 }
                 let head = String::from_utf8_lossy(&buf);
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut status = "200 OK";
                 let body = if path == "/.well-known/openid-configuration" {
                     json!({"issuer": b, "jwks_uri": format!("{b}/keys")}).to_string()
                 } else {
                     h.fetch_add(1, Ordering::SeqCst);
+                    if f.load(Ordering::SeqCst) {
+                        status = "500 Internal Server Error";
+                    }
                     j.lock().clone()
                 };
                 let _ = write!(
                     s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
                 let _ = s.flush();
@@ -588,6 +595,7 @@ fn serve(tls: bool) -> JwksServer {
         url: format!("{base}/keys"),
         jwks,
         hits,
+        fail,
     }
 }
 
@@ -691,4 +699,30 @@ async fn oidc_discovery_finds_the_jwks_and_binds_the_issuer() {
     // Another issuer is refused even though the key is right.
     let other = sign(Algorithm::RS256, RSA1_KEY, Some("rsa1"), good_claims());
     assert!(bad_msg(e.login("svc", &other).await).contains("issuer"));
+}
+
+#[tokio::test]
+async fn a_jwks_server_that_is_down_is_not_asked_on_every_login() {
+    let e = env();
+    let srv = serve(false);
+    e.write("config", json!({"jwks_url": srv.url})).await;
+    e.jwks_role().await;
+    // A restart: same storage, empty cache, and the server now fails.
+    let e = Env {
+        b: Arc::new(Jwt::new(e.clock.clone())),
+        s: e.s.clone(),
+        clock: e.clock.clone(),
+    };
+    srv.fail.store(true, Ordering::SeqCst);
+    let tok = sign(Algorithm::RS256, RSA1_KEY, Some("rsa1"), good_claims());
+    let before = srv.hits.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        assert!(e.login("svc", &tok).await.is_err());
+    }
+    assert_eq!(srv.hits.load(Ordering::SeqCst), before + 1);
+    srv.fail.store(false, Ordering::SeqCst);
+    assert!(e.login("svc", &tok).await.is_err());
+    e.clock.advance(keys::REFRESH_MIN_INTERVAL);
+    assert!(e.login("svc", &tok).await.is_ok());
+    assert_eq!(srv.hits.load(Ordering::SeqCst), before + 2);
 }
