@@ -303,10 +303,9 @@ fn check_audience(role: &RoleEntry, claims: &Value) -> Result<(), Error> {
 
 fn check_bound_claims(role: &RoleEntry, claims: &Value) -> Result<(), Error> {
     for (name, expected) in role.bound_claims.iter().flatten() {
-        let expected: Vec<&str> = match expected {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
+        let expected: Vec<String> = match expected {
+            Value::Array(items) => items.iter().filter_map(scalar).collect(),
+            v => scalar(v).into_iter().collect(),
         };
         let Some(actual) = claim(claims, name) else {
             return Err(bad(format!("claim {name:?} is missing")));

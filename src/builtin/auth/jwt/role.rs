@@ -267,10 +267,11 @@ impl Jwt {
         }
         if let Some(claims) = object_field(data, "bound_claims")? {
             for (k, v) in &claims {
+                let scalar =
+                    |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
                 let ok = match v {
-                    Value::String(_) => true,
-                    Value::Array(items) => items.iter().all(Value::is_string),
-                    _ => false,
+                    Value::Array(items) => items.iter().all(scalar),
+                    v => scalar(v),
                 };
                 if !ok {
                     return Err(bad(format!("bound claim is not a string or list: {k}")));

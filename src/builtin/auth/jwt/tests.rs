@@ -341,6 +341,20 @@ async fn bound_subject_and_claims() {
     c.as_object_mut().unwrap().remove("tenant");
     assert!(e.login("bound", &rs(c)).await.is_err());
 
+    // Numbers and booleans compare by their JSON text.
+    e.write(
+        "role/num",
+        json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": "mainkey",
+               "bound_claims": {"level": [3, 4], "admin": false}}),
+    )
+    .await;
+    let mut c = good_claims();
+    c["level"] = json!(4);
+    c["admin"] = json!(false);
+    assert!(e.login("num", &rs(c.clone())).await.is_ok());
+    c["admin"] = json!(true);
+    assert!(e.login("num", &rs(c)).await.is_err());
+
     // Glob matching: only `*` is special; string mode takes `*` literally.
     e.write(
         "role/glob",
