@@ -8,6 +8,7 @@
 pub mod approle;
 mod cidr;
 mod input;
+pub mod jwt;
 pub mod kubernetes;
 pub mod token_fields;
 pub mod userpass;
@@ -20,12 +21,13 @@ use crate::logical::{Backend, Error};
 pub use approle::AppRole;
 pub use userpass::Userpass;
 
-/// Builds the auth method for a mount's `type` (`approle`, `userpass`, `kubernetes`).
+/// Builds the auth method for a mount's `type` (`approle`, `userpass`, `kubernetes`, `jwt`).
 pub fn new_backend(kind: &str, clock: SharedClock) -> Result<Arc<dyn Backend>, Error> {
     match kind {
         "approle" => Ok(Arc::new(AppRole::new(clock))),
         "userpass" => Ok(Arc::new(Userpass::new())),
         "kubernetes" => Ok(Arc::new(kubernetes::Kubernetes::new())),
+        "jwt" => Ok(Arc::new(jwt::Jwt::new(clock))),
         other => Err(Error::bad_request(format!(
             "plugin not found in the catalog: {other}"
         ))),
