@@ -80,40 +80,6 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(v).map_err(|e| Error::internal(format!("encoding identity record: {e}")))
 }
 
-fn string_map(data: &Map, key: &'static str) -> Result<Option<BTreeMap<String, String>>, Error> {
-    let Some(obj) = fields::object(data, key)? else {
-        return Ok(None);
-    };
-    obj.iter()
-        .map(|(k, v)| {
-            fields::weak_string(v)
-                .map(|s| (k.clone(), s))
-                .map_err(Error::bad_request)
-        })
-        .collect::<Result<_, _>>()
-        .map(Some)
-}
-
-fn string_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Error> {
-    match data.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| fields::weak_string(v).map_err(Error::bad_request))
-            .collect::<Result<_, _>>()
-            .map(Some),
-        Some(Value::String(s)) => Ok(Some(
-            s.split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
-        )),
-        Some(_) => Err(Error::bad_request(format!(
-            "{key} must be a list of strings"
-        ))),
-    }
-}
-
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -419,10 +385,10 @@ impl IdentityStore {
                 e.name = name;
             }
         }
-        if let Some(m) = string_map(data, "metadata")? {
+        if let Some(m) = fields::string_map(data, "metadata")? {
             e.metadata = m;
         }
-        if let Some(p) = string_list(data, "policies")? {
+        if let Some(p) = fields::string_list(data, "policies")? {
             e.policies = crate::core::token_backend::normalize_policies(p);
             if e.policies.iter().any(|p| p == "root") {
                 return Err(Error::bad_request("policies cannot include root"));
@@ -474,7 +440,7 @@ impl IdentityStore {
         if let Some(c) = fields::string(data, "canonical_id")?.filter(|n| !n.is_empty()) {
             alias.canonical_id = c;
         }
-        if let Some(m) = string_map(data, "metadata")? {
+        if let Some(m) = fields::string_map(data, "metadata")? {
             alias.metadata = m;
         }
         if alias.name.is_empty() || alias.mount_accessor.is_empty() {
@@ -557,16 +523,16 @@ impl IdentityStore {
             }
             g.name = name;
         }
-        if let Some(p) = string_list(data, "policies")? {
+        if let Some(p) = fields::string_list(data, "policies")? {
             g.policies = crate::core::token_backend::normalize_policies(p);
             if g.policies.iter().any(|p| p == "root") {
                 return Err(Error::bad_request("policies cannot include root"));
             }
         }
-        if let Some(m) = string_list(data, "member_entity_ids")? {
+        if let Some(m) = fields::string_list(data, "member_entity_ids")? {
             g.member_entity_ids = m;
         }
-        if let Some(m) = string_map(data, "metadata")? {
+        if let Some(m) = fields::string_map(data, "metadata")? {
             g.metadata = m;
         }
         g.last_update_time = now;

@@ -156,26 +156,6 @@ pub fn normalize_policies(policies: impl IntoIterator<Item = String>) -> Vec<Str
     out
 }
 
-fn string_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Error> {
-    match data.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| fields::weak_string(v).map_err(Error::bad_request))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(Value::String(s)) => Ok(Some(
-            s.split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
-        )),
-        Some(_) => Err(Error::bad_request(format!(
-            "{key} must be a list of strings"
-        ))),
-    }
-}
-
 async fn create(
     core: &Core,
     store: &TokenStore,
@@ -188,7 +168,7 @@ async fn create(
     let parent = &caller.token;
     let parent_is_root = parent.is_root();
 
-    let requested = string_list(data, "policies")?.map(normalize_policies);
+    let requested = fields::string_list(data, "policies")?.map(normalize_policies);
     let no_default = fields::boolean(data, "no_default_policy")?.unwrap_or(false)
         || role.as_ref().is_some_and(|r| r.token_no_default_policy);
     let mut policies = match (&role, requested) {
@@ -480,10 +460,10 @@ async fn roles(
                 renewable: true,
                 ..TokenRole::default()
             });
-            if let Some(p) = string_list(data, "allowed_policies")? {
+            if let Some(p) = fields::string_list(data, "allowed_policies")? {
                 role.allowed_policies = normalize_policies(p);
             }
-            if let Some(p) = string_list(data, "disallowed_policies")? {
+            if let Some(p) = fields::string_list(data, "disallowed_policies")? {
                 role.disallowed_policies = normalize_policies(p);
             }
             if role.allowed_policies.iter().any(|p| p == "root") {
@@ -516,7 +496,7 @@ async fn roles(
             if let Some(v) = fields::unsigned(data, "token_num_uses")? {
                 role.token_num_uses = v;
             }
-            if let Some(v) = string_list(data, "token_bound_cidrs")? {
+            if let Some(v) = fields::string_list(data, "token_bound_cidrs")? {
                 if v.iter().any(|c| crate::logical::IpNet::parse(c).is_none()) {
                     return Err(Error::bad_request("invalid token_bound_cidrs"));
                 }

@@ -1,8 +1,6 @@
 //! `sys/mounts`, `sys/mounts/<path>`, `sys/mounts/<path>/tune` and
 //! `sys/internal/ui/mounts[/<path>]`.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::core::{normalize_mount_path, Core, MountConfig, Table};
@@ -56,27 +54,10 @@ fn read_one(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
     Ok(Response::data(entry.to_json()))
 }
 
-/// Reads `options` as Vault does: a map of strings (numbers are stringified).
-fn string_map(data: &Map, key: &'static str) -> Result<Option<BTreeMap<String, String>>, Error> {
-    let Some(obj) = fields::object(data, key)? else {
-        return Ok(None);
-    };
-    obj.iter()
-        .map(|(k, v)| {
-            fields::weak_string(v)
-                .map(|s| (k.clone(), s))
-                .map_err(|reason| {
-                    Error::bad_request(fields::FieldError { field: key, reason }.to_string())
-                })
-        })
-        .collect::<Result<_, _>>()
-        .map(Some)
-}
-
 async fn enable(core: &Core, table: Table, path: &str, data: &Map) -> Result<Response, Error> {
     let kind = fields::string(data, "type")?.unwrap_or_default();
     let description = fields::string(data, "description")?.unwrap_or_default();
-    let options = string_map(data, "options")?;
+    let options = fields::string_map(data, "options")?;
     let mut config = MountConfig::default();
     if let Some(c) = fields::object(data, "config")? {
         config.default_lease_ttl = fields::duration_secs(&c, "default_lease_ttl")?.unwrap_or(0);
@@ -117,7 +98,7 @@ async fn tune(core: &Core, table: Table, path: &str, data: &Map) -> Result<Respo
         fields::string(data, "description")?,
         fields::duration_secs(data, "default_lease_ttl")?,
         fields::duration_secs(data, "max_lease_ttl")?,
-        string_map(data, "options")?,
+        fields::string_map(data, "options")?,
     )
     .await?;
     Ok(Response::empty())

@@ -60,6 +60,47 @@ pub fn duration_secs(data: &Map, key: &'static str) -> Result<Option<u64>, Error
     })
 }
 
+/// A list of strings: a JSON list (items weakly typed) or a comma-separated string, as
+/// Vault's comma-string-slice fields (`policies`, `token_bound_cidrs`, ...).
+pub fn string_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Error> {
+    match lookup(data, key) {
+        None => Ok(None),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| weak_string(v).map_err(|reason| bad(FieldError { field: key, reason })))
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(serde_json::Value::String(s)) => Ok(Some(
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        )),
+        Some(_) => Err(bad(FieldError {
+            field: key,
+            reason: "expected a list of strings".into(),
+        })),
+    }
+}
+
+/// A map of strings (`metadata`, `options`): a JSON object whose values are weakly typed.
+pub fn string_map(
+    data: &Map,
+    key: &'static str,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, Error> {
+    let Some(obj) = object(data, key)? else {
+        return Ok(None);
+    };
+    obj.iter()
+        .map(|(k, v)| {
+            weak_string(v)
+                .map(|s| (k.clone(), s))
+                .map_err(|reason| bad(FieldError { field: key, reason }))
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
 /// A JSON object field.
 pub fn object(data: &Map, key: &'static str) -> Result<Option<Map>, Error> {
     match lookup(data, key) {
