@@ -229,6 +229,33 @@ impl Core {
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
     }
 
+    /// The issuing auth method's current terms for renewing `entry`, or `None` for tokens
+    /// that did not come from a login (or whose method has been disabled since).
+    async fn renewal_terms(
+        &self,
+        entry: &TokenEntry,
+    ) -> Result<Option<crate::logical::Renewal>, Error> {
+        if !entry.path.starts_with(Table::Auth.prefix()) || entry.path.starts_with(TOKEN_MOUNT) {
+            return Ok(None);
+        }
+        let routed = {
+            let unsealed = self.unsealed()?;
+            let router = unsealed.router.read();
+            router.route(&entry.path).map(|(m, _)| m.clone())
+        };
+        let Some(mounted) = routed else {
+            return Ok(None);
+        };
+        let login = crate::logical::Auth {
+            policies: entry.policies.clone(),
+            metadata: entry.meta.clone().unwrap_or_default(),
+            display_name: entry.display_name.clone(),
+            ..crate::logical::Auth::default()
+        };
+        let view = self.barrier.view(&mounted.entry.storage_prefix());
+        mounted.backend.renew(&view, &login).await
+    }
+
     fn unsealed(&self) -> Result<Arc<Unsealed>, Error> {
         match &*self.state.read() {
             SealState::Unsealed(u) => Ok(u.clone()),

@@ -390,21 +390,32 @@ async fn renew(
         return Err(Error::bad_request("lease is not renewable"));
     }
     let now = store.now();
-    let increment = fields::duration_secs(data, "increment")?.filter(|i| *i > 0);
-    let wanted = if entry.period > 0 {
-        entry.period
+    // A token from an auth method renews on the method's current terms, and not at all once
+    // its role or user is gone or changed.
+    let terms = core.renewal_terms(&entry).await?.unwrap_or_default();
+    let period = if terms.period > 0 {
+        terms.period
     } else {
-        increment.unwrap_or(entry.ttl)
+        entry.period
+    };
+    let increment = fields::duration_secs(data, "increment")?.filter(|i| *i > 0);
+    let wanted = if period > 0 {
+        period
+    } else {
+        increment.unwrap_or(if terms.ttl > 0 { terms.ttl } else { entry.ttl })
     };
     let system_max_expire = now + core.config().max_lease_ttl.as_secs();
-    let cap = entry
+    let mut cap = entry
         .max_expire_time
         .unwrap_or(system_max_expire)
-        .min(if entry.period > 0 {
+        .min(if period > 0 {
             u64::MAX
         } else {
             system_max_expire
         });
+    if terms.max_ttl > 0 && period == 0 {
+        cap = cap.min(entry.creation_time + terms.max_ttl);
+    }
     let ttl = wanted.min(cap.saturating_sub(now));
     let mut resp = Response::default();
     if ttl < wanted {

@@ -35,6 +35,15 @@ pub struct Auth {
     pub group_aliases: Vec<String>,
 }
 
+/// The terms a token issued by an auth method may be renewed with now: the role's or user's
+/// current settings, as Vault's renew callbacks return them. Seconds; 0 = the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Renewal {
+    pub ttl: u64,
+    pub max_ttl: u64,
+    pub period: u64,
+}
+
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Alias {
     pub name: String,

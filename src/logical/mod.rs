@@ -13,7 +13,7 @@ mod request;
 mod response;
 mod storage;
 
-pub use auth::{Alias, Auth, IpNet};
+pub use auth::{Alias, Auth, IpNet, Renewal};
 pub use backend::Backend;
 pub use error::Error;
 pub use request::{Operation, Request};

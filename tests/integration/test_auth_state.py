@@ -81,3 +81,27 @@ path "secret/metadata/tenant/a/*" { capabilities = ["deny"] }
         assert r.status_code == 403, f"LIST {path}: {r.status_code} {r.text}"
         r = api.get(path, params={"list": "true"}, token=token)
         assert r.status_code == 403, f"GET {path}?list=true: {r.status_code} {r.text}"
+
+
+def test_renewal_asks_the_auth_method_that_issued_the_token(ready_target):
+    api = ready_target.api
+    assert api.post("sys/auth/userpass", {"type": "userpass"}).status_code == 204
+    assert api.post("sys/auth/approle", {"type": "approle"}).status_code == 204
+    assert api.post("auth/userpass/users/bob", {"password": "pw", "token_policies": "p", "token_ttl": "1h"}).status_code == 204
+    assert api.post("auth/approle/role/svc", {"token_policies": "p", "token_ttl": "30m", "token_max_ttl": "2h"}).status_code == 204
+    bob = api.post("auth/userpass/login/bob", {"password": "pw"}, token=None).json()["auth"]["client_token"]
+    role_id = api.get("auth/approle/role/svc/role-id").json()["data"]["role_id"]
+    secret_id = api.post("auth/approle/role/svc/secret-id", {}).json()["data"]["secret_id"]
+    svc = api.post("auth/approle/login", {"role_id": role_id, "secret_id": secret_id}, token=None).json()["auth"]["client_token"]
+
+    r = api.post("auth/token/renew-self", {"increment": "10h"}, token=svc)
+    assert r.status_code == 200, r.text
+    assert r.json()["auth"]["lease_duration"] <= 2 * 3600, "capped by the role's token_max_ttl"
+    assert api.post("auth/token/renew-self", {}, token=bob).status_code == 200
+
+    # The user's policies change, the role goes: their tokens can no longer be renewed.
+    assert api.post("auth/userpass/users/bob/policies", {"token_policies": "q"}).status_code == 204
+    assert api.delete("auth/approle/role/svc").status_code == 204
+    for t in (bob, svc):
+        r = api.post("auth/token/renew-self", {}, token=t)
+        assert r.status_code in (400, 500), f"{r.status_code} {r.text}"

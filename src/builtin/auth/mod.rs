@@ -34,15 +34,7 @@ pub fn new_backend(kind: &str, clock: SharedClock) -> Result<Arc<dyn Backend>, E
     }
 }
 
-/// The terms a token issued by an auth method may be renewed with now: the role's or user's
-/// current settings, as Vault's renew callbacks return them. The core applies them on
-/// `auth/token/renew*` (still capped by the token's max TTL).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Renewal {
-    pub ttl: u64,
-    pub max_ttl: u64,
-    pub period: u64,
-}
+pub use crate::logical::Renewal;
 
 /// Vault's `framework.GenericNameRegex`: `\w(([\w-.]+)?\w)?`, ASCII only. A name that does not
 /// match makes the path unknown (404 `unsupported path`), not a bad request.

@@ -190,6 +190,14 @@ fn route(path: &str) -> Option<Route<'_>> {
 
 #[async_trait]
 impl Backend for AppRole {
+    async fn renew(
+        &self,
+        storage: &dyn Storage,
+        login: &crate::logical::Auth,
+    ) -> Result<Option<crate::logical::Renewal>, Error> {
+        AppRole::renew(self, storage, login).await.map(Some)
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
         // Vault refuses every write to a directory-like path before routing it.
         if req.operation == Operation::Update && req.path.ends_with('/') {
