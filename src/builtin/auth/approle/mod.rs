@@ -149,7 +149,23 @@ enum RolePath {
     AccessorLookup,
     AccessorDestroy,
     LocalSecretIds,
+    /// One role field on its own, as Vault's `role/<name>/<field>` endpoints.
+    Field(&'static str),
 }
+
+/// The per-field role endpoints and the role field each one reads and writes.
+const FIELD_PATHS: &[(&str, &str)] = &[
+    ("policies", "token_policies"),
+    ("bind-secret-id", "bind_secret_id"),
+    ("secret-id-bound-cidrs", "secret_id_bound_cidrs"),
+    ("secret-id-num-uses", "secret_id_num_uses"),
+    ("secret-id-ttl", "secret_id_ttl"),
+    ("token-num-uses", "token_num_uses"),
+    ("token-ttl", "token_ttl"),
+    ("token-max-ttl", "token_max_ttl"),
+    ("token-bound-cidrs", "token_bound_cidrs"),
+    ("period", "token_period"),
+];
 
 enum Route<'a> {
     Login,
@@ -183,7 +199,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         "secret-id-accessor/lookup" | "secret-id-accessor/lookup/" => RolePath::AccessorLookup,
         "secret-id-accessor/destroy" | "secret-id-accessor/destroy/" => RolePath::AccessorDestroy,
         "local-secret-ids" => RolePath::LocalSecretIds,
-        _ => return None,
+        other => RolePath::Field(FIELD_PATHS.iter().find(|(p, _)| *p == other)?.1),
     };
     Some(Route::Role(name, which))
 }
@@ -247,6 +263,9 @@ impl Backend for AppRole {
                     }
                     (RolePath::AccessorDestroy, Update | Delete) => {
                         self.destroy_accessor(req, storage, name).await
+                    }
+                    (RolePath::Field(field), Read | Update | Delete) => {
+                        self.role_field(req, storage, name, field, op).await
                     }
                     // Vault routes a LIST as the path plus `/`, which only list paths match.
                     (_, List) => Err(unsupported_path()),

@@ -151,6 +151,68 @@ impl AppRole {
         Ok(resp)
     }
 
+    /// `role/<name>/<field>`: read one field, set it, or reset it to its default. The role
+    /// must exist; the write goes through the whole-role path, so every rule still applies.
+    pub(super) async fn role_field(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        name: &str,
+        field: &'static str,
+        op: crate::logical::Operation,
+    ) -> Result<Response, Error> {
+        use crate::logical::Operation;
+        if load_role(storage, name).await?.is_none() {
+            return Err(Error::bad_request(format!("role {name:?} does not exist")));
+        }
+        match op {
+            Operation::Read => {
+                let full = self
+                    .read_role(&Request::new(Operation::Read, ""), storage, name)
+                    .await?;
+                let all = full.data.unwrap_or_default();
+                let mut data = Map::new();
+                data.insert(field.into(), all.get(field).cloned().unwrap_or(Value::Null));
+                if field == "token_policies" {
+                    data.insert(
+                        "policies".into(),
+                        all.get(field).cloned().unwrap_or(Value::Null),
+                    );
+                }
+                if field == "token_period" {
+                    data.insert(
+                        "period".into(),
+                        all.get(field).cloned().unwrap_or(Value::Null),
+                    );
+                }
+                Ok(Response::data(data))
+            }
+            Operation::Update | Operation::Delete => {
+                let value = if op == Operation::Delete {
+                    match field {
+                        "bind_secret_id" => Value::Bool(true),
+                        "token_policies" | "secret_id_bound_cidrs" | "token_bound_cidrs" => {
+                            Value::Array(Vec::new())
+                        }
+                        _ => Value::from(0),
+                    }
+                } else {
+                    req.data
+                        .get(field)
+                        .cloned()
+                        .ok_or_else(|| Error::bad_request(format!("missing {field}")))?
+                };
+                let mut data = Map::new();
+                data.insert(field.into(), value);
+                let write = Request::new(Operation::Update, req.path.clone()).with_data(data);
+                self.write_role(&write, storage, name)
+                    .await
+                    .map(|_| Response::empty())
+            }
+            _ => Err(Error::UnsupportedOperation),
+        }
+    }
+
     pub(super) async fn write_role(
         &self,
         req: &Request,

@@ -1224,3 +1224,52 @@ async fn renewal_follows_the_role() {
         "1 error occurred:\n\t* role \"r\" does not exist during renewal\n\n"
     );
 }
+
+#[tokio::test]
+async fn per_field_role_endpoints_read_set_and_reset_one_field() {
+    let e = env();
+    e.call(
+        Operation::Update,
+        "role/r1",
+        json!({"token_policies": "a,b", "token_ttl": "1h"}),
+    )
+    .await
+    .unwrap();
+    let got = data(
+        e.call(Operation::Read, "role/r1/policies", json!({}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got["token_policies"], json!(["a", "b"]));
+    e.call(
+        Operation::Update,
+        "role/r1/policies",
+        json!({"token_policies": ["c"]}),
+    )
+    .await
+    .unwrap();
+    let got = data(e.call(Operation::Read, "role/r1", json!({})).await.unwrap());
+    assert_eq!(got["token_policies"], json!(["c"]));
+    assert_eq!(got["token_ttl"], json!(3600), "other fields are untouched");
+    e.call(Operation::Delete, "role/r1/token-ttl", json!({}))
+        .await
+        .unwrap();
+    let got = data(
+        e.call(Operation::Read, "role/r1/token-ttl", json!({}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got["token_ttl"], json!(0));
+    let missing = e
+        .call(Operation::Read, "role/nope/token-ttl", json!({}))
+        .await;
+    assert!(matches!(err(missing), Error::BadRequest(_)));
+    let root = e
+        .call(
+            Operation::Update,
+            "role/r1/policies",
+            json!({"token_policies": ["Root"]}),
+        )
+        .await;
+    assert!(matches!(err(root), Error::BadRequest(_)));
+}
