@@ -80,6 +80,17 @@ pub fn comma_strings(data: &Map, key: &'static str) -> Result<Option<Vec<String>
 
 /// Vault's warning for fields an endpoint does not declare; it rides on any response that
 /// has a body (data or a login), never on a 204.
+/// A LIST of the keys under `prefix`, with Vault's warning for parameters a LIST ignores.
+pub async fn list_keys(
+    req: &crate::logical::Request,
+    storage: &dyn crate::logical::Storage,
+    prefix: &str,
+) -> Result<crate::logical::Response, crate::logical::Error> {
+    let mut resp = crate::logical::Response::list(storage.list(prefix).await?)?;
+    warn_unknown(&mut resp, &req.data, &[]);
+    Ok(resp)
+}
+
 pub fn warn_unknown(resp: &mut crate::logical::Response, data: &Map, known: &[&str]) {
     if let Some(w) = crate::logical::fields::unknown_fields_warning(data, known) {
         resp.warnings.push(w);

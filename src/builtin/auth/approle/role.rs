@@ -108,9 +108,7 @@ impl AppRole {
         req: &Request,
         storage: &dyn Storage,
     ) -> Result<Response, Error> {
-        let mut resp = Response::list(storage.list(ROLE_PREFIX).await?)?;
-        input::warn_unknown(&mut resp, &req.data, &[]);
-        Ok(resp)
+        input::list_keys(req, storage, ROLE_PREFIX).await
     }
 
     pub(super) async fn read_role(
