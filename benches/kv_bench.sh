@@ -9,13 +9,17 @@
 #             raft is its durable single-node storage)
 # plus, for reference, an OpenBao dev server (in memory) unless BENCH_OPENBAO_DEV=0.
 #
-# Loads: GET /v1/secret/data/k (a 200-byte value), and POST /v1/secret/data/w<N>
+# Loads: GET /v1/secret/data/k (a 200-byte value) with the root token; the same GET of
+# secret/data/tenant/acme/k with a userpass login's token whose templated policy allows
+# only its entity's tenant (entity metadata tenant=acme, 20 groups in the identity store):
+# the seed-001 decision path; and POST /v1/secret/data/w<N>
 # (a 200-byte value, N cycling over 1000 keys), each for BENCH_DURATION at each of
 # BENCH_CONNS connections, with wrk on 127.0.0.1 only. Prints req/s, p99 latency,
 # non-2xx counts and the ratio mainkey/OpenBao. Not part of the test run.
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNS ("1 16 64"), BENCH_THREADS (2),
-# BENCH_WARMUP (2s), BENCH_OPENBAO_DEV (1), MAINKEY_BIN, BAO_BIN.
+# BENCH_WARMUP (2s), BENCH_OPENBAO_DEV (1), BENCH_OPS ("read tenant-read write"),
+# MAINKEY_BIN, BAO_BIN.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -74,7 +78,8 @@ wait_http() {  # until anything answers on /v1/sys/health
   echo "no answer from $1" >&2; return 1
 }
 
-# init (1 share) + unseal + KV v2 at secret/ + the read key; prints the root token.
+# init (1 share) + unseal + KV v2 at secret/ + the read keys + a tenant login; prints the
+# root token and the tenant's token.
 prepare() {
   python3 - "$1" "${2:-}" <<'EOF'
 import json, sys, time, urllib.request
@@ -102,9 +107,26 @@ if not token:
 for _ in range(300):
     if call("GET", "secret/config", tok=token)[0] == 200: break
     time.sleep(0.1)
-st, body = call("POST", "secret/data/k", {"data": {"v": "r" * 200}}, token)
-assert st == 200, (st, body)
-print(token)
+for key in ("k", "tenant/acme/k"):
+    st, body = call("POST", f"secret/data/{key}", {"data": {"v": "r" * 200}}, token)
+    assert st == 200, (st, body)
+policy = 'path "secret/data/tenant/{{identity.entity.metadata.tenant}}/*" { capabilities = ["read"] }'
+for method, path, body in [
+    ("PUT", "sys/policy/tenant", {"policy": policy}),
+    ("POST", "sys/auth/userpass", {"type": "userpass"}),
+    ("POST", "auth/userpass/users/acme", {"password": "bench-pw", "policies": "tenant"}),
+] + [("POST", f"identity/group/name/g{i}", {"policies": ["default"]}) for i in range(20)]:
+    st, resp = call(method, path, body, token)
+    assert st in (200, 204), (path, st, resp)
+st, login = call("POST", "auth/userpass/login/acme", {"password": "bench-pw"})
+assert st == 200, (st, login)
+st, resp = call("POST", f"identity/entity/id/{login['auth']['entity_id']}",
+                {"metadata": {"tenant": "acme"}}, token)
+assert st in (200, 204), (st, resp)
+tenant = login["auth"]["client_token"]
+assert call("GET", "secret/data/tenant/acme/k", tok=tenant)[0] == 200
+assert call("GET", "secret/data/k", tok=tenant)[0] == 403
+print(token, tenant)
 EOF
 }
 
@@ -115,7 +137,7 @@ start() {  # name argv...: start in background, log to $WORK/name.log
   disown $!  # no job-control noise when cleanup kills it
 }
 
-declare -A URL TOKEN
+declare -A URL TOKEN TENANT
 NAMES=(mainkey openbao)
 
 # ---- mainkey, redb on disk
@@ -162,7 +184,8 @@ fi
 
 for n in "${NAMES[@]}"; do
   wait_http "${URL[$n]}" || { tail -20 "$WORK/$n.log" >&2; exit 1; }
-  if [ "$n" = openbao-dev ]; then TOKEN[$n]=$(prepare "${URL[$n]}" root); else TOKEN[$n]=$(prepare "${URL[$n]}"); fi
+  if [ "$n" = openbao-dev ]; then tokens=$(prepare "${URL[$n]}" root); else tokens=$(prepare "${URL[$n]}"); fi
+  read -r "TOKEN[$n]" "TENANT[$n]" <<< "$tokens"
 done
 
 # ---- wrk scripts
@@ -178,6 +201,11 @@ wrk.method = "GET"
 wrk.path = "/v1/secret/data/k"
 $RESULT_FN
 EOF
+cat > "$WORK/tenant-read.lua" <<EOF
+wrk.method = "GET"
+wrk.path = "/v1/secret/data/tenant/acme/k"
+$RESULT_FN
+EOF
 cat > "$WORK/write.lua" <<EOF
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -191,9 +219,10 @@ $RESULT_FN
 EOF
 
 run_wrk() {  # name op conns duration -> "rps p99ms non2xx sockerr"
-  local name=$1 op=$2 c=$3 d=$4 t=$THREADS
+  local name=$1 op=$2 c=$3 d=$4 t=$THREADS token=${TOKEN[$1]}
   if [ "$c" -lt "$t" ]; then t=$c; fi
-  wrk -t"$t" -c"$c" -d"$d" --timeout 10s -H "X-Vault-Token: ${TOKEN[$name]}" \
+  if [ "$op" = tenant-read ]; then token=${TENANT[$name]}; fi
+  wrk -t"$t" -c"$c" -d"$d" --timeout 10s -H "X-Vault-Token: $token" \
     -s "$WORK/$op.lua" "${URL[$name]}" | awk '/^RESULT/ {print $2, $3, $4, $5}'
 }
 
@@ -212,7 +241,7 @@ fi
 echo "$header"
 echo "$sep"
 notes=()
-for op in read write; do
+for op in ${BENCH_OPS:-read tenant-read write}; do
   for n in "${NAMES[@]}"; do run_wrk "$n" "$op" 16 "$WARMUP" > /dev/null; done
   for c in $CONNS; do
     declare -A RPS P99

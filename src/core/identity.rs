@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::generation::Generation;
 use crate::clock::{rfc3339, SharedClock};
 use crate::logical::{fields, Error, Map, Operation, Request, Response, Storage, StorageOp};
 use crate::policy::{TemplateAlias, TemplateContext, TemplateGroup};
@@ -69,6 +70,8 @@ pub struct IdentityStore {
     clock: SharedClock,
     /// Serializes writes that touch several records (entity + alias + indexes).
     write: tokio::sync::Mutex<()>,
+    /// Advances with every write, for the core's cache of built ACLs.
+    generation: Generation,
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: Vec<u8>) -> Result<T, Error> {
@@ -90,7 +93,21 @@ impl IdentityStore {
             storage,
             clock,
             write: tokio::sync::Mutex::new(()),
+            generation: Generation::default(),
         }
+    }
+
+    /// Advances with every write; see [`Generation`].
+    pub fn generation(&self) -> u64 {
+        self.generation.current()
+    }
+
+    /// Every write goes through here, so that no ACL built from older records is used again.
+    /// A failed write advances too: it costs a rebuild, and the store's state is then unknown.
+    async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), Error> {
+        let result = self.storage.commit(ops).await;
+        self.generation.advance();
+        result
     }
 
     fn now(&self) -> String {
@@ -146,9 +163,11 @@ impl IdentityStore {
                 if let Some(entity) = self.entity(&alias.canonical_id).await? {
                     if &alias.metadata != alias_metadata {
                         alias.metadata = alias_metadata.clone();
-                        self.storage
-                            .put(&format!("alias/{}", alias.id), encode(&alias)?)
-                            .await?;
+                        self.commit(vec![StorageOp::Put(
+                            format!("alias/{}", alias.id),
+                            encode(&alias)?,
+                        )])
+                        .await?;
                     }
                     return Ok(entity);
                 }
@@ -172,17 +191,16 @@ impl IdentityStore {
             last_update_time: now,
             ..Entity::default()
         };
-        self.storage
-            .commit(vec![
-                StorageOp::Put(format!("entity/{}", entity.id), encode(&entity)?),
-                StorageOp::Put(
-                    format!("entity-name/{}", entity.name),
-                    entity.id.clone().into_bytes(),
-                ),
-                StorageOp::Put(format!("alias/{}", alias.id), encode(&alias)?),
-                StorageOp::Put(key, alias.id.clone().into_bytes()),
-            ])
-            .await?;
+        self.commit(vec![
+            StorageOp::Put(format!("entity/{}", entity.id), encode(&entity)?),
+            StorageOp::Put(
+                format!("entity-name/{}", entity.name),
+                entity.id.clone().into_bytes(),
+            ),
+            StorageOp::Put(format!("alias/{}", alias.id), encode(&alias)?),
+            StorageOp::Put(key, alias.id.clone().into_bytes()),
+        ])
+        .await?;
         Ok(entity)
     }
 
@@ -289,12 +307,11 @@ impl IdentityStore {
                         self.write_group(None, &data).await
                     }
                     (Operation::Delete, Some(g)) => {
-                        self.storage
-                            .commit(vec![
-                                StorageOp::Delete(format!("group/{}", g.id)),
-                                StorageOp::Delete(format!("group-name/{}", g.name)),
-                            ])
-                            .await?;
+                        self.commit(vec![
+                            StorageOp::Delete(format!("group/{}", g.id)),
+                            StorageOp::Delete(format!("group-name/{}", g.name)),
+                        ])
+                        .await?;
                         Ok(Response::empty())
                     }
                     (Operation::Delete, None) => Ok(Response::empty()),
@@ -355,7 +372,7 @@ impl IdentityStore {
                         )));
                     }
                 }
-                self.storage.commit(ops).await?;
+                self.commit(ops).await?;
                 Ok(Response::empty())
             }
             (Operation::Delete, None) => Ok(Response::empty()),
@@ -406,7 +423,7 @@ impl IdentityStore {
             format!("entity-name/{}", e.name),
             e.id.clone().into_bytes(),
         ));
-        self.storage.commit(ops).await?;
+        self.commit(ops).await?;
         if created {
             Ok(Response::data(json_map(
                 json!({"id": e.id, "name": e.name, "aliases": null}),
@@ -480,7 +497,7 @@ impl IdentityStore {
             format!("alias/{}", alias.id),
             encode(&alias)?,
         ));
-        self.storage.commit(ops).await?;
+        self.commit(ops).await?;
         Ok(Response::data(json_map(
             json!({"id": alias.id, "canonical_id": alias.canonical_id}),
         )))
@@ -499,7 +516,7 @@ impl IdentityStore {
             e.alias_ids.retain(|a| a != id);
             ops.push(StorageOp::Put(format!("entity/{}", e.id), encode(&e)?));
         }
-        self.storage.commit(ops).await?;
+        self.commit(ops).await?;
         Ok(Response::empty())
     }
 
@@ -544,7 +561,7 @@ impl IdentityStore {
             format!("group-name/{}", g.name),
             g.id.clone().into_bytes(),
         ));
-        self.storage.commit(ops).await?;
+        self.commit(ops).await?;
         if created {
             Ok(Response::data(json_map(
                 json!({"id": g.id, "name": g.name}),

@@ -1,6 +1,8 @@
 //! The core: seal state, mount table and router, token store, and the one entry point that
 //! both `/v1` and the gateway call.
 
+mod acl_cache;
+mod generation;
 mod identity;
 mod mounts;
 mod policies;
@@ -67,26 +69,45 @@ pub struct Unsealed {
     tokens: TokenStore,
     policies: PolicyStore,
     identity: identity::IdentityStore,
+    acls: acl_cache::AclCache,
 }
 
 impl Unsealed {
     /// The ACL of a token: its own policies plus its entity's and groups', as they are now,
-    /// with the entity's values for policy templates.
-    async fn acl_of(&self, entry: &TokenEntry) -> Result<Acl, Error> {
+    /// with the entity's values for policy templates. Built once per policy set and entity,
+    /// and built again after any policy or identity write.
+    async fn acl_of(&self, entry: &TokenEntry) -> Result<Arc<Acl>, Error> {
+        // Taken before reading the stores; see `generation`.
+        let stamp = (self.policies.generation(), self.identity.generation());
+        let now = std::time::SystemTime::now();
+        let decision = match self.acls.get(&entry.policies, &entry.entity_id, stamp, now) {
+            Some(hit) => hit,
+            None => {
+                let built = self.build_acl(entry).await?;
+                self.acls
+                    .insert(&entry.policies, &entry.entity_id, stamp, built.clone());
+                built
+            }
+        };
+        decision.ok_or(Error::PermissionDenied)
+    }
+
+    /// Reads the stores and builds the ACL; `None` when the caller's entity is disabled.
+    async fn build_acl(&self, entry: &TokenEntry) -> Result<acl_cache::Decision, Error> {
         let mut names = entry.policies.clone();
         let mut template = None;
         if !entry.entity_id.is_empty() {
             // Read on every request, so a changed entity applies to the very next one.
             if let Some(identity) = self.identity.resolve(&entry.entity_id).await? {
                 if identity.disabled {
-                    return Err(Error::PermissionDenied);
+                    return Ok(None);
                 }
                 names.extend(identity.policies);
                 template = Some(identity.template);
             }
         }
         let policies = self.policies.resolve(&names).await?;
-        Acl::new(&policies, template.as_ref())
+        Acl::new(&policies, template.as_ref()).map(|acl| Some(Arc::new(acl)))
     }
 }
 
@@ -197,14 +218,21 @@ impl Core {
         token: &str,
         paths: &[String],
     ) -> Result<Vec<Vec<&'static str>>, Error> {
-        let unsealed = self.unsealed()?;
-        let (_, entry) = unsealed
-            .tokens
-            .lookup(token)
+        let acl = self
+            .token_acl(token)
             .await?
             .ok_or_else(|| Error::bad_request("invalid token"))?;
-        let acl = unsealed.acl_of(&entry).await?;
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
+    }
+
+    /// The ACL of a live token as it is now, for handlers that answer without the core's
+    /// authorization; `None` for an unknown, revoked or expired token. Not a use of it.
+    pub async fn token_acl(&self, token: &str) -> Result<Option<Arc<Acl>>, Error> {
+        let unsealed = self.unsealed()?;
+        match unsealed.tokens.lookup(token).await? {
+            Some((_, entry)) => unsealed.acl_of(&entry).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The token id behind an accessor is never known, so capabilities by accessor go through
@@ -615,6 +643,7 @@ impl Core {
         if let SealState::Unsealed(unsealed) = previous {
             unsealed.tokens.clear_cache();
             unsealed.policies.clear_cache();
+            unsealed.acls.clear();
             *unsealed.router.write() = Router::default();
             tracing::info!("core sealed");
         }
@@ -642,6 +671,7 @@ impl Core {
                 Arc::new(self.barrier.view(IDENTITY_STORE_PREFIX)),
                 self.clock.clone(),
             ),
+            acls: acl_cache::AclCache::new(ACL_CACHE_CAPACITY),
         })
     }
 
@@ -969,3 +999,7 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests;
+
+/// Built ACLs kept: one per distinct (token policies, entity) pair, so about one per tenant
+/// or service identity. A miss only costs a rebuild.
+const ACL_CACHE_CAPACITY: u64 = 10_000;

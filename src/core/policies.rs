@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::generation::Generation;
 use crate::logical::{Error, Storage};
 use crate::policy::{self, Policy, DEFAULT_POLICY_NAME, ROOT_POLICY_NAME};
 
@@ -22,7 +23,9 @@ pub struct StoredPolicy {
 
 pub struct PolicyStore {
     storage: Arc<dyn Storage>,
-    cache: moka::sync::Cache<String, Arc<Policy>>,
+    /// Parsed policies, tagged with the generation they were read at.
+    cache: moka::sync::Cache<String, (u64, Arc<Policy>)>,
+    generation: Generation,
 }
 
 impl PolicyStore {
@@ -30,6 +33,7 @@ impl PolicyStore {
         PolicyStore {
             storage,
             cache: moka::sync::Cache::new(10_000),
+            generation: Generation::default(),
         }
     }
 
@@ -39,8 +43,11 @@ impl PolicyStore {
         if name == ROOT_POLICY_NAME {
             return Ok(Some(Arc::new(Policy::root())));
         }
-        if let Some(hit) = self.cache.get(&name) {
-            return Ok(Some(hit));
+        let seen = self.generation.current();
+        if let Some((built, hit)) = self.cache.get(&name) {
+            if built == seen {
+                return Ok(Some(hit));
+            }
         }
         let parsed = match self.stored(&name).await? {
             Some(stored) => Policy::parse(&name, &stored.text)?,
@@ -48,7 +55,7 @@ impl PolicyStore {
             None => return Ok(None),
         };
         let parsed = Arc::new(parsed);
-        self.cache.insert(name, parsed.clone());
+        self.cache.insert(name, (seen, parsed.clone()));
         Ok(Some(parsed))
     }
 
@@ -88,15 +95,17 @@ impl PolicyStore {
         };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| Error::internal(format!("encoding policy: {e}")))?;
-        self.storage.put(&name, bytes).await?;
-        self.cache.invalidate(&name);
+        let written = self.storage.put(&name, bytes).await;
+        self.generation.advance();
+        written?;
         Ok(warnings)
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), Error> {
         let name = policy::deletable_name(name)?;
-        self.storage.delete(&name).await?;
-        self.cache.invalidate(&name);
+        let deleted = self.storage.delete(&name).await;
+        self.generation.advance();
+        deleted?;
         Ok(())
     }
 
@@ -121,6 +130,11 @@ impl PolicyStore {
             }
         }
         Ok(out)
+    }
+
+    /// Advances with every policy write; see [`Generation`].
+    pub fn generation(&self) -> u64 {
+        self.generation.current()
     }
 
     pub fn clear_cache(&self) {

@@ -666,3 +666,132 @@ mod login {
         assert!(core.handle_request(req).await.is_ok());
     }
 }
+
+/// Built ACLs are cached between requests; every kind of write they depend on must still
+/// apply to the very next request.
+mod acl_cache {
+    use super::*;
+
+    struct Tenant {
+        core: Arc<Core>,
+        root: String,
+        token: String,
+        entity: String,
+    }
+
+    impl Tenant {
+        async fn root_write(&self, path: &str, body: serde_json::Value) {
+            self.core
+                .handle_request(write(&self.root, path, body))
+                .await
+                .unwrap();
+        }
+
+        async fn policy(&self, name: &str, text: &str) {
+            self.root_write(&format!("sys/policy/{name}"), json!({ "policy": text }))
+                .await;
+        }
+
+        async fn can_read(&self, path: &str) -> bool {
+            let req = Request::new(Operation::Read, path).with_token(&self.token);
+            match self.core.handle_request(req).await {
+                Ok(_) => true,
+                Err(Error::PermissionDenied) => false,
+                Err(e) => panic!("{path}: {e:?}"),
+            }
+        }
+    }
+
+    /// A userpass login (so with an entity) holding policy `p`, and KV secrets to read.
+    async fn tenant() -> Tenant {
+        let (core, init, _) = initialized().await;
+        unseal_with(&core, &init, &[0, 1, 2]).await;
+        let root = init.root_token.to_string();
+        let mut t = Tenant {
+            core,
+            root,
+            token: String::new(),
+            entity: String::new(),
+        };
+        t.root_write("sys/mounts/kv", json!({"type": "kv"})).await;
+        for path in ["kv/a/x", "kv/b/x", "kv/t/acme/x"] {
+            t.root_write(path, json!({"v": "1"})).await;
+        }
+        t.root_write("sys/auth/userpass", json!({"type": "userpass"}))
+            .await;
+        t.root_write(
+            "auth/userpass/users/alice",
+            json!({"password": "pw", "policies": "p"}),
+        )
+        .await;
+        t.policy("p", r#"path "kv/a/*" { capabilities = ["read"] }"#)
+            .await;
+        let login = Request::new(Operation::Update, "auth/userpass/login/alice")
+            .with_data(obj(json!({"password": "pw"})));
+        let auth = t.core.handle_request(login).await.unwrap().auth.unwrap();
+        t.token = auth["client_token"].as_str().unwrap().to_string();
+        t.entity = auth["entity_id"].as_str().unwrap().to_string();
+        t
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_or_deleted_policy_applies_to_the_next_request() {
+        let t = tenant().await;
+        assert!(t.can_read("kv/a/x").await && t.can_read("kv/a/x").await);
+        assert!(!t.can_read("kv/b/x").await);
+        t.policy("p", r#"path "kv/b/*" { capabilities = ["read"] }"#)
+            .await;
+        assert!(!t.can_read("kv/a/x").await);
+        assert!(t.can_read("kv/b/x").await);
+        let delete = Request::new(Operation::Delete, "sys/policy/p").with_token(&t.root);
+        t.core.handle_request(delete).await.unwrap();
+        assert!(!t.can_read("kv/b/x").await);
+    }
+
+    #[tokio::test]
+    async fn entity_and_group_writes_apply_to_the_next_request() {
+        let t = tenant().await;
+        t.policy("q", r#"path "kv/b/*" { capabilities = ["read"] }"#)
+            .await;
+        let entity = format!("identity/entity/id/{}", t.entity);
+        assert!(!t.can_read("kv/b/x").await);
+        t.root_write(&entity, json!({"policies": ["q"]})).await;
+        assert!(t.can_read("kv/b/x").await);
+        t.root_write(&entity, json!({"policies": []})).await;
+        assert!(!t.can_read("kv/b/x").await);
+
+        t.root_write(
+            "identity/group/name/readers",
+            json!({"policies": ["q"], "member_entity_ids": [t.entity]}),
+        )
+        .await;
+        assert!(t.can_read("kv/b/x").await);
+        let delete =
+            Request::new(Operation::Delete, "identity/group/name/readers").with_token(&t.root);
+        t.core.handle_request(delete).await.unwrap();
+        assert!(!t.can_read("kv/b/x").await);
+
+        assert!(t.can_read("kv/a/x").await);
+        t.root_write(&entity, json!({"disabled": true})).await;
+        assert!(!t.can_read("kv/a/x").await);
+        t.root_write(&entity, json!({"disabled": false})).await;
+        assert!(t.can_read("kv/a/x").await);
+    }
+
+    #[tokio::test]
+    async fn templated_rules_follow_the_entity_metadata() {
+        let t = tenant().await;
+        t.policy(
+            "p",
+            r#"path "kv/t/{{identity.entity.metadata.tenant}}/*" { capabilities = ["read"] }"#,
+        )
+        .await;
+        let entity = format!("identity/entity/id/{}", t.entity);
+        t.root_write(&entity, json!({"metadata": {"tenant": "acme"}}))
+            .await;
+        assert!(t.can_read("kv/t/acme/x").await);
+        t.root_write(&entity, json!({"metadata": {"tenant": "other"}}))
+            .await;
+        assert!(!t.can_read("kv/t/acme/x").await);
+    }
+}

@@ -40,8 +40,8 @@ pub struct AccessRequest<'a> {
     pub wrap_ttl: Option<Duration>,
 }
 
-/// The compiled ACL. Build one per request from the token's policies (templated rules depend on
-/// the caller's identity at that moment).
+/// The compiled ACL of a set of policies and, for templated rules, one caller's identity. The
+/// core caches it until a policy or identity write (see `core::acl_cache`).
 #[derive(Debug, Default)]
 pub struct Acl {
     root: bool,
@@ -50,6 +50,9 @@ pub struct Acl {
     /// Distinct lengths of the keys of `prefix`, longest first.
     prefix_lengths: Vec<usize>,
     segment: Vec<SegmentRule>,
+    /// The earliest `expiration` among the rules it holds: from then on it grants too much
+    /// and must be built again.
+    expires: Option<SystemTime>,
 }
 
 /// A pattern with `+` segments.
@@ -97,16 +100,30 @@ impl SegmentRule {
         {
             return false;
         }
-        let last = self.parts.len() - 1;
-        self.parts
+        path_parts
             .iter()
-            .zip(path_parts)
+            .take(self.parts.len())
             .enumerate()
-            .all(|(i, (rule, seg))| {
-                rule == "+"
-                    || rule == seg
-                    || (self.is_prefix && i == last && seg.starts_with(rule.as_str()))
-            })
+            .all(|(i, seg)| self.part_matches(i, seg))
+    }
+
+    /// Whether paths this rule matches can lie under the mount whose segments are
+    /// `mount_parts`: the rule's leading segments match all of the mount's.
+    fn reaches(&self, mount_parts: &[&str]) -> bool {
+        self.parts.len() >= mount_parts.len()
+            && mount_parts
+                .iter()
+                .enumerate()
+                .all(|(i, seg)| self.part_matches(i, seg))
+    }
+
+    /// Whether the rule's `i`th segment takes `seg`: `+`, the same text, or, for the last
+    /// segment of a prefix pattern, a prefix of it.
+    fn part_matches(&self, i: usize, seg: &str) -> bool {
+        let rule = self.parts[i].as_str();
+        rule == "+"
+            || rule == seg
+            || (self.is_prefix && i == self.parts.len() - 1 && seg.starts_with(rule))
     }
 
     fn priority(&self) -> Priority<'_> {
@@ -217,8 +234,11 @@ impl Acl {
                 acl.root = true;
             }
             for rule in policy.paths() {
-                if rule.expiration.is_some_and(|t| now > t) {
-                    continue;
+                if let Some(t) = rule.expiration {
+                    if now > t {
+                        continue;
+                    }
+                    acl.expires = Some(acl.expires.map_or(t, |e| e.min(t)));
                 }
                 let rendered;
                 let pattern = if rule.templated {
@@ -270,6 +290,12 @@ impl Acl {
         self.root
     }
 
+    /// Whether this ACL is still what [`Acl::new_at`] would build at `now`: no rule it holds
+    /// has expired since.
+    pub fn is_current_at(&self, now: SystemTime) -> bool {
+        self.expires.is_none_or(|t| now <= t)
+    }
+
     /// The capabilities on `path`, as `sys/capabilities` answers. Like Vault, this looks the
     /// path up as a LIST does, so `a/b/` is also matched by rules for `a/b`.
     pub fn capabilities(&self, path: &str) -> Capabilities {
@@ -279,6 +305,27 @@ impl Acl {
         self.lookup(path, true)
             .map(|p| p.capabilities)
             .unwrap_or_default()
+    }
+
+    /// Whether the ACL grants anything at or below a mount (`secret/`, `auth/userpass/`), as
+    /// Vault decides which mounts `sys/internal/ui/mounts` shows a token: a grant on the mount
+    /// path itself, or any non-deny rule whose pattern lies under it or whose `+` segments
+    /// can reach it.
+    pub fn has_mount_access(&self, mount: &str) -> bool {
+        let grants = |c: Capabilities| !c.is_empty() && !c.is_deny();
+        if grants(self.capabilities(mount)) {
+            return true;
+        }
+        let under = |(pattern, p): (&String, &Permissions)| {
+            pattern.starts_with(mount) && grants(p.capabilities)
+        };
+        if self.exact.iter().any(under) || self.prefix.iter().any(under) {
+            return true;
+        }
+        let mount_parts: Vec<&str> = mount.trim_end_matches('/').split('/').collect();
+        self.segment
+            .iter()
+            .any(|rule| grants(rule.permissions.capabilities) && rule.reaches(&mount_parts))
     }
 
     /// Whether the ACL allows an operation; see [`Acl::allow_request`].
