@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::core::{normalize_mount_path, Core, MountConfig, Table};
+use crate::core::{normalize_mount_path, Core, MountConfig, MountEntry, Table};
 use crate::logical::{fields, Error, Map, Operation, Request, Response};
 
 pub async fn handle(
@@ -105,40 +105,55 @@ async fn tune(core: &Core, table: Table, path: &str, data: &Map) -> Result<Respo
 }
 
 /// `sys/internal/ui/mounts/<path>`: the `bao kv` CLI reads `options.version` here to decide
-/// between KV v1 and v2. Without a path, every secrets mount.
+/// between KV v1 and v2. Without a path, every mount the token may use.
+///
+/// Reached without the core's authorization (as in Vault), so it checks the token itself and,
+/// like Vault, shows only mounts under which the token's ACL grants something: a token cannot
+/// learn which engines exist elsewhere.
 pub async fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Response, Error> {
     if req.operation != Operation::Read {
         return Err(Error::UnsupportedOperation);
     }
-    // Reached without the core's authorization (as in Vault), so only a valid token may see
-    // the mount table. Vault also hides mounts the token has no capability under; mainkey
-    // shows any valid token the mount's type and options, which hold no secret.
-    let token = req
-        .client_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .ok_or(Error::PermissionDenied)?;
-    core.capabilities(token, &[])
-        .await
-        .map_err(|_| Error::PermissionDenied)?;
+    // Without a token Vault lists only mounts tuned to `listing_visibility = "unauth"`,
+    // which mainkey does not offer: an empty listing. A token that is not live is refused.
+    let acl = match req.client_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => Some(
+            core.token_acl(token)
+                .await?
+                .ok_or(Error::PermissionDenied)?,
+        ),
+        None => None,
+    };
+    let visible = |entry: &MountEntry| {
+        acl.as_ref()
+            .is_some_and(|acl| acl.has_mount_access(&entry.router_path()))
+    };
     if path.is_empty() {
         let mut data = Map::new();
         for (name, table) in [("secret", Table::Secrets), ("auth", Table::Auth)] {
             let mut mounts = Map::new();
-            for entry in core.mounts(table)? {
+            for entry in core.mounts(table)?.iter().filter(|e| visible(e)) {
                 mounts.insert(entry.path.clone(), Value::Object(entry.to_json()));
             }
             data.insert(name.into(), Value::Object(mounts));
         }
         return Ok(Response::data(data));
     }
-    let Some(entry) = core.mount_for(path)? else {
-        let normalized = normalize_mount_path(path).unwrap_or_default();
-        return Err(Error::Forbidden(format!(
-            "preflight capability check returned 403, please ensure client's policies grant access to path \"{normalized}\""
-        )));
-    };
+    if acl.is_none() {
+        return Err(Error::PermissionDenied);
+    }
+    // Vault's message names the path as asked, with one trailing `/`, whether the mount is
+    // missing or hidden, so this cannot be used to find out which mounts exist.
+    let asked = format!("{}/", path.trim_start_matches('/').trim_end_matches('/'));
+    let entry = core
+        .mount_for(path)?
+        .filter(|entry| visible(entry))
+        .ok_or_else(|| {
+            Error::Forbidden(format!(
+                "preflight capability check returned 403, please ensure client's policies grant access to path \"{asked}\""
+            ))
+        })?;
     let mut data = entry.to_json();
-    data.insert("path".into(), entry.router_path().into());
+    data.insert("path".into(), entry.path.clone().into());
     Ok(Response::data(data))
 }
