@@ -12,6 +12,7 @@
 
 mod acl;
 mod capability;
+mod hcl1;
 mod lint;
 mod parse;
 mod template;
