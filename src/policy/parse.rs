@@ -262,7 +262,8 @@ fn build_rule(block: RawBlock) -> Result<PathRule, String> {
     }
 
     let mut names = decoded.capabilities;
-    if let Some(legacy) = &decoded.legacy_policy {
+    // An empty `policy` is no policy (OpenBao reads `policy = ""` so).
+    if let Some(legacy) = decoded.legacy_policy.as_ref().filter(|p| !p.is_empty()) {
         let implied: &[&str] = match legacy.as_str() {
             "deny" => &["deny"],
             "read" => &["read", "list"],

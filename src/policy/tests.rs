@@ -431,12 +431,13 @@ fn hcl1_forms_that_vault_accepts() {
             "path \"a\" { capabilities = [\"read\"] }\npath \"a\" { capabilities = [\"list\"] }",
             "list read",
         ),
-        // A repeated `policy` keeps the last.
+        // A repeated `policy` keeps the last; an empty one is no policy.
         (r#"path "a" { policy = "read" policy = "deny" }"#, "deny"),
         (
             r#"path "a" { policy = "deny" policy = "write" }"#,
             "create delete list read update",
         ),
+        (r#"path "a" { policy = "" capabilities = ["read"] }"#, "read"),
         // Quoted keys, a bare label, all three kinds of comment.
         (r#"path "a" { "capabilities" = ["read"] }"#, "read"),
         (r#""path" "a" { capabilities = ["read"] }"#, "read"),
@@ -445,6 +446,8 @@ fn hcl1_forms_that_vault_accepts() {
             "# hash\n// slashes\n/* block\n comment */ path \"a\" { /* in */ capabilities = [\"read\"] // end\n}",
             "read",
         ),
+        // A heredoc keeps its last line break, so only an empty one is a valid `policy`.
+        ("path \"a\" {\n policy = <<EOT\nEOT\n}", "deny"),
     ];
     for (text, want) in cases {
         assert_eq!(caps(&acl(&[text]), "a"), want, "{text}");
