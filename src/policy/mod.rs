@@ -21,6 +21,8 @@ mod template;
 mod tests;
 #[cfg(test)]
 mod tests_differential;
+#[cfg(test)]
+mod tests_hcl1;
 
 pub use acl::{AccessRequest, Acl};
 pub use capability::Capabilities;
