@@ -3,7 +3,9 @@
 //! `testdata/capabilities_fixture.json` holds policy sets and paths made by a seeded generator
 //! (globs, `+` segments, literal mid-path `*` and partial `+`, `deny`, empty capability lists,
 //! legacy `policy = ...`, JSON policies, templates without an entity, leading and trailing
-//! slashes, and patterns shared by several policies), with the answer of a real OpenBao's
+//! slashes, and patterns shared by several policies), then two hand-written sets in HCL1's
+//! looser forms (attributes on one line, commas, repeats, quoted keys, heredocs, comments,
+//! escapes, hex and octal numbers), with the answer of a real OpenBao's
 //! `sys/capabilities` for a token holding exactly those policies. `Acl::capabilities` must give
 //! the same answer for every case.
 
