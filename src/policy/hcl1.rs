@@ -731,21 +731,14 @@ impl Parser {
             Kind::Eof => return Ok(None),
             Kind::LBrack => self.list(token.pos)?,
             Kind::LBrace => self.object(token.pos)?,
-            kind => match literal(kind) {
-                Ok(value) => Node::Literal(value),
-                Err(kind) => {
-                    return Err((
-                        token.pos,
-                        format!(
-                            "Unknown token: {}:{} {} {}",
-                            token.pos.line,
-                            token.pos.column,
-                            kind.name(),
-                            token.raw
-                        ),
-                    ))
-                }
-            },
+            _ => literal(token).map_err(|t| {
+                let at = t.pos;
+                let (name, raw) = (t.kind.name(), t.raw);
+                (
+                    at,
+                    format!("Unknown token: {}:{} {name} {raw}", at.line, at.column),
+                )
+            })?,
         }))
     }
 
@@ -788,15 +781,10 @@ impl Parser {
                     continue;
                 }
                 Kind::LBrace => self.object(token.pos)?,
-                kind => match literal(kind) {
-                    Ok(value) => Node::Literal(value),
-                    Err(kind) => {
-                        return Err((
-                            token.pos,
-                            format!("unexpected token while parsing list: {}", kind.name()),
-                        ))
-                    }
-                },
+                _ => literal(token).map_err(|t| {
+                    let message = format!("unexpected token while parsing list: {}", t.kind.name());
+                    (t.pos, message)
+                })?,
             };
             elements.push(element);
             let after = self.peek();
@@ -815,12 +803,12 @@ impl Parser {
     }
 }
 
-/// A literal token's value, or the kind back when it is not a literal.
-fn literal(kind: Kind) -> Result<Value, Kind> {
-    match kind {
-        Kind::Str(s) | Kind::Heredoc(s) => Ok(Value::String(s)),
-        Kind::Number(v) | Kind::Float(v) => Ok(v),
-        Kind::Bool(b) => Ok(Value::Bool(b)),
-        other => Err(other),
+/// A literal token (string, heredoc, number, bool) as a node, or the token back.
+fn literal(token: Token) -> Result<Node, Token> {
+    match token.kind {
+        Kind::Str(s) | Kind::Heredoc(s) => Ok(Node::Literal(Value::String(s))),
+        Kind::Number(v) | Kind::Float(v) => Ok(Node::Literal(v)),
+        Kind::Bool(b) => Ok(Node::Literal(Value::Bool(b))),
+        _ => Err(token),
     }
 }

@@ -37,22 +37,9 @@ fn capabilities_match_recorded_openbao_answers() {
             })
             .collect();
         let acl = Acl::new(&policies, None).unwrap();
-        for case in set["paths"].as_array().unwrap() {
-            let path = case[0].as_str().unwrap();
-            let want: Vec<&str> = case[1]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap())
-                .collect();
-            let got = acl.capabilities(path).names();
-            total += 1;
-            if got != want {
-                mismatches.push(format!(
-                    "set {si}, path {path:?}: OpenBao {want:?}, mainkey {got:?}"
-                ));
-            }
-        }
+        let pairs = set["paths"].as_array().unwrap();
+        total += pairs.len();
+        mismatches.extend(differences(&acl, pairs).map(|d| format!("set {si}, {d}")));
     }
     assert_eq!(total, fixture["cases_total"].as_u64().unwrap() as usize);
     assert!(total >= 1000, "only {total} cases");
@@ -62,4 +49,23 @@ fn capabilities_match_recorded_openbao_answers() {
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+/// The recorded `[path, [capabilities...]]` pairs that `acl` answers otherwise, each as
+/// `path "p": OpenBao [...], mainkey [...]`.
+pub(super) fn differences<'a>(
+    acl: &'a Acl,
+    pairs: &'a [Value],
+) -> impl Iterator<Item = String> + 'a {
+    pairs.iter().filter_map(|pair| {
+        let path = pair[0].as_str().unwrap();
+        let want: Vec<&str> = pair[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let got = acl.capabilities(path).names();
+        (got != want).then(|| format!("path {path:?}: OpenBao {want:?}, mainkey {got:?}"))
+    })
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::tests_differential::differences;
 use super::{parse_rules, Acl, Policy};
 use crate::logical::Error;
 
@@ -49,21 +50,8 @@ fn hcl1_policies_read_as_openbao_reads_them() {
                 }
             };
             let acl = Acl::new(&[policy], None).unwrap();
-            for pair in case["paths"].as_array().unwrap() {
-                let path = pair[0].as_str().unwrap();
-                let want: Vec<&str> = pair[1]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap())
-                    .collect();
-                let got = acl.capabilities(path).names();
-                if got != want {
-                    failures.push(format!(
-                        "{text:?}, path {path:?}: OpenBao {want:?}, mainkey {got:?}"
-                    ));
-                }
-            }
+            let pairs = case["paths"].as_array().unwrap();
+            failures.extend(differences(&acl, pairs).map(|d| format!("{text:?}, {d}")));
             continue;
         };
         let ours = match ours {
