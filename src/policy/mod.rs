@@ -12,6 +12,7 @@
 
 mod acl;
 mod capability;
+mod hcl1;
 mod lint;
 mod parse;
 mod template;
@@ -20,6 +21,8 @@ mod template;
 mod tests;
 #[cfg(test)]
 mod tests_differential;
+#[cfg(test)]
+mod tests_hcl1;
 
 pub use acl::{AccessRequest, Acl};
 pub use capability::Capabilities;

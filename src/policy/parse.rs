@@ -9,11 +9,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use hcl::expr::{Expression, ObjectKey, TemplateExpr};
-use hcl::structure::{Body, Structure};
 use serde_json::Value;
 
 use super::capability::Capabilities;
+use super::hcl1::{self, Item, Node};
 use super::template;
 use super::{normalize_name, DEFAULT_POLICY_NAME, ROOT_POLICY_NAME};
 use crate::logical::duration::parse_duration_secs;
@@ -152,119 +151,35 @@ fn invalid_key(key: &str) -> String {
     format!("invalid key {}", go_quote(key))
 }
 
+/// Reads a policy as HCL1, the syntax Vault reads policies in (see [`hcl1`]). Top-level items
+/// other than `name` (ignored, as Vault decodes and drops it) and `path` are refused.
 fn lower_hcl(text: &str) -> Result<Vec<RawBlock>, String> {
-    // hcl-edit refuses more than 64 nested levels with a parse error, so hostile nesting cannot
-    // overflow the stack here or in `hcl_value`.
-    let body: Body = hcl::parse(text).map_err(hcl_error)?;
     let mut blocks = Vec::new();
-    for structure in body.into_inner() {
-        match structure {
-            // HCL1 decodes a top-level `name` into the policy and ignores it.
-            Structure::Attribute(attr) if attr.key.as_str() == "name" => {}
-            Structure::Attribute(attr) if attr.key.as_str() == "path" => {
-                return Err("a path must be a block: path \"...\" { ... }".to_string());
-            }
-            Structure::Attribute(attr) => return Err(invalid_key(attr.key.as_str())),
-            Structure::Block(block) if block.identifier.as_str() == "path" => {
-                let path = match block.labels.as_slice() {
-                    [label] => label.as_str().to_string(),
-                    _ => {
-                        return Err("a path block takes exactly one label: path \"...\" { ... }"
-                            .to_string())
-                    }
+    for item in hcl1::parse(text)? {
+        let key = item.keys[0].text.as_str();
+        match key {
+            "name" => {}
+            "path" => {
+                let Node::Object(body) = item.value else {
+                    return Err("a path must be a block: path \"...\" { ... }".to_string());
                 };
-                let entries = hcl_entries(&block.body)
-                    .map_err(|e| format!("path {}: {e}", go_quote(&path)))?;
-                blocks.push(RawBlock { path, entries });
+                // Vault takes `path { ... }` as the path "path" and ignores labels after the
+                // first; both are mistakes in practice, so they are refused.
+                let [_, label] = item.keys.as_slice() else {
+                    return Err(
+                        "a path block takes exactly one label: path \"...\" { ... }".to_string()
+                    );
+                };
+                let entries = body.iter().map(Item::to_json_entry).collect();
+                blocks.push(RawBlock {
+                    path: label.text.clone(),
+                    entries,
+                });
             }
-            Structure::Block(block) => return Err(invalid_key(block.identifier.as_str())),
+            other => return Err(invalid_key(other)),
         }
     }
     Ok(blocks)
-}
-
-/// A parse error on one line, as Vault prints them (`At 1:33: ...`). Vault reads policies as
-/// HCL1, which also takes several attributes on one line and repeated attributes; HCL2 does not,
-/// so those two errors say how to fix the policy.
-fn hcl_error(e: hcl::Error) -> String {
-    let hcl::Error::Parse(e) = e else {
-        return e.to_string();
-    };
-    let message = e.message();
-    let hint = if message.contains("newline or identifier") {
-        " (put each attribute of a block on its own line)"
-    } else if message.contains("redefined attribute") {
-        " (give each attribute once)"
-    } else {
-        ""
-    };
-    let at = e.location();
-    format!("At {}:{}: {message}{hint}", at.line(), at.column())
-}
-
-/// The attributes of a block body, with nested label-less blocks (`allowed_parameters { .. }`,
-/// which HCL1 also accepts) turned into objects.
-fn hcl_entries(body: &Body) -> Result<Vec<(String, Value)>, String> {
-    let mut entries = Vec::new();
-    for structure in body.iter() {
-        match structure {
-            Structure::Attribute(attr) => {
-                entries.push((attr.key.as_str().to_string(), hcl_value(&attr.expr)?));
-            }
-            Structure::Block(block) if block.labels.is_empty() => {
-                let object = hcl_entries(&block.body)?.into_iter().collect();
-                entries.push((block.identifier.as_str().to_string(), Value::Object(object)));
-            }
-            Structure::Block(block) => return Err(invalid_key(block.identifier.as_str())),
-        }
-    }
-    Ok(entries)
-}
-
-/// A literal HCL expression as JSON. Policies are data: variables, functions and
-/// interpolation are not evaluated, a quoted string is kept as written.
-fn hcl_value(expr: &Expression) -> Result<Value, String> {
-    Ok(match expr {
-        Expression::Null => Value::Null,
-        Expression::Bool(b) => Value::Bool(*b),
-        Expression::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null)
-            }
-        }
-        Expression::String(s) => Value::String(s.clone()),
-        Expression::TemplateExpr(t) => match t.as_ref() {
-            TemplateExpr::QuotedString(s) => Value::String(s.clone()),
-            TemplateExpr::Heredoc(h) => Value::String(h.template.clone()),
-        },
-        Expression::Array(items) => {
-            Value::Array(items.iter().map(hcl_value).collect::<Result<_, _>>()?)
-        }
-        Expression::Object(object) => {
-            let mut map = serde_json::Map::new();
-            for (key, value) in object.iter() {
-                let key = match key {
-                    ObjectKey::Identifier(id) => id.as_str().to_string(),
-                    ObjectKey::Expression(e) => match hcl_value(e)? {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    },
-                    _ => return Err("unsupported object key".to_string()),
-                };
-                map.insert(key, hcl_value(value)?);
-            }
-            Value::Object(map)
-        }
-        Expression::Parenthesis(inner) => hcl_value(inner)?,
-        _ => return Err(format!("unsupported expression: {expr}")),
-    })
 }
 
 /// Vault's JSON policy form: `{"path": {"secret/*": {"capabilities": ["read"]}}}`; `path` may
@@ -347,7 +262,8 @@ fn build_rule(block: RawBlock) -> Result<PathRule, String> {
     }
 
     let mut names = decoded.capabilities;
-    if let Some(legacy) = &decoded.legacy_policy {
+    // An empty `policy` is no policy (OpenBao reads `policy = ""` so).
+    if let Some(legacy) = decoded.legacy_policy.as_ref().filter(|p| !p.is_empty()) {
         let implied: &[&str] = match legacy.as_str() {
             "deny" => &["deny"],
             "read" => &["read", "list"],
@@ -417,8 +333,8 @@ fn decode_entries(entries: Vec<(String, Value)>) -> Result<Decoded, String> {
                 };
                 d.legacy_policy = Some(s);
             }
-            // A key given twice (HCL2 allows it only as repeated blocks) adds to the first, as
-            // HCL1 decodes it.
+            // A list or map given twice adds to the first, as OpenBao reads it; a scalar given
+            // twice (`policy`, the TTLs) keeps the last.
             "capabilities" => d.capabilities.extend(string_list(&key, value)?),
             "required_parameters" => d.required.extend(string_list(&key, value)?),
             "allowed_parameters" => merge_params(&mut d.allowed, &key, value)?,

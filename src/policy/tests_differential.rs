@@ -3,7 +3,9 @@
 //! `testdata/capabilities_fixture.json` holds policy sets and paths made by a seeded generator
 //! (globs, `+` segments, literal mid-path `*` and partial `+`, `deny`, empty capability lists,
 //! legacy `policy = ...`, JSON policies, templates without an entity, leading and trailing
-//! slashes, and patterns shared by several policies), with the answer of a real OpenBao's
+//! slashes, and patterns shared by several policies), then two hand-written sets in HCL1's
+//! looser forms (attributes on one line, commas, repeats, quoted keys, heredocs, comments,
+//! escapes, hex and octal numbers), with the answer of a real OpenBao's
 //! `sys/capabilities` for a token holding exactly those policies. `Acl::capabilities` must give
 //! the same answer for every case.
 
@@ -35,22 +37,9 @@ fn capabilities_match_recorded_openbao_answers() {
             })
             .collect();
         let acl = Acl::new(&policies, None).unwrap();
-        for case in set["paths"].as_array().unwrap() {
-            let path = case[0].as_str().unwrap();
-            let want: Vec<&str> = case[1]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap())
-                .collect();
-            let got = acl.capabilities(path).names();
-            total += 1;
-            if got != want {
-                mismatches.push(format!(
-                    "set {si}, path {path:?}: OpenBao {want:?}, mainkey {got:?}"
-                ));
-            }
-        }
+        let pairs = set["paths"].as_array().unwrap();
+        total += pairs.len();
+        mismatches.extend(differences(&acl, pairs).map(|d| format!("set {si}, {d}")));
     }
     assert_eq!(total, fixture["cases_total"].as_u64().unwrap() as usize);
     assert!(total >= 1000, "only {total} cases");
@@ -60,4 +49,23 @@ fn capabilities_match_recorded_openbao_answers() {
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+/// The recorded `[path, [capabilities...]]` pairs that `acl` answers otherwise, each as
+/// `path "p": OpenBao [...], mainkey [...]`.
+pub(super) fn differences<'a>(
+    acl: &'a Acl,
+    pairs: &'a [Value],
+) -> impl Iterator<Item = String> + 'a {
+    pairs.iter().filter_map(|pair| {
+        let path = pair[0].as_str().unwrap();
+        let want: Vec<&str> = pair[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let got = acl.capabilities(path).names();
+        (got != want).then(|| format!("path {path:?}: OpenBao {want:?}, mainkey {got:?}"))
+    })
 }
