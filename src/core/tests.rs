@@ -557,6 +557,67 @@ async fn auth_mounts_live_in_their_own_table() {
     assert!(matches!(unknown, Err(Error::BadRequest(m)) if m.contains("plugin not found")));
 }
 
+#[tokio::test]
+async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    for kind in ["userpass", "approle"] {
+        core.handle_request(write(
+            &t,
+            &format!("sys/auth/{kind}"),
+            json!({"type": kind}),
+        ))
+        .await
+        .unwrap();
+    }
+    core.handle_request(write(
+        &t,
+        "auth/approle/role/r",
+        json!({"bind_secret_id": true}),
+    ))
+    .await
+    .unwrap();
+    let refused = |resp: Result<Response, Error>| matches!(resp, Err(Error::BadRequest(m)) if m == "cannot write to a path ending in '/'");
+    for path in [
+        "auth/userpass/users/",
+        "auth/userpass/users/a/",
+        "auth/userpass/login/",
+        "auth/userpass/login/a/",
+        "auth/approle/role/",
+        "auth/approle/role/r/secret-id/",
+        "auth/approle/role/r/secret-id/lookup/",
+        "auth/approle/login/",
+    ] {
+        for op in [Operation::Update, Operation::Patch] {
+            let body = obj(json!({"password": "x", "secret_id": "s"}));
+            let with_token = Request::new(op, path)
+                .with_token(&t)
+                .with_data(body.clone());
+            assert!(
+                refused(core.handle_request(with_token).await),
+                "{op:?} {path}"
+            );
+            // Login paths answer without a token, but the check comes first.
+            let anonymous = Request::new(op, path).with_data(body);
+            assert!(
+                refused(core.handle_request(anonymous).await),
+                "{op:?} {path}"
+            );
+        }
+    }
+    // Nothing reached the backend: the role still has no secret-id.
+    let listed = core
+        .handle_request(
+            Request::new(Operation::List, "auth/approle/role/r/secret-id/").with_token(&t),
+        )
+        .await;
+    assert!(
+        matches!(listed, Err(Error::NotFound)),
+        "no secret-id was generated"
+    );
+}
+
 mod login {
     use super::*;
     use crate::core::mounts::Mounted;

@@ -217,9 +217,6 @@ impl Backend for Userpass {
     }
 
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
-        if req.operation == Operation::Update && req.path.ends_with('/') {
-            return Err(Error::bad_request("cannot write to a path ending in '/'"));
-        }
         let Some(route) = route(&req.path) else {
             if req.path.starts_with("login") {
                 // Vault words the unauthenticated 404 without the multierror wrapping.

@@ -215,10 +215,6 @@ impl Backend for AppRole {
     }
 
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
-        // Vault refuses every write to a directory-like path before routing it.
-        if req.operation == Operation::Update && req.path.ends_with('/') {
-            return Err(Error::bad_request("cannot write to a path ending in '/'"));
-        }
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());
         };
