@@ -111,10 +111,8 @@ pub fn render(status: &SealStatus, leader: &Leader, format: OutputFormat) -> Str
 }
 
 fn json_view(status: &SealStatus, leader: &Leader) -> Json {
-    let mut view = match serde_json::to_value(status) {
-        Ok(Json::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
+    let mut view =
+        crate::logical::fields::into_map(serde_json::to_value(status).unwrap_or_default());
     view.insert("ha_enabled".into(), Json::Bool(leader.ha_enabled));
     if leader.ha_enabled {
         view.insert("is_self".into(), Json::Bool(leader.is_self));

@@ -408,7 +408,7 @@ impl IdentityStore {
         ));
         self.storage.commit(ops).await?;
         if created {
-            Ok(Response::data(json_map(
+            Ok(Response::data(fields::into_map(
                 json!({"id": e.id, "name": e.name, "aliases": null}),
             )))
         } else {
@@ -481,7 +481,7 @@ impl IdentityStore {
             encode(&alias)?,
         ));
         self.storage.commit(ops).await?;
-        Ok(Response::data(json_map(
+        Ok(Response::data(fields::into_map(
             json!({"id": alias.id, "canonical_id": alias.canonical_id}),
         )))
     }
@@ -546,7 +546,7 @@ impl IdentityStore {
         ));
         self.storage.commit(ops).await?;
         if created {
-            Ok(Response::data(json_map(
+            Ok(Response::data(fields::into_map(
                 json!({"id": g.id, "name": g.name}),
             )))
         } else {
@@ -555,15 +555,8 @@ impl IdentityStore {
     }
 }
 
-fn json_map(v: Value) -> Map {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
 fn entity_json(e: &Entity) -> Map {
-    json_map(json!({
+    fields::into_map(json!({
         "id": e.id,
         "name": e.name,
         "metadata": e.metadata,
@@ -580,7 +573,7 @@ fn entity_json(e: &Entity) -> Map {
 }
 
 fn alias_json(a: &EntityAlias) -> Map {
-    json_map(json!({
+    fields::into_map(json!({
         "id": a.id,
         "canonical_id": a.canonical_id,
         "mount_accessor": a.mount_accessor,
@@ -593,7 +586,7 @@ fn alias_json(a: &EntityAlias) -> Map {
 }
 
 fn group_json(g: &Group) -> Map {
-    json_map(json!({
+    fields::into_map(json!({
         "id": g.id,
         "name": g.name,
         "policies": g.policies,

@@ -5,18 +5,11 @@ use serde_json::json;
 
 use super::*;
 use crate::clock::SystemClock;
-use crate::logical::Map;
+use crate::logical::fields::into_map;
 use crate::physical::InmemBackend;
 
 fn b64(k: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(k)
-}
-
-fn obj(v: serde_json::Value) -> Map {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 async fn new_core(backend: Arc<InmemBackend>) -> Arc<Core> {
@@ -41,7 +34,7 @@ async fn unseal_with(core: &Core, init: &InitResult, idx: &[usize]) {
 fn write(token: &str, path: &str, data: serde_json::Value) -> Request {
     Request::new(Operation::Update, path)
         .with_token(token)
-        .with_data(obj(data))
+        .with_data(into_map(data))
 }
 
 #[tokio::test]
@@ -590,7 +583,7 @@ async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
         "auth/approle/login/",
     ] {
         for op in [Operation::Update, Operation::Patch] {
-            let body = obj(json!({"password": "x", "secret_id": "s"}));
+            let body = into_map(json!({"password": "x", "secret_id": "s"}));
             let with_token = Request::new(op, path)
                 .with_token(&t)
                 .with_data(body.clone());
@@ -668,7 +661,7 @@ mod login {
     }
 
     async fn login(core: &Core, body: serde_json::Value) -> Result<Response, Error> {
-        let mut req = Request::new(Operation::Update, "auth/test/login").with_data(obj(body));
+        let mut req = Request::new(Operation::Update, "auth/test/login").with_data(into_map(body));
         req.remote_addr = Some("10.0.0.5".parse().unwrap());
         core.handle_request(req).await
     }

@@ -100,15 +100,12 @@ pub fn warn_unknown(resp: &mut crate::logical::Response, data: &Map, known: &[&s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logical::fields::into_map;
     use serde_json::json;
-
-    fn map(v: Value) -> Map {
-        v.as_object().cloned().unwrap_or_default()
-    }
 
     #[test]
     fn comma_slices_split_trim_and_keep_inner_empties() {
-        let d = map(json!({
+        let d = into_map(json!({
             "s": "Zed, B,a,b, ,default", "l": ["Zed", " B", 5], "n": null, "e": "", "o": {"a": 1}
         }));
         assert_eq!(
@@ -127,7 +124,7 @@ mod tests {
 
     #[test]
     fn durations_refuse_negatives_with_vaults_words() {
-        let d = map(json!({"a": "-1s", "b": "1h", "c": "abc", "d": null}));
+        let d = into_map(json!({"a": "-1s", "b": "1h", "c": "abc", "d": null}));
         assert_eq!(
             duration(&d, "a").unwrap_err().to_string(),
             "error converting input for field \"a\": cannot provide negative value '-1'"

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 
 use super::token_fields::{Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS};
 use super::{cidr, input, internal, unsupported_path, valid_name};
-use crate::logical::fields::sorted;
+use crate::logical::fields::{into_map, sorted};
 use crate::logical::{Alias, Auth, Backend, Error, Map, Operation, Request, Response, Storage};
 
 const USER_PREFIX: &str = "user/";
@@ -279,11 +279,7 @@ impl Userpass {
         if !legacy.bound_cidrs.is_empty() {
             data.insert("bound_cidrs".into(), legacy.bound_cidrs.clone().into());
         }
-        let data = match sorted(Value::Object(data)) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        let mut resp = Response::data(data);
+        let mut resp = Response::data(into_map(sorted(Value::Object(data))));
         input::warn_unknown(&mut resp, &req.data, &user_fields());
         Ok(resp)
     }

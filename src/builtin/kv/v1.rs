@@ -104,12 +104,9 @@ impl Backend for KvV1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logical::fields::into_map;
     use crate::logical::InmemStorage;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map {
-        v.as_object().cloned().unwrap_or_default()
-    }
 
     async fn call(
         s: &InmemStorage,
@@ -117,7 +114,7 @@ mod tests {
         path: &str,
         data: Value,
     ) -> Result<Response, Error> {
-        let mut req = Request::new(op, path).with_data(obj(data));
+        let mut req = Request::new(op, path).with_data(into_map(data));
         req.default_lease_ttl = 2_764_800;
         KvV1.handle(&req, s).await
     }

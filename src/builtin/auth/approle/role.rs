@@ -11,7 +11,7 @@ use super::super::token_fields::{
 };
 use super::{decode, encode, AppRole, Salt};
 use crate::logical::duration::format_secs;
-use crate::logical::fields::sorted;
+use crate::logical::fields::{into_map, sorted};
 use crate::logical::{Error, Map, Request, Response, Storage, StorageOp};
 
 pub(super) const ROLE_PREFIX: &str = "role/";
@@ -95,13 +95,6 @@ fn has_constraint(role: &RoleEntry) -> bool {
         || !role.token.token_bound_cidrs.is_empty()
 }
 
-fn object(v: Value) -> Map {
-    match sorted(v) {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
 impl AppRole {
     pub(super) async fn list_roles(
         &self,
@@ -138,7 +131,7 @@ impl AppRole {
         if !role.legacy.policies.is_empty() {
             data.insert("policies".into(), role.legacy.policies.clone().into());
         }
-        let mut resp = Response::data(object(Value::Object(data)));
+        let mut resp = Response::data(into_map(sorted(Value::Object(data))));
         if !has_constraint(&role) {
             resp.warnings.push(
                 "Role does not have any constraints set on it. Updates to this role will require a constraint to be set"
