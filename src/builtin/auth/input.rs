@@ -31,6 +31,14 @@ pub fn string(data: &Map, key: &'static str) -> Result<Option<String>, Error> {
         .transpose()
 }
 
+/// A string field that must be given and non-empty; else a 400 `missing <key>`.
+pub fn required_string(data: &Map, key: &'static str) -> Result<String, Error> {
+    match string(data, key)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(Error::bad_request(format!("missing {key}"))),
+    }
+}
+
 pub fn boolean(data: &Map, key: &'static str) -> Result<Option<bool>, Error> {
     data.get(key)
         .map(|v| weak_bool(key, v).map_err(|e| Error::bad_request(e.to_string())))
@@ -78,8 +86,6 @@ pub fn comma_strings(data: &Map, key: &'static str) -> Result<Option<Vec<String>
     Ok(Some(items))
 }
 
-/// Vault's warning for fields an endpoint does not declare; it rides on any response that
-/// has a body (data or a login), never on a 204.
 /// A LIST of the keys under `prefix`, with Vault's warning for parameters a LIST ignores.
 pub async fn list_keys(
     req: &crate::logical::Request,
@@ -91,6 +97,8 @@ pub async fn list_keys(
     Ok(resp)
 }
 
+/// Vault's warning for fields an endpoint does not declare; it rides on any response that
+/// has a body (data or a login), never on a 204.
 pub fn warn_unknown(resp: &mut crate::logical::Response, data: &Map, known: &[&str]) {
     if let Some(w) = crate::logical::fields::unknown_fields_warning(data, known) {
         resp.warnings.push(w);

@@ -110,9 +110,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let Some(role) = load_role(storage, name).await? else {
-            return Err(Error::NotFound);
-        };
+        let role = load_role(storage, name).await?.ok_or(Error::NotFound)?;
         let mut data = Map::new();
         data.insert("bind_secret_id".into(), role.bind_secret_id.into());
         data.insert("local_secret_ids".into(), role.local_secret_ids.into());
@@ -375,9 +373,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let Some(role) = load_role(storage, name).await? else {
-            return Err(Error::NotFound);
-        };
+        let role = load_role(storage, name).await?.ok_or(Error::NotFound)?;
         let mut data = Map::new();
         data.insert("role_id".into(), role.role_id.into());
         let mut resp = Response::data(data);
@@ -391,10 +387,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let role_id = input::string(&req.data, "role_id")?.unwrap_or_default();
-        if role_id.is_empty() {
-            return Err(Error::bad_request("missing role_id"));
-        }
+        let role_id = input::required_string(&req.data, "role_id")?;
         let _guard = self.role_lock.lock().await;
         let Some(mut role) = load_role(storage, name).await? else {
             return Err(super::super::unsupported_path());
@@ -410,9 +403,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let Some(role) = load_role(storage, name).await? else {
-            return Err(Error::NotFound);
-        };
+        let role = load_role(storage, name).await?.ok_or(Error::NotFound)?;
         let mut data = Map::new();
         data.insert("local_secret_ids".into(), role.local_secret_ids.into());
         Ok(Response::data(data))

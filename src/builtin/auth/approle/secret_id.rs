@@ -75,6 +75,15 @@ impl SecretIdEntry {
     }
 }
 
+/// A stored secret-id found through its role, held under its lock.
+struct LockedSecretId<'a> {
+    salt: Salt,
+    /// Where the entry is stored.
+    key: String,
+    entry: SecretIdEntry,
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
 /// The index from an accessor to its secret-id.
 #[derive(Serialize, Deserialize)]
 pub(super) struct AccessorEntry {
@@ -374,23 +383,34 @@ impl AppRole {
         Response::list(accessors)
     }
 
-    /// The role, the salt and the named secret-id's storage key and HMAC, for the
-    /// lookup/destroy paths. `Ok(None)` when nothing could match.
-    async fn locate(
+    /// The secret-id that `req`'s `secret_id` names below role `name`, for the lookup and
+    /// destroy paths, read under its lock (held as long as the answer lives). `Ok(None)` when
+    /// nothing is stored under it.
+    async fn locked_secret_id(
         &self,
+        req: &Request,
         storage: &dyn Storage,
         name: &str,
-        secret_id: &str,
-    ) -> Result<Option<(RoleEntry, Salt, String, String)>, Error> {
+    ) -> Result<Option<LockedSecretId<'_>>, Error> {
+        let secret_id = input::required_string(&req.data, "secret_id")?;
         let Some(role) = load_role(storage, name).await? else {
             return Err(internal(role_missing(name)));
         };
         let Some(salt) = self.salt(storage).await? else {
             return Ok(None);
         };
-        let sid_hmac = secret_id_hmac(&salt, secret_id);
+        let sid_hmac = secret_id_hmac(&salt, &secret_id);
         let key = format!("{}{sid_hmac}", role.secret_id_dir(&salt));
-        Ok(Some((role, salt, key, sid_hmac)))
+        let guard = self.lock_secret(&sid_hmac).await;
+        let Some(bytes) = storage.get(&key).await? else {
+            return Ok(None);
+        };
+        Ok(Some(LockedSecretId {
+            salt,
+            entry: decode(&bytes, "secret-id")?,
+            key,
+            _guard: guard,
+        }))
     }
 
     pub(super) async fn lookup_secret_id(
@@ -399,31 +419,22 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let secret_id = input::string(&req.data, "secret_id")?.unwrap_or_default();
-        if secret_id.is_empty() {
-            return Err(Error::bad_request("missing secret_id"));
-        }
-        let Some((_, salt, key, sid_hmac)) = self.locate(storage, name, &secret_id).await? else {
+        let Some(found) = self.locked_secret_id(req, storage, name).await? else {
             return Ok(Response::empty());
         };
-        let _guard = self.lock_secret(&sid_hmac).await;
-        let Some(bytes) = storage.get(&key).await? else {
-            return Ok(Response::empty());
-        };
-        let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
-        if entry.expired(unix_nanos(self.now())) {
+        if found.entry.expired(unix_nanos(self.now())) {
             return Ok(Response::empty());
         }
         if storage
-            .get(&accessor_key(&salt, &entry.accessor))
+            .get(&accessor_key(&found.salt, &found.entry.accessor))
             .await?
             .is_none()
         {
             // A secret-id without its accessor cannot be managed; Vault revokes it.
-            storage.delete(&key).await?;
+            storage.delete(&found.key).await?;
             return Err(Error::bad_request("invalid secret id"));
         }
-        let mut resp = Response::data(entry.render());
+        let mut resp = Response::data(found.entry.render());
         input::warn_unknown(&mut resp, &req.data, &["role_name", "secret_id"]);
         Ok(resp)
     }
@@ -434,22 +445,13 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let secret_id = input::string(&req.data, "secret_id")?.unwrap_or_default();
-        if secret_id.is_empty() {
-            return Err(Error::bad_request("missing secret_id"));
-        }
-        let Some((_, salt, key, sid_hmac)) = self.locate(storage, name, &secret_id).await? else {
+        let Some(found) = self.locked_secret_id(req, storage, name).await? else {
             return Ok(Response::empty());
         };
-        let _guard = self.lock_secret(&sid_hmac).await;
-        let Some(bytes) = storage.get(&key).await? else {
-            return Ok(Response::empty());
-        };
-        let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
         storage
             .commit(vec![
-                StorageOp::Delete(accessor_key(&salt, &entry.accessor)),
-                StorageOp::Delete(key),
+                StorageOp::Delete(accessor_key(&found.salt, &found.entry.accessor)),
+                StorageOp::Delete(found.key),
             ])
             .await?;
         Ok(Response::empty())
@@ -481,10 +483,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let accessor = input::string(&req.data, "secret_id_accessor")?.unwrap_or_default();
-        if accessor.is_empty() {
-            return Err(Error::bad_request("missing secret_id_accessor"));
-        }
+        let accessor = input::required_string(&req.data, "secret_id_accessor")?;
         let (role, found) = self.locate_accessor(storage, name, &accessor).await?;
         let Some((salt, index)) = found else {
             // Vault answers this one with a 404 that still carries a body.
@@ -519,10 +518,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let accessor = input::string(&req.data, "secret_id_accessor")?.unwrap_or_default();
-        if accessor.is_empty() {
-            return Err(Error::bad_request("missing secret_id_accessor"));
-        }
+        let accessor = input::required_string(&req.data, "secret_id_accessor")?;
         let (role, found) = self.locate_accessor(storage, name, &accessor).await?;
         let Some((salt, index)) = found else {
             return Err(internal(format!(
