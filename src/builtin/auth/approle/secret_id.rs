@@ -12,7 +12,7 @@ use super::super::cidr;
 use super::super::input;
 use super::super::internal;
 use super::super::token_fields::SYSTEM_MAX_LEASE_TTL;
-use super::role::{load_role, RoleEntry};
+use super::role::load_role;
 use super::{decode, encode, AppRole, Salt, MAX_HMAC_INPUT};
 use crate::logical::fields::{go_quote, into_map, sorted};
 use crate::logical::{Error, IpNet, Map, Request, Response, Storage, StorageOp};
@@ -82,6 +82,13 @@ struct LockedSecretId<'a> {
     key: String,
     entry: SecretIdEntry,
     _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// Where an accessor's index points: its secret-id's HMAC and storage key below a role.
+struct IndexedSecretId {
+    salt: Salt,
+    secret_id_hmac: String,
+    key: String,
 }
 
 /// The index from an accessor to its secret-id.
@@ -218,6 +225,13 @@ fn secret_id_input(data: &Map) -> Result<SecretIdInput, Error> {
         num_uses: input::int(data, "num_uses").map_err(validation)?,
         ttl: input::duration(data, "ttl").map_err(validation)?,
     })
+}
+
+fn accessor_missing(accessor: &str) -> String {
+    format!(
+        "failed to find accessor entry for secret_id_accessor: {}",
+        go_quote(accessor)
+    )
 }
 
 fn role_missing(name: &str) -> String {
@@ -457,24 +471,33 @@ impl AppRole {
         Ok(Response::empty())
     }
 
-    /// The role, the salt and the accessor's index entry, for the accessor paths.
+    /// The accessor that `req`'s `secret_id_accessor` names, for the accessor paths, and
+    /// where its index points below role `name` (`None` when there is no such index entry).
+    /// Only this role's secret-ids are looked at: another role's accessor finds nothing.
     async fn locate_accessor(
         &self,
+        req: &Request,
         storage: &dyn Storage,
         name: &str,
-        accessor: &str,
-    ) -> Result<(RoleEntry, Option<(Salt, AccessorEntry)>), Error> {
+    ) -> Result<(String, Option<IndexedSecretId>), Error> {
+        let accessor = input::required_string(&req.data, "secret_id_accessor")?;
         let Some(role) = load_role(storage, name).await? else {
             return Err(internal(role_missing(name)));
         };
         let Some(salt) = self.salt(storage).await? else {
-            return Ok((role, None));
+            return Ok((accessor, None));
         };
-        let found = match storage.get(&accessor_key(&salt, accessor)).await? {
-            Some(bytes) => Some((salt, decode(&bytes, "accessor")?)),
-            None => None,
+        let Some(bytes) = storage.get(&accessor_key(&salt, &accessor)).await? else {
+            return Ok((accessor, None));
         };
-        Ok((role, found))
+        let index: AccessorEntry = decode(&bytes, "accessor")?;
+        let key = format!("{}{}", role.secret_id_dir(&salt), index.secret_id_hmac);
+        let found = IndexedSecretId {
+            salt,
+            secret_id_hmac: index.secret_id_hmac,
+            key,
+        };
+        Ok((accessor, Some(found)))
     }
 
     pub(super) async fn lookup_accessor(
@@ -483,24 +506,14 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let accessor = input::required_string(&req.data, "secret_id_accessor")?;
-        let (role, found) = self.locate_accessor(storage, name, &accessor).await?;
-        let Some((salt, index)) = found else {
+        let (accessor, found) = self.locate_accessor(req, storage, name).await?;
+        let Some(found) = found else {
             // Vault answers this one with a 404 that still carries a body.
             let mut data = Map::new();
-            data.insert(
-                "error".into(),
-                format!(
-                    "failed to find accessor entry for secret_id_accessor: {}",
-                    go_quote(&accessor)
-                )
-                .into(),
-            );
+            data.insert("error".into(), accessor_missing(&accessor).into());
             return Ok(Response::data(data).with_status(404));
         };
-        // Only this role's secret-ids are looked at: another role's accessor finds nothing.
-        let key = format!("{}{}", role.secret_id_dir(&salt), index.secret_id_hmac);
-        let Some(bytes) = storage.get(&key).await? else {
+        let Some(bytes) = storage.get(&found.key).await? else {
             return Ok(Response::empty());
         };
         let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
@@ -518,24 +531,19 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let accessor = input::required_string(&req.data, "secret_id_accessor")?;
-        let (role, found) = self.locate_accessor(storage, name, &accessor).await?;
-        let Some((salt, index)) = found else {
-            return Err(internal(format!(
-                "failed to find accessor entry for secret_id_accessor: {}",
-                go_quote(&accessor)
-            )));
+        let (accessor, found) = self.locate_accessor(req, storage, name).await?;
+        let Some(found) = found else {
+            return Err(internal(accessor_missing(&accessor)));
         };
-        let _guard = self.lock_secret(&index.secret_id_hmac).await;
-        let key = format!("{}{}", role.secret_id_dir(&salt), index.secret_id_hmac);
-        if storage.get(&key).await?.is_none() {
+        let _guard = self.lock_secret(&found.secret_id_hmac).await;
+        if storage.get(&found.key).await?.is_none() {
             // Another role's accessor: refused, and that secret-id stays usable.
             return Err(Error::Forbidden("invalid secret id accessor".into()));
         }
         storage
             .commit(vec![
-                StorageOp::Delete(accessor_key(&salt, &accessor)),
-                StorageOp::Delete(key),
+                StorageOp::Delete(accessor_key(&found.salt, &accessor)),
+                StorageOp::Delete(found.key),
             ])
             .await?;
         Ok(Response::empty())
