@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::logical::duration::parse_duration_secs;
+pub use crate::logical::fields::warn_unknown;
 use crate::logical::fields::{weak_bool, weak_int, weak_string, FieldError};
 use crate::logical::{Error, Map};
 
@@ -95,14 +96,6 @@ pub async fn list_keys(
     let mut resp = crate::logical::Response::list(storage.list(prefix).await?)?;
     warn_unknown(&mut resp, &req.data, &[]);
     Ok(resp)
-}
-
-/// Vault's warning for fields an endpoint does not declare; it rides on any response that
-/// has a body (data or a login), never on a 204.
-pub fn warn_unknown(resp: &mut crate::logical::Response, data: &Map, known: &[&str]) {
-    if let Some(w) = crate::logical::fields::unknown_fields_warning(data, known) {
-        resp.warnings.push(w);
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod weak;
 
 pub use weak::*;
 
-use super::{duration, Error, Map};
+use super::{duration, Error, Map, Response};
 
 fn lookup<'a>(data: &'a Map, key: &str) -> Option<&'a serde_json::Value> {
     data.get(key).filter(|v| !v.is_null())
@@ -99,6 +99,15 @@ pub fn string_map(
         })
         .collect::<Result<_, _>>()
         .map(Some)
+}
+
+/// Adds Vault's warning for the fields of `data` that an endpoint does not declare (see
+/// [`unknown_fields_warning`]) to `resp`; only call it for a response that has a body (data
+/// or a login), never for a 204.
+pub fn warn_unknown(resp: &mut Response, data: &Map, known: &[&str]) {
+    if let Some(w) = unknown_fields_warning(data, known) {
+        resp.warnings.push(w);
+    }
 }
 
 /// A JSON value as a data map: the object itself, or an empty map for anything else. For the

@@ -9,9 +9,7 @@ use super::store::{
     put_meta, version_key, KeyMeta, Timestamp, VersionMeta, VersionRecord,
 };
 use super::KvV2;
-use crate::logical::fields::{
-    sorted, unknown_fields_warning, weak_int, weak_int_list, weak_map, FieldError,
-};
+use crate::logical::fields::{sorted, warn_unknown, weak_int, weak_int_list, weak_map, FieldError};
 
 const DATA_FIELDS: &[&str] = &["path", "version", "options", "data"];
 const SUBKEYS_FIELDS: &[&str] = &["path", "version", "depth"];
@@ -37,13 +35,6 @@ fn requested_version(req: &Request) -> Result<Option<u64>, Error> {
             Ok(u64::try_from(n).ok().filter(|n| *n > 0))
         }
     }
-}
-
-fn with_unknown_warning(mut resp: Response, req: &Request, known: &[&str]) -> Response {
-    if let Some(w) = unknown_fields_warning(&req.data, known) {
-        resp.warnings.push(w);
-    }
-    resp
 }
 
 /// The parsed body of a data write or patch.
@@ -124,7 +115,9 @@ impl KvV2 {
         };
         body.insert("data".into(), record.data);
         body.insert("metadata".into(), metadata);
-        Ok(with_unknown_warning(Response::data(body), req, DATA_FIELDS))
+        let mut resp = Response::data(body);
+        warn_unknown(&mut resp, &req.data, DATA_FIELDS);
+        Ok(resp)
     }
 
     pub(super) async fn write_data(
@@ -143,10 +136,11 @@ impl KvV2 {
         // A new key's metadata is created at the same instant as its first version.
         let now = self.now();
         let meta = meta.unwrap_or_else(|| KeyMeta::new(now));
-        let resp = self
+        let mut resp = self
             .commit_version(storage, key, &config, meta, body.data, now)
             .await?;
-        Ok(with_unknown_warning(resp, req, DATA_FIELDS))
+        warn_unknown(&mut resp, &req.data, DATA_FIELDS);
+        Ok(resp)
     }
 
     pub(super) async fn patch_data(
@@ -183,10 +177,11 @@ impl KvV2 {
         }
         let mut merged = record.data;
         json_patch::merge(&mut merged, &body.data);
-        let resp = self
+        let mut resp = self
             .commit_version(storage, key, &config, meta, sorted(merged), now)
             .await?;
-        Ok(with_unknown_warning(resp, req, DATA_FIELDS))
+        warn_unknown(&mut resp, &req.data, DATA_FIELDS);
+        Ok(resp)
     }
 
     /// Adds `data` as the next version of `key`, prunes beyond `max_versions`, and commits the
@@ -344,11 +339,9 @@ impl KvV2 {
             _ => Value::Null,
         };
         body.insert("subkeys".into(), subkeys);
-        Ok(with_unknown_warning(
-            Response::data(body),
-            req,
-            SUBKEYS_FIELDS,
-        ))
+        let mut resp = Response::data(body);
+        warn_unknown(&mut resp, &req.data, SUBKEYS_FIELDS);
+        Ok(resp)
     }
 }
 
