@@ -95,23 +95,13 @@ impl KvV2 {
         key: &str,
     ) -> Result<Response, Error> {
         let wanted = requested_version(req)?;
-        let Some(meta) = load_meta(storage, key).await? else {
-            return Err(Error::NotFound);
-        };
-        let version = wanted.unwrap_or(meta.current_version);
-        let Some(vm) = meta.versions.get(&version) else {
-            return Err(Error::NotFound);
-        };
+        let (metadata, record) = self.read_version(storage, key, wanted).await?;
         let mut body = Map::new();
-        let metadata = Value::Object(meta.version_data(version, vm));
-        if !vm.is_live(self.now()) {
+        let Some(record) = record else {
             // A deleted or destroyed version is a 404 that still says which version it is.
             body.insert("data".into(), Value::Null);
             body.insert("metadata".into(), metadata);
             return Ok(Response::data(body).with_status(404));
-        }
-        let Some(record) = load_version(storage, key, version).await? else {
-            return Err(Error::NotFound);
         };
         body.insert("data".into(), record.data);
         body.insert("metadata".into(), metadata);
@@ -304,6 +294,32 @@ impl KvV2 {
         Ok(Response::empty())
     }
 
+    /// The version a read asks for (`wanted`, else the current one): its metadata as a read
+    /// shows it, and its record, or `None` when it is deleted or destroyed. A key or version
+    /// that never existed is a 404.
+    async fn read_version(
+        &self,
+        storage: &dyn Storage,
+        key: &str,
+        wanted: Option<u64>,
+    ) -> Result<(Value, Option<VersionRecord>), Error> {
+        let Some(meta) = load_meta(storage, key).await? else {
+            return Err(Error::NotFound);
+        };
+        let version = wanted.unwrap_or(meta.current_version);
+        let Some(vm) = meta.versions.get(&version) else {
+            return Err(Error::NotFound);
+        };
+        let metadata = Value::Object(meta.version_data(version, vm));
+        if !vm.is_live(self.now()) {
+            return Ok((metadata, None));
+        }
+        let Some(record) = load_version(storage, key, version).await? else {
+            return Err(Error::NotFound);
+        };
+        Ok((metadata, Some(record)))
+    }
+
     pub(super) async fn read_subkeys(
         &self,
         req: &Request,
@@ -315,24 +331,12 @@ impl KvV2 {
             Some(v) => weak_int("depth", v).map_err(validation_failed)?,
             None => 0,
         };
-        let Some(meta) = load_meta(storage, key).await? else {
-            return Err(Error::NotFound);
-        };
-        let version = wanted.unwrap_or(meta.current_version);
-        let Some(vm) = meta.versions.get(&version) else {
-            return Err(Error::NotFound);
-        };
+        let (metadata, record) = self.read_version(storage, key, wanted).await?;
         let mut body = Map::new();
-        body.insert(
-            "metadata".into(),
-            Value::Object(meta.version_data(version, vm)),
-        );
-        if !vm.is_live(self.now()) {
+        body.insert("metadata".into(), metadata);
+        let Some(record) = record else {
             body.insert("subkeys".into(), Value::Null);
             return Ok(Response::data(body).with_status(404));
-        }
-        let Some(record) = load_version(storage, key, version).await? else {
-            return Err(Error::NotFound);
         };
         let subkeys = match record.data {
             Value::Object(m) => Value::Object(subkeys(&m, depth, 1)),
