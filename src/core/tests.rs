@@ -611,6 +611,112 @@ async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
     );
 }
 
+#[tokio::test]
+async fn entities_and_groups_keep_their_name_index_in_step() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    let call = |op: Operation, path: &str, body: serde_json::Value| {
+        core.handle_request(
+            Request::new(op, path)
+                .with_token(&t)
+                .with_data(into_map(body)),
+        )
+    };
+    for kind in ["entity", "group"] {
+        let created = call(
+            Operation::Update,
+            &format!("identity/{kind}"),
+            json!({"name": "a"}),
+        )
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(created["name"], "a");
+        call(
+            Operation::Update,
+            &format!("identity/{kind}"),
+            json!({"name": "b"}),
+        )
+        .await
+        .unwrap();
+        let taken = call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"name": "b"}),
+        )
+        .await;
+        assert!(
+            matches!(&taken, Err(Error::BadRequest(m)) if m == &format!("{kind} name is already in use")),
+            "{kind}"
+        );
+        let root = call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"policies": ["P", "Root"]}),
+        )
+        .await;
+        assert!(
+            matches!(&root, Err(Error::BadRequest(m)) if m == "policies cannot include root"),
+            "{kind}"
+        );
+        // Writing its own name again and renaming it both keep exactly one index entry.
+        call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"name": "a", "policies": "P, q"}),
+        )
+        .await
+        .unwrap();
+        call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"name": "c"}),
+        )
+        .await
+        .unwrap();
+        let names = call(Operation::List, &format!("identity/{kind}/name"), json!({}))
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(names["keys"], json!(["b", "c"]), "{kind}");
+        let read = call(
+            Operation::Read,
+            &format!("identity/{kind}/name/c"),
+            json!({}),
+        )
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+        assert_eq!(read["id"], id.as_str());
+        assert_eq!(read["policies"], json!(["p", "q"]), "{kind}");
+        assert!(matches!(
+            call(
+                Operation::Read,
+                &format!("identity/{kind}/name/a"),
+                json!({})
+            )
+            .await,
+            Err(Error::NotFound)
+        ));
+        // A write by a new name creates the record under that name.
+        let made = call(
+            Operation::Update,
+            &format!("identity/{kind}/name/d"),
+            json!({}),
+        )
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+        assert_eq!(made["name"], "d", "{kind}");
+    }
+}
+
 mod login {
     use super::*;
     use crate::core::mounts::Mounted;
