@@ -247,6 +247,36 @@ async fn mounts_are_enabled_tuned_and_disabled_with_their_data() {
 }
 
 #[tokio::test]
+async fn a_mount_and_its_tuning_read_by_path() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    let read = |path: &str| core.handle_request(Request::new(Operation::Read, path).with_token(&t));
+    core.handle_request(write(
+        &t,
+        "sys/mounts/kv1",
+        json!({"type": "kv", "description": "d"}),
+    ))
+    .await
+    .unwrap();
+    let one = read("sys/mounts/kv1/").await.unwrap().data.unwrap();
+    assert_eq!(
+        (one["type"].as_str(), one["description"].as_str()),
+        (Some("kv"), Some("d"))
+    );
+    let tune = read("sys/mounts/kv1/tune").await.unwrap().data.unwrap();
+    assert_eq!(tune["description"], "d");
+    match read("sys/mounts/nope").await {
+        Err(Error::BadRequest(m)) => assert_eq!(m, "No secret engine mount at nope/"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    match read("sys/mounts/nope/tune").await {
+        Err(Error::BadRequest(m)) => assert_eq!(m, "cannot fetch sysview for path \"nope/\""),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
 async fn reads_never_see_a_stale_cached_entry() {
     let (core, init, _) = initialized().await;
     unseal_with(&core, &init, &[0, 1, 2]).await;
