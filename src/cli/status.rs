@@ -6,7 +6,7 @@ use serde_json::Value as Json;
 use super::args::{OutputFormat, StatusArgs};
 use super::client::{Client, ClientSettings};
 use super::output;
-use super::{CliError, Outcome};
+use super::{request_error, CliError, Outcome};
 
 /// `sys/seal-status` (and the `sys/unseal` response, which has the same shape). Missing fields
 /// take their zero value so that an older or newer server still prints.
@@ -50,10 +50,7 @@ pub fn run(args: &StatusArgs) -> Result<Outcome, CliError> {
     let client = connect(&args.client, CONTEXT)?;
     let body = client
         .get("sys/seal-status")
-        .map_err(|source| CliError::Request {
-            context: CONTEXT,
-            source,
-        })?;
+        .map_err(request_error(CONTEXT))?;
     let status = parse_seal_status(&client, "sys/seal-status", body, CONTEXT)?;
     let leader = leader(&client);
     print!("{}", render(&status, &leader, args.output.format));
@@ -70,7 +67,7 @@ pub(crate) fn connect(
 ) -> Result<Client, CliError> {
     ClientSettings::resolve(args)
         .and_then(Client::new)
-        .map_err(|source| CliError::Request { context, source })
+        .map_err(request_error(context))
 }
 
 pub(crate) fn parse_seal_status(
