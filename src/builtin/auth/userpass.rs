@@ -148,12 +148,7 @@ impl Userpass {
 }
 
 async fn load_user(storage: &dyn Storage, name: &str) -> Result<Option<UserEntry>, Error> {
-    let Some(bytes) = storage.get(&format!("{USER_PREFIX}{name}")).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|_| Error::internal("userpass: stored user is corrupt"))
+    super::load_record(storage, &format!("{USER_PREFIX}{name}"), "userpass", "user").await
 }
 
 /// A user that a sub-path (`password`, `policies`) changes: it must exist.
@@ -164,8 +159,7 @@ async fn existing_user(storage: &dyn Storage, name: &str) -> Result<UserEntry, E
 }
 
 async fn save_user(storage: &dyn Storage, name: &str, user: &UserEntry) -> Result<(), Error> {
-    let bytes =
-        serde_json::to_vec(user).map_err(|_| Error::internal("userpass: cannot encode user"))?;
+    let bytes = super::encode_record("userpass", user, "user")?;
     storage.put(&format!("{USER_PREFIX}{name}"), bytes).await
 }
 

@@ -61,10 +61,7 @@ pub(super) async fn load_role(
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
     let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    match storage.get(&key).await? {
-        Some(bytes) => decode(&bytes, "role").map(Some),
-        None => Ok(None),
-    }
+    super::super::load_record(storage, &key, super::METHOD, "role").await
 }
 
 const ROLE_FIELDS: &[&str] = &[
