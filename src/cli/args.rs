@@ -50,16 +50,7 @@ pub struct LoginArgs {
     #[arg(long)]
     pub path: Option<String>,
     /// Do not store the token in ~/.vault-token.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long, bool_flag = false)]
     pub no_store: bool,
     /// The token (token method; read from standard input when left out or "-"), or
     /// key=value pairs for the other methods.
@@ -97,28 +88,10 @@ pub struct TokenCreateArgs {
     #[arg(long)]
     pub period: Option<String>,
     /// Create a token with no parent.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long, bool_flag = false)]
     pub orphan: bool,
     /// Do not attach the "default" policy.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long, bool_flag = false)]
     pub no_default_policy: bool,
     /// Number of uses before the token is revoked (0: unlimited).
     #[arg(long)]
@@ -138,16 +111,7 @@ pub struct TokenCreateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TokenLookupArgs {
     /// Treat the argument as an accessor.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long, bool_flag = false)]
     pub accessor: bool,
     /// The token (or accessor); the current token when left out.
     pub token: Option<String>,
@@ -160,28 +124,10 @@ pub struct TokenLookupArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TokenRevokeArgs {
     /// Treat the argument as an accessor.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long, bool_flag = false)]
     pub accessor: bool,
     /// Revoke the current token.
-    #[arg(
-        long = "self",
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long = "self", bool_flag = false)]
     pub self_: bool,
     /// The token (or accessor).
     pub token: Option<String>,
@@ -309,14 +255,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
     /// Do not verify the server's TLS certificate. Insecure [env: VAULT_SKIP_VERIFY].
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool_flag
-    )]
+    #[arg(long, bool_flag = None)]
     pub tls_skip_verify: Option<bool>,
 }
 
@@ -351,16 +290,7 @@ pub struct InitArgs {
     #[arg(long, default_value_t = 3)]
     pub key_threshold: u32,
     /// Only report whether the server is initialised: exit 0 if it is, 2 if not.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long, bool_flag = false)]
     pub status: bool,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -373,16 +303,7 @@ pub struct UnsealArgs {
     /// One unseal key share (hex or base64). Read from standard input when left out.
     pub key: Option<String>,
     /// Discard the key shares given so far.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        value_parser = parse_bool_flag,
-        action = clap::ArgAction::Set
-    )]
+    #[arg(long, bool_flag = false)]
     pub reset: bool,
     #[command(flatten)]
     pub output: FormatArgs,
@@ -409,6 +330,31 @@ pub struct RotateArgs {
 fn parse_bool_flag(text: &str) -> Result<bool, String> {
     crate::logical::fields::parse_go_bool(text)
         .ok_or_else(|| format!("expected true, false, 1 or 0, got {text:?}"))
+}
+
+/// Makes an `Arg` one of Vault's boolean flags: `-flag` alone is true, `-flag=<bool>` sets it
+/// (never `-flag <bool>`, so a bare flag does not swallow the next word). Written
+/// `#[arg(long, bool_flag = false)]` for a `bool` with that default, or `bool_flag = None` for
+/// an `Option<bool>` that stays `None` when the flag is absent: clap's derive calls a method
+/// named in `#[arg]` on the `Arg` after its own defaults, so these settings win.
+trait BoolFlag {
+    fn bool_flag(self, default: impl Into<Option<bool>>) -> Self;
+}
+
+impl BoolFlag for clap::Arg {
+    fn bool_flag(self, default: impl Into<Option<bool>>) -> Self {
+        let arg = self
+            .value_name("BOOL")
+            .num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value("true")
+            .value_parser(parse_bool_flag)
+            .action(clap::ArgAction::Set);
+        match default.into() {
+            Some(default) => arg.default_value(if default { "true" } else { "false" }),
+            None => arg,
+        }
+    }
 }
 
 #[cfg(test)]

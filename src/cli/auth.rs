@@ -3,14 +3,9 @@
 use serde_json::{json, Value as Json};
 
 use super::args::{AuthDisableArgs, AuthEnableArgs, AuthListArgs, OutputFormat};
-use super::client::ClientError;
 use super::output;
 use super::status::connect;
-use super::{CliError, Outcome};
-
-fn request(context: &'static str) -> impl Fn(ClientError) -> CliError {
-    move |source| CliError::Request { context, source }
-}
+use super::{request_error, CliError, Outcome};
 
 /// `approle` → `approle/`, as the Vault CLI prints mount paths.
 fn mount_path(path: &str) -> String {
@@ -30,7 +25,7 @@ pub fn enable(args: &AuthEnableArgs) -> Result<Outcome, CliError> {
             &format!("sys/auth/{}", path.trim_end_matches('/')),
             Some(&body),
         )
-        .map_err(request(CONTEXT))?;
+        .map_err(request_error(CONTEXT))?;
     println!(
         "Success! Enabled {} auth method at: {path}",
         args.method_type
@@ -44,7 +39,7 @@ pub fn disable(args: &AuthDisableArgs) -> Result<Outcome, CliError> {
     let path = mount_path(&args.path);
     client
         .delete(&format!("sys/auth/{}", path.trim_end_matches('/')))
-        .map_err(request(CONTEXT))?;
+        .map_err(request_error(CONTEXT))?;
     println!("Success! Disabled the auth method (if it existed) at: {path}");
     Ok(Outcome::Done)
 }
@@ -52,7 +47,7 @@ pub fn disable(args: &AuthDisableArgs) -> Result<Outcome, CliError> {
 pub fn list(args: &AuthListArgs) -> Result<Outcome, CliError> {
     const CONTEXT: &str = "Error listing enabled authentications";
     let client = connect(&args.client, CONTEXT)?;
-    let body = client.get("sys/auth").map_err(request(CONTEXT))?;
+    let body = client.get("sys/auth").map_err(request_error(CONTEXT))?;
     print!(
         "{}",
         render_list(&body.unwrap_or(Json::Null), args.output.format)

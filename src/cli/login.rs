@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value as Json};
 
 use super::args::{LoginArgs, OutputFormat};
-use super::client::{Client, ClientError, ClientSettings};
+use super::client::{Client, ClientSettings};
 use super::token::print_secret;
 use super::{CliError, Outcome};
 
@@ -131,10 +131,7 @@ fn read_stdin_token() -> Result<String, CliError> {
 
 pub fn run(args: &LoginArgs) -> Result<Outcome, CliError> {
     let request = plan(args, read_stdin_token)?;
-    let to_cli = |source: ClientError| CliError::Request {
-        context: CONTEXT,
-        source,
-    };
+    let to_cli = super::request_error(CONTEXT);
     let mut settings = ClientSettings::resolve(&args.client).map_err(to_cli)?;
     let secret = match &request {
         LoginRequest::Token(token) => {

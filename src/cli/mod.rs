@@ -55,6 +55,13 @@ pub enum CliError {
     },
 }
 
+/// For `map_err` on a request made while doing `context` ("Error unsealing").
+pub(crate) fn request_error(
+    context: &'static str,
+) -> impl Fn(client::ClientError) -> CliError + Copy {
+    move |source| CliError::Request { context, source }
+}
+
 impl CliError {
     /// Like the Vault CLI: 1 for local errors (including unusable settings), 2 for errors
     /// from or on the way to the server. `status` overrides this with 1 for every error.

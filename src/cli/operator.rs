@@ -10,7 +10,7 @@ use super::args::{InitArgs, OutputFormat, RotateArgs, SealArgs, UnsealArgs};
 use super::client::ClientError;
 use super::output;
 use super::status::{self, connect};
-use super::{CliError, Outcome};
+use super::{request_error, CliError, Outcome};
 
 // ----- init -------------------------------------------------------------------------------------
 
@@ -50,10 +50,7 @@ pub fn init(args: &InitArgs) -> Result<Outcome, CliError> {
     });
     let body = client
         .put("sys/init", Some(&request))
-        .map_err(|source| CliError::Request {
-            context: CONTEXT,
-            source,
-        })?;
+        .map_err(request_error(CONTEXT))?;
     let response: InitResponse = decode(&client.url("sys/init"), "PUT", body, CONTEXT)?;
     print!(
         "{}",
@@ -71,10 +68,7 @@ pub fn init(args: &InitArgs) -> Result<Outcome, CliError> {
 fn init_status(args: &InitArgs) -> Result<Outcome, CliError> {
     const CONTEXT: &str = "Error checking initialization status";
     let client = connect(&args.client, CONTEXT)?;
-    let body = client.get("sys/init").map_err(|source| CliError::Request {
-        context: CONTEXT,
-        source,
-    })?;
+    let body = client.get("sys/init").map_err(request_error(CONTEXT))?;
     let initialized = body
         .as_ref()
         .and_then(|b| b.get("initialized"))
@@ -158,7 +152,7 @@ pub fn unseal(args: &UnsealArgs) -> Result<Outcome, CliError> {
     let client = connect(&args.client, context)?;
     let body = client
         .put("sys/unseal", Some(&request))
-        .map_err(|source| CliError::Request { context, source })?;
+        .map_err(request_error(context))?;
     let seal_status = status::parse_seal_status(&client, "sys/unseal", body, context)?;
     let leader = status::leader(&client);
     print!(
@@ -211,10 +205,7 @@ pub fn seal(args: &SealArgs) -> Result<Outcome, CliError> {
     let client = connect(&args.client, CONTEXT)?;
     client
         .put("sys/seal", None)
-        .map_err(|source| CliError::Request {
-            context: CONTEXT,
-            source,
-        })?;
+        .map_err(request_error(CONTEXT))?;
     println!("Success! Vault is sealed.");
     Ok(Outcome::Done)
 }
@@ -235,18 +226,12 @@ pub fn rotate(args: &RotateArgs) -> Result<Outcome, CliError> {
     let client = connect(&args.client, CONTEXT)?;
     client
         .put("sys/rotate", None)
-        .map_err(|source| CliError::Request {
-            context: CONTEXT,
-            source,
-        })?;
+        .map_err(request_error(CONTEXT))?;
 
     const STATUS_CONTEXT: &str = "Error reading key status";
     let body = client
         .get("sys/key-status")
-        .map_err(|source| CliError::Request {
-            context: STATUS_CONTEXT,
-            source,
-        })?;
+        .map_err(request_error(STATUS_CONTEXT))?;
     // Vault answers with the fields both at the top level and inside the usual `data`
     // envelope; prefer `data`, fall back to the top level.
     let body = body.map(|b| match b.get("data") {

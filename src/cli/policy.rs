@@ -9,11 +9,7 @@ use super::args::{OutputFormat, PolicyLintArgs, PolicyListArgs, PolicyNameArgs, 
 use super::client::ClientError;
 use super::output;
 use super::status::connect;
-use super::{CliError, Outcome};
-
-fn request(context: &'static str) -> impl Fn(ClientError) -> CliError {
-    move |source| CliError::Request { context, source }
-}
+use super::{request_error, CliError, Outcome};
 
 /// The text of FILE, or of standard input for `-`.
 pub(crate) fn read_source(file: &str) -> Result<String, CliError> {
@@ -38,7 +34,7 @@ pub fn write(args: &PolicyWriteArgs) -> Result<Outcome, CliError> {
             &format!("sys/policies/acl/{name}"),
             Some(&json!({ "policy": rules })),
         )
-        .map_err(request(CONTEXT))?;
+        .map_err(request_error(CONTEXT))?;
     eprint!("{}", output::warnings(body.as_ref()));
     println!("Success! Uploaded policy: {name}");
     Ok(Outcome::Done)
@@ -51,12 +47,7 @@ pub fn read(args: &PolicyNameArgs) -> Result<Outcome, CliError> {
     let body = match client.get(&format!("sys/policies/acl/{name}")) {
         Ok(body) => body,
         Err(ClientError::Api { status: 404, .. }) => None,
-        Err(source) => {
-            return Err(CliError::Request {
-                context: CONTEXT,
-                source,
-            })
-        }
+        Err(source) => return Err(request_error(CONTEXT)(source)),
     };
     let rules = body
         .as_ref()
@@ -82,7 +73,9 @@ pub fn render_read(rules: &str, format: OutputFormat) -> String {
 pub fn list(args: &PolicyListArgs) -> Result<Outcome, CliError> {
     const CONTEXT: &str = "Error listing policies";
     let client = connect(&args.client, CONTEXT)?;
-    let body = client.list("sys/policies/acl").map_err(request(CONTEXT))?;
+    let body = client
+        .list("sys/policies/acl")
+        .map_err(request_error(CONTEXT))?;
     let names: Vec<String> = body
         .as_ref()
         .and_then(|b| b.get("data"))
@@ -113,7 +106,7 @@ pub fn delete(args: &PolicyNameArgs) -> Result<Outcome, CliError> {
     let name = args.name.trim().to_lowercase();
     client
         .delete(&format!("sys/policies/acl/{name}"))
-        .map_err(request(CONTEXT))?;
+        .map_err(request_error(CONTEXT))?;
     println!("Success! Deleted policy: {name}");
     Ok(Outcome::Done)
 }

@@ -6,7 +6,7 @@ use serde_json::Value as Json;
 use super::args::{OutputFormat, StatusArgs};
 use super::client::{Client, ClientSettings};
 use super::output;
-use super::{CliError, Outcome};
+use super::{request_error, CliError, Outcome};
 
 /// `sys/seal-status` (and the `sys/unseal` response, which has the same shape). Missing fields
 /// take their zero value so that an older or newer server still prints.
@@ -50,10 +50,7 @@ pub fn run(args: &StatusArgs) -> Result<Outcome, CliError> {
     let client = connect(&args.client, CONTEXT)?;
     let body = client
         .get("sys/seal-status")
-        .map_err(|source| CliError::Request {
-            context: CONTEXT,
-            source,
-        })?;
+        .map_err(request_error(CONTEXT))?;
     let status = parse_seal_status(&client, "sys/seal-status", body, CONTEXT)?;
     let leader = leader(&client);
     print!("{}", render(&status, &leader, args.output.format));
@@ -70,7 +67,7 @@ pub(crate) fn connect(
 ) -> Result<Client, CliError> {
     ClientSettings::resolve(args)
         .and_then(Client::new)
-        .map_err(|source| CliError::Request { context, source })
+        .map_err(request_error(context))
 }
 
 pub(crate) fn parse_seal_status(
@@ -111,10 +108,8 @@ pub fn render(status: &SealStatus, leader: &Leader, format: OutputFormat) -> Str
 }
 
 fn json_view(status: &SealStatus, leader: &Leader) -> Json {
-    let mut view = match serde_json::to_value(status) {
-        Ok(Json::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
+    let mut view =
+        crate::logical::fields::into_map(serde_json::to_value(status).unwrap_or_default());
     view.insert("ha_enabled".into(), Json::Bool(leader.ha_enabled));
     if leader.ha_enabled {
         view.insert("is_self".into(), Json::Bool(leader.is_self));

@@ -394,43 +394,66 @@ impl IdentityStore {
             }
         });
         let old_name = e.name.clone();
-        if let Some(name) = fields::string(data, "name")?.filter(|n| !n.is_empty()) {
-            if name != e.name {
-                if self.index(&format!("entity-name/{name}")).await?.is_some() {
-                    return Err(Error::bad_request("entity name is already in use"));
-                }
-                e.name = name;
-            }
+        if let Some(name) = self.requested_name("entity", &e.name, data).await? {
+            e.name = name;
         }
         if let Some(m) = fields::string_map(data, "metadata")? {
             e.metadata = m;
         }
-        if let Some(p) = fields::string_list(data, "policies")? {
-            e.policies = crate::core::token_backend::normalize_policies(p);
-            if e.policies.iter().any(|p| p == "root") {
-                return Err(Error::bad_request("policies cannot include root"));
-            }
+        if let Some(p) = policies_field(data)? {
+            e.policies = p;
         }
         if let Some(d) = fields::boolean(data, "disabled")? {
             e.disabled = d;
         }
         e.last_update_time = now;
-        let mut ops = vec![StorageOp::Put(format!("entity/{}", e.id), encode(&e)?)];
-        if old_name != e.name {
-            ops.push(StorageOp::Delete(format!("entity-name/{old_name}")));
-        }
-        ops.push(StorageOp::Put(
-            format!("entity-name/{}", e.name),
-            e.id.clone().into_bytes(),
-        ));
-        self.commit(ops).await?;
+        self.save_named("entity", &e.id, &old_name, &e.name, encode(&e)?)
+            .await?;
         if created {
-            Ok(Response::data(json_map(
+            Ok(Response::data(fields::into_map(
                 json!({"id": e.id, "name": e.name, "aliases": null}),
             )))
         } else {
             Ok(Response::empty())
         }
+    }
+
+    /// The `name` a write gives a record of `kind` (`entity`, `group`) now named `current`;
+    /// refused when another record of that kind already has it.
+    async fn requested_name(
+        &self,
+        kind: &str,
+        current: &str,
+        data: &Map,
+    ) -> Result<Option<String>, Error> {
+        let Some(name) = fields::string(data, "name")?.filter(|n| !n.is_empty()) else {
+            return Ok(None);
+        };
+        if name != current && self.index(&format!("{kind}-name/{name}")).await?.is_some() {
+            return Err(Error::bad_request(format!("{kind} name is already in use")));
+        }
+        Ok(Some(name))
+    }
+
+    /// Stores `kind/<id>` and its `kind-name/<name>` index in one commit, dropping the index
+    /// of `old_name` when the name changed.
+    async fn save_named(
+        &self,
+        kind: &str,
+        id: &str,
+        old_name: &str,
+        name: &str,
+        record: Vec<u8>,
+    ) -> Result<(), Error> {
+        let mut ops = vec![StorageOp::Put(format!("{kind}/{id}"), record)];
+        if old_name != name {
+            ops.push(StorageOp::Delete(format!("{kind}-name/{old_name}")));
+        }
+        ops.push(StorageOp::Put(
+            format!("{kind}-name/{name}"),
+            id.as_bytes().to_vec(),
+        ));
+        self.commit(ops).await
     }
 
     async fn write_alias(&self, id: Option<&str>, data: &Map) -> Result<Response, Error> {
@@ -498,7 +521,7 @@ impl IdentityStore {
             encode(&alias)?,
         ));
         self.commit(ops).await?;
-        Ok(Response::data(json_map(
+        Ok(Response::data(fields::into_map(
             json!({"id": alias.id, "canonical_id": alias.canonical_id}),
         )))
     }
@@ -534,17 +557,11 @@ impl IdentityStore {
             }
         });
         let old_name = g.name.clone();
-        if let Some(name) = fields::string(data, "name")?.filter(|n| !n.is_empty()) {
-            if name != g.name && self.index(&format!("group-name/{name}")).await?.is_some() {
-                return Err(Error::bad_request("group name is already in use"));
-            }
+        if let Some(name) = self.requested_name("group", &g.name, data).await? {
             g.name = name;
         }
-        if let Some(p) = fields::string_list(data, "policies")? {
-            g.policies = crate::core::token_backend::normalize_policies(p);
-            if g.policies.iter().any(|p| p == "root") {
-                return Err(Error::bad_request("policies cannot include root"));
-            }
+        if let Some(p) = policies_field(data)? {
+            g.policies = p;
         }
         if let Some(m) = fields::string_list(data, "member_entity_ids")? {
             g.member_entity_ids = m;
@@ -553,17 +570,10 @@ impl IdentityStore {
             g.metadata = m;
         }
         g.last_update_time = now;
-        let mut ops = vec![StorageOp::Put(format!("group/{}", g.id), encode(&g)?)];
-        if old_name != g.name {
-            ops.push(StorageOp::Delete(format!("group-name/{old_name}")));
-        }
-        ops.push(StorageOp::Put(
-            format!("group-name/{}", g.name),
-            g.id.clone().into_bytes(),
-        ));
-        self.commit(ops).await?;
+        self.save_named("group", &g.id, &old_name, &g.name, encode(&g)?)
+            .await?;
         if created {
-            Ok(Response::data(json_map(
+            Ok(Response::data(fields::into_map(
                 json!({"id": g.id, "name": g.name}),
             )))
         } else {
@@ -572,15 +582,20 @@ impl IdentityStore {
     }
 }
 
-fn json_map(v: Value) -> Map {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
+/// `policies` as a write gives them, normalized; `root` is refused.
+fn policies_field(data: &Map) -> Result<Option<Vec<String>>, Error> {
+    let Some(p) = fields::string_list(data, "policies")? else {
+        return Ok(None);
+    };
+    let policies = crate::core::token_backend::normalize_policies(p);
+    if policies.iter().any(|p| p == "root") {
+        return Err(Error::bad_request("policies cannot include root"));
     }
+    Ok(Some(policies))
 }
 
 fn entity_json(e: &Entity) -> Map {
-    json_map(json!({
+    fields::into_map(json!({
         "id": e.id,
         "name": e.name,
         "metadata": e.metadata,
@@ -597,7 +612,7 @@ fn entity_json(e: &Entity) -> Map {
 }
 
 fn alias_json(a: &EntityAlias) -> Map {
-    json_map(json!({
+    fields::into_map(json!({
         "id": a.id,
         "canonical_id": a.canonical_id,
         "mount_accessor": a.mount_accessor,
@@ -610,7 +625,7 @@ fn alias_json(a: &EntityAlias) -> Map {
 }
 
 fn group_json(g: &Group) -> Map {
-    json_map(json!({
+    fields::into_map(json!({
         "id": g.id,
         "name": g.name,
         "policies": g.policies,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::logical::{Backend, Error, Map};
+use crate::logical::{fields, Backend, Error, Map};
 
 /// The two mount tables: secrets engines at `<path>`, auth methods at `auth/<path>`.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -113,7 +113,7 @@ impl MountEntry {
 
     /// The mount as `sys/mounts` and `sys/internal/ui/mounts` show it.
     pub fn to_json(&self) -> Map {
-        let value = json!({
+        let mut map = fields::into_map(json!({
             "accessor": self.accessor,
             "config": {
                 "default_lease_ttl": self.config.default_lease_ttl,
@@ -130,11 +130,7 @@ impl MountEntry {
             "seal_wrap": self.seal_wrap,
             "type": self.kind,
             "uuid": self.uuid,
-        });
-        let mut map = match value {
-            serde_json::Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        }));
         // Vault reports a deprecation status for plugin backends, not for its own system ones.
         if self.kind != "system" {
             map.insert("deprecation_status".into(), "supported".into());

@@ -5,18 +5,11 @@ use serde_json::json;
 
 use super::*;
 use crate::clock::SystemClock;
-use crate::logical::Map;
+use crate::logical::fields::into_map;
 use crate::physical::InmemBackend;
 
 fn b64(k: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(k)
-}
-
-fn obj(v: serde_json::Value) -> Map {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 async fn new_core(backend: Arc<InmemBackend>) -> Arc<Core> {
@@ -41,7 +34,7 @@ async fn unseal_with(core: &Core, init: &InitResult, idx: &[usize]) {
 fn write(token: &str, path: &str, data: serde_json::Value) -> Request {
     Request::new(Operation::Update, path)
         .with_token(token)
-        .with_data(obj(data))
+        .with_data(into_map(data))
 }
 
 #[tokio::test]
@@ -251,6 +244,36 @@ async fn mounts_are_enabled_tuned_and_disabled_with_their_data() {
         matches!(gone, Err(Error::NotFound)),
         "a re-enabled mount starts empty"
     );
+}
+
+#[tokio::test]
+async fn a_mount_and_its_tuning_read_by_path() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    let read = |path: &str| core.handle_request(Request::new(Operation::Read, path).with_token(&t));
+    core.handle_request(write(
+        &t,
+        "sys/mounts/kv1",
+        json!({"type": "kv", "description": "d"}),
+    ))
+    .await
+    .unwrap();
+    let one = read("sys/mounts/kv1/").await.unwrap().data.unwrap();
+    assert_eq!(
+        (one["type"].as_str(), one["description"].as_str()),
+        (Some("kv"), Some("d"))
+    );
+    let tune = read("sys/mounts/kv1/tune").await.unwrap().data.unwrap();
+    assert_eq!(tune["description"], "d");
+    match read("sys/mounts/nope").await {
+        Err(Error::BadRequest(m)) => assert_eq!(m, "No secret engine mount at nope/"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    match read("sys/mounts/nope/tune").await {
+        Err(Error::BadRequest(m)) => assert_eq!(m, "cannot fetch sysview for path \"nope/\""),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }
 
 #[tokio::test]
@@ -557,6 +580,173 @@ async fn auth_mounts_live_in_their_own_table() {
     assert!(matches!(unknown, Err(Error::BadRequest(m)) if m.contains("plugin not found")));
 }
 
+#[tokio::test]
+async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    for kind in ["userpass", "approle"] {
+        core.handle_request(write(
+            &t,
+            &format!("sys/auth/{kind}"),
+            json!({"type": kind}),
+        ))
+        .await
+        .unwrap();
+    }
+    core.handle_request(write(
+        &t,
+        "auth/approle/role/r",
+        json!({"bind_secret_id": true}),
+    ))
+    .await
+    .unwrap();
+    let refused = |resp: Result<Response, Error>| matches!(resp, Err(Error::BadRequest(m)) if m == "cannot write to a path ending in '/'");
+    for path in [
+        "auth/userpass/users/",
+        "auth/userpass/users/a/",
+        "auth/userpass/login/",
+        "auth/userpass/login/a/",
+        "auth/approle/role/",
+        "auth/approle/role/r/secret-id/",
+        "auth/approle/role/r/secret-id/lookup/",
+        "auth/approle/login/",
+    ] {
+        for op in [Operation::Update, Operation::Patch] {
+            let body = into_map(json!({"password": "x", "secret_id": "s"}));
+            let with_token = Request::new(op, path)
+                .with_token(&t)
+                .with_data(body.clone());
+            assert!(
+                refused(core.handle_request(with_token).await),
+                "{op:?} {path}"
+            );
+            // Login paths answer without a token, but the check comes first.
+            let anonymous = Request::new(op, path).with_data(body);
+            assert!(
+                refused(core.handle_request(anonymous).await),
+                "{op:?} {path}"
+            );
+        }
+    }
+    // Nothing reached the backend: the role still has no secret-id.
+    let listed = core
+        .handle_request(
+            Request::new(Operation::List, "auth/approle/role/r/secret-id/").with_token(&t),
+        )
+        .await;
+    assert!(
+        matches!(listed, Err(Error::NotFound)),
+        "no secret-id was generated"
+    );
+}
+
+#[tokio::test]
+async fn entities_and_groups_keep_their_name_index_in_step() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    let call = |op: Operation, path: &str, body: serde_json::Value| {
+        core.handle_request(
+            Request::new(op, path)
+                .with_token(&t)
+                .with_data(into_map(body)),
+        )
+    };
+    for kind in ["entity", "group"] {
+        let created = call(
+            Operation::Update,
+            &format!("identity/{kind}"),
+            json!({"name": "a"}),
+        )
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(created["name"], "a");
+        call(
+            Operation::Update,
+            &format!("identity/{kind}"),
+            json!({"name": "b"}),
+        )
+        .await
+        .unwrap();
+        let taken = call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"name": "b"}),
+        )
+        .await;
+        assert!(
+            matches!(&taken, Err(Error::BadRequest(m)) if m == &format!("{kind} name is already in use")),
+            "{kind}"
+        );
+        let root = call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"policies": ["P", "Root"]}),
+        )
+        .await;
+        assert!(
+            matches!(&root, Err(Error::BadRequest(m)) if m == "policies cannot include root"),
+            "{kind}"
+        );
+        // Writing its own name again and renaming it both keep exactly one index entry.
+        call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"name": "a", "policies": "P, q"}),
+        )
+        .await
+        .unwrap();
+        call(
+            Operation::Update,
+            &format!("identity/{kind}/id/{id}"),
+            json!({"name": "c"}),
+        )
+        .await
+        .unwrap();
+        let names = call(Operation::List, &format!("identity/{kind}/name"), json!({}))
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(names["keys"], json!(["b", "c"]), "{kind}");
+        let read = call(
+            Operation::Read,
+            &format!("identity/{kind}/name/c"),
+            json!({}),
+        )
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+        assert_eq!(read["id"], id.as_str());
+        assert_eq!(read["policies"], json!(["p", "q"]), "{kind}");
+        assert!(matches!(
+            call(
+                Operation::Read,
+                &format!("identity/{kind}/name/a"),
+                json!({})
+            )
+            .await,
+            Err(Error::NotFound)
+        ));
+        // A write by a new name creates the record under that name.
+        let made = call(
+            Operation::Update,
+            &format!("identity/{kind}/name/d"),
+            json!({}),
+        )
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+        assert_eq!(made["name"], "d", "{kind}");
+    }
+}
+
 mod login {
     use super::*;
     use crate::core::mounts::Mounted;
@@ -607,7 +797,7 @@ mod login {
     }
 
     async fn login(core: &Core, body: serde_json::Value) -> Result<Response, Error> {
-        let mut req = Request::new(Operation::Update, "auth/test/login").with_data(obj(body));
+        let mut req = Request::new(Operation::Update, "auth/test/login").with_data(into_map(body));
         req.remote_addr = Some("10.0.0.5".parse().unwrap());
         core.handle_request(req).await
     }
@@ -727,7 +917,7 @@ mod acl_cache {
         t.policy("p", r#"path "kv/a/*" { capabilities = ["read"] }"#)
             .await;
         let login = Request::new(Operation::Update, "auth/userpass/login/alice")
-            .with_data(obj(json!({"password": "pw"})));
+            .with_data(into_map(json!({"password": "pw"})));
         let auth = t.core.handle_request(login).await.unwrap().auth.unwrap();
         t.token = auth["client_token"].as_str().unwrap().to_string();
         t.entity = auth["entity_id"].as_str().unwrap().to_string();

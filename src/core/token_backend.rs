@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::tokens::{generate_accessor, generate_token_id, TokenEntry, TokenRole, TokenStore};
 use super::{Authorization, Core};
@@ -325,7 +325,7 @@ fn req_path(orphan: bool) -> String {
 
 /// The envelope's `auth` object for a token, as Vault returns it on create, login and renew.
 pub fn auth_object(token: &str, entry: &TokenEntry, lease_duration: u64) -> Map {
-    let value = json!({
+    fields::into_map(json!({
         "client_token": token,
         "accessor": entry.accessor,
         "policies": entry.policies,
@@ -338,17 +338,13 @@ pub fn auth_object(token: &str, entry: &TokenEntry, lease_duration: u64) -> Map 
         "orphan": entry.parent.is_none(),
         "mfa_requirement": null,
         "num_uses": entry.num_uses,
-    });
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+    }))
 }
 
 /// `lookup*` data. `id` is the token itself where the caller gave it, empty for accessors.
 fn lookup_data(store: &TokenStore, entry: &TokenEntry, id: &str) -> Map {
     let now = store.now();
-    let value = json!({
+    let mut map = fields::into_map(json!({
         "accessor": entry.accessor,
         "creation_time": entry.creation_time,
         "creation_ttl": entry.expire_time.map(|_| entry.ttl).unwrap_or(0),
@@ -366,11 +362,7 @@ fn lookup_data(store: &TokenStore, entry: &TokenEntry, id: &str) -> Map {
         "renewable": entry.renewable,
         "ttl": entry.remaining(now),
         "type": "service",
-    });
-    let mut map = match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
+    }));
     if entry.period > 0 {
         map.insert("period".into(), entry.period.into());
     }
@@ -446,7 +438,7 @@ async fn roles(
     match op {
         Operation::Read => {
             let role = store.role(name).await?.ok_or(Error::NotFound)?;
-            let value = json!({
+            Ok(Response::data(fields::into_map(json!({
                 "name": role.name,
                 "allowed_policies": role.allowed_policies,
                 "disallowed_policies": role.disallowed_policies,
@@ -459,11 +451,7 @@ async fn roles(
                 "token_num_uses": role.token_num_uses,
                 "token_bound_cidrs": role.token_bound_cidrs,
                 "token_type": "default-service",
-            });
-            match value {
-                Value::Object(m) => Ok(Response::data(m)),
-                _ => Err(Error::internal("encoding token role")),
-            }
+            }))))
         }
         Operation::Update => {
             let mut role = store.role(name).await?.unwrap_or(TokenRole {

@@ -1,9 +1,7 @@
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use parking_lot::RwLock;
 
 use super::Error;
+use crate::physical::{Backend as _, InmemBackend, PhysicalError};
 
 /// One change inside an atomic [`Storage::commit`].
 #[derive(Clone, PartialEq, Eq)]
@@ -46,32 +44,11 @@ pub trait Storage: Send + Sync {
     }
 }
 
-/// Lists the immediate children of `prefix` among sorted `keys`. Shared by every storage that
-/// keeps its keys in one ordered map.
-pub fn immediate_children<'a>(prefix: &str, keys: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for key in keys {
-        let Some(rest) = key.strip_prefix(prefix) else {
-            continue;
-        };
-        let child = match rest.find('/') {
-            Some(i) => &rest[..=i],
-            None => rest,
-        };
-        if child.is_empty() {
-            continue;
-        }
-        if out.last().map(String::as_str) != Some(child) {
-            out.push(child.to_string());
-        }
-    }
-    out
-}
-
-/// A plaintext in-memory storage for unit tests of backends.
+/// A plaintext in-memory storage for unit tests of backends: the physical in-memory backend,
+/// seen without a barrier, so both share one map, one listing and one commit.
 #[derive(Default)]
 pub struct InmemStorage {
-    entries: RwLock<BTreeMap<String, Vec<u8>>>,
+    entries: InmemBackend,
 }
 
 impl InmemStorage {
@@ -80,34 +57,23 @@ impl InmemStorage {
     }
 }
 
+/// The in-memory backend never fails; this only keeps the signatures honest.
+fn inmem_error(e: PhysicalError) -> Error {
+    Error::internal(format!("in-memory storage: {e}"))
+}
+
 #[async_trait]
 impl Storage for InmemStorage {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.entries.read().get(key).cloned())
+        self.entries.get(key).await.map_err(inmem_error)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
-        let entries = self.entries.read();
-        let keys = entries.range(prefix.to_string()..).map(|(k, _)| k.as_str());
-        Ok(immediate_children(
-            prefix,
-            keys.take_while(|k| k.starts_with(prefix)),
-        ))
+        self.entries.list(prefix).await.map_err(inmem_error)
     }
 
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), Error> {
-        let mut entries = self.entries.write();
-        for op in ops {
-            match op {
-                StorageOp::Put(k, v) => {
-                    entries.insert(k, v);
-                }
-                StorageOp::Delete(k) => {
-                    entries.remove(&k);
-                }
-            }
-        }
-        Ok(())
+        self.entries.commit(ops).await.map_err(inmem_error)
     }
 }
 

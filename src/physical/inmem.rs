@@ -1,4 +1,5 @@
-//! A volatile backend for unit tests and dev mode: one ordered map behind a lock.
+//! A volatile backend for unit tests and dev mode: one ordered map behind a lock. Seen without
+//! a barrier, it is also the backends' test storage, `logical::InmemStorage`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::logical::duration::parse_duration_secs;
+pub use crate::logical::fields::warn_unknown;
 use crate::logical::fields::{weak_bool, weak_int, weak_string, FieldError};
 use crate::logical::{Error, Map};
 
@@ -29,6 +30,14 @@ pub fn string(data: &Map, key: &'static str) -> Result<Option<String>, Error> {
     data.get(key)
         .map(|v| weak_string(v).map_err(|reason| bad(key, reason)))
         .transpose()
+}
+
+/// A string field that must be given and non-empty; else a 400 `missing <key>`.
+pub fn required_string(data: &Map, key: &'static str) -> Result<String, Error> {
+    match string(data, key)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(Error::bad_request(format!("missing {key}"))),
+    }
 }
 
 pub fn boolean(data: &Map, key: &'static str) -> Result<Option<bool>, Error> {
@@ -78,8 +87,6 @@ pub fn comma_strings(data: &Map, key: &'static str) -> Result<Option<Vec<String>
     Ok(Some(items))
 }
 
-/// Vault's warning for fields an endpoint does not declare; it rides on any response that
-/// has a body (data or a login), never on a 204.
 /// A LIST of the keys under `prefix`, with Vault's warning for parameters a LIST ignores.
 pub async fn list_keys(
     req: &crate::logical::Request,
@@ -91,24 +98,15 @@ pub async fn list_keys(
     Ok(resp)
 }
 
-pub fn warn_unknown(resp: &mut crate::logical::Response, data: &Map, known: &[&str]) {
-    if let Some(w) = crate::logical::fields::unknown_fields_warning(data, known) {
-        resp.warnings.push(w);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logical::fields::into_map;
     use serde_json::json;
-
-    fn map(v: Value) -> Map {
-        v.as_object().cloned().unwrap_or_default()
-    }
 
     #[test]
     fn comma_slices_split_trim_and_keep_inner_empties() {
-        let d = map(json!({
+        let d = into_map(json!({
             "s": "Zed, B,a,b, ,default", "l": ["Zed", " B", 5], "n": null, "e": "", "o": {"a": 1}
         }));
         assert_eq!(
@@ -127,7 +125,7 @@ mod tests {
 
     #[test]
     fn durations_refuse_negatives_with_vaults_words() {
-        let d = map(json!({"a": "-1s", "b": "1h", "c": "abc", "d": null}));
+        let d = into_map(json!({"a": "-1s", "b": "1h", "c": "abc", "d": null}));
         assert_eq!(
             duration(&d, "a").unwrap_err().to_string(),
             "error converting input for field \"a\": cannot provide negative value '-1'"

@@ -16,7 +16,7 @@ pub mod userpass;
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
-use crate::logical::{Backend, Error};
+use crate::logical::{Backend, Error, Storage};
 
 pub use approle::AppRole;
 pub use userpass::Userpass;
@@ -46,6 +46,40 @@ fn valid_name(name: &str) -> bool {
             word(first) && word(last) && b.iter().all(|&c| word(c) || c == b'-' || c == b'.')
         }
         _ => false,
+    }
+}
+
+/// Decodes a JSON record that auth method `method` stored. A corrupt one is a 500 naming the
+/// method and the record (`approle: stored role is corrupt`), never its content.
+fn decode_record<T: serde::de::DeserializeOwned>(
+    method: &str,
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|_| Error::internal(format!("{method}: stored {what} is corrupt")))
+}
+
+/// Encodes a record for auth method `method` to store, as [`decode_record`] reads it.
+fn encode_record<T: serde::Serialize>(
+    method: &str,
+    value: &T,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value)
+        .map_err(|_| Error::internal(format!("{method}: cannot encode {what}")))
+}
+
+/// The JSON record at `key`, or `None` when nothing is stored there.
+async fn load_record<T: serde::de::DeserializeOwned>(
+    storage: &dyn Storage,
+    key: &str,
+    method: &str,
+    what: &str,
+) -> Result<Option<T>, Error> {
+    match storage.get(key).await? {
+        Some(bytes) => decode_record(method, &bytes, what).map(Some),
+        None => Ok(None),
     }
 }
 

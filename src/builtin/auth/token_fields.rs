@@ -354,15 +354,12 @@ impl TokenFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logical::fields::into_map;
     use serde_json::json;
-
-    fn map(v: Value) -> Map {
-        v.as_object().cloned().unwrap_or_default()
-    }
 
     fn parsed(v: Value) -> Result<TokenFields, Error> {
         let mut t = TokenFields::default();
-        t.parse(&map(v), ParseOptions::default())?;
+        t.parse(&into_map(v), ParseOptions::default())?;
         Ok(t)
     }
 
@@ -429,7 +426,7 @@ mod tests {
         let mut t = TokenFields::default();
         let w = t
             .parse(
-                &map(json!({"token_type": "default-service"})),
+                &into_map(json!({"token_type": "default-service"})),
                 ParseOptions {
                     token_type_compat: true,
                 },
@@ -452,7 +449,7 @@ mod tests {
             let e = t
                 .upgrade(
                     &mut legacy,
-                    &map(json!({ "policies": spelling })),
+                    &into_map(json!({ "policies": spelling })),
                     &[Legacy::Policies],
                 )
                 .unwrap_err();
@@ -481,7 +478,7 @@ mod tests {
         ];
         let mut t = TokenFields::default();
         let mut l = LegacyFields::default();
-        let d = map(
+        let d = into_map(
             json!({"policies": "Zed, B,a,b,,default", "ttl": "1h", "max_ttl": "2h", "bound_cidrs": "10.0.0.0/8"}),
         );
         t.parse(&d, ParseOptions::default()).unwrap();
@@ -495,7 +492,7 @@ mod tests {
         assert_eq!(l.bound_cidrs, vec!["10.0.0.0/8"]);
 
         // Both given: the new one wins and the old one mirrors it.
-        let d = map(json!({"token_policies": "d", "policies": "e"}));
+        let d = into_map(json!({"token_policies": "d", "policies": "e"}));
         t.parse(&d, ParseOptions::default()).unwrap();
         t.upgrade(&mut l, &d, &all).unwrap();
         assert_eq!(
@@ -504,7 +501,7 @@ mod tests {
         );
 
         // The new one alone clears the old one.
-        let d = map(json!({"token_policies": "f", "token_ttl": "5m"}));
+        let d = into_map(json!({"token_policies": "f", "token_ttl": "5m"}));
         t.parse(&d, ParseOptions::default()).unwrap();
         t.upgrade(&mut l, &d, &all).unwrap();
         assert!(l.policies.is_empty());

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 
 use super::token_fields::{Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS};
 use super::{cidr, input, internal, unsupported_path, valid_name};
-use crate::logical::fields::sorted;
+use crate::logical::fields::{into_map, sorted};
 use crate::logical::{Alias, Auth, Backend, Error, Map, Operation, Request, Response, Storage};
 
 const USER_PREFIX: &str = "user/";
@@ -148,17 +148,18 @@ impl Userpass {
 }
 
 async fn load_user(storage: &dyn Storage, name: &str) -> Result<Option<UserEntry>, Error> {
-    let Some(bytes) = storage.get(&format!("{USER_PREFIX}{name}")).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|_| Error::internal("userpass: stored user is corrupt"))
+    super::load_record(storage, &format!("{USER_PREFIX}{name}"), "userpass", "user").await
+}
+
+/// A user that a sub-path (`password`, `policies`) changes: it must exist.
+async fn existing_user(storage: &dyn Storage, name: &str) -> Result<UserEntry, Error> {
+    load_user(storage, name)
+        .await?
+        .ok_or_else(|| internal("username does not exist"))
 }
 
 async fn save_user(storage: &dyn Storage, name: &str, user: &UserEntry) -> Result<(), Error> {
-    let bytes =
-        serde_json::to_vec(user).map_err(|_| Error::internal("userpass: cannot encode user"))?;
+    let bytes = super::encode_record("userpass", user, "user")?;
     storage.put(&format!("{USER_PREFIX}{name}"), bytes).await
 }
 
@@ -217,9 +218,6 @@ impl Backend for Userpass {
     }
 
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
-        if req.operation == Operation::Update && req.path.ends_with('/') {
-            return Err(Error::bad_request("cannot write to a path ending in '/'"));
-        }
         let Some(route) = route(&req.path) else {
             if req.path.starts_with("login") {
                 // Vault words the unauthenticated 404 without the multierror wrapping.
@@ -228,11 +226,7 @@ impl Backend for Userpass {
             return Err(unsupported_path());
         };
         match (route, req.operation) {
-            (Route::List, Operation::List) => {
-                let mut resp = Response::list(storage.list(USER_PREFIX).await?)?;
-                input::warn_unknown(&mut resp, &req.data, &[]);
-                Ok(resp)
-            }
+            (Route::List, Operation::List) => input::list_keys(req, storage, USER_PREFIX).await,
             (Route::User(name), Operation::Read) => self.read_user(req, storage, name).await,
             (Route::User(name), Operation::Update) => self.write_user(req, storage, name).await,
             (Route::User(name), Operation::Delete) => {
@@ -282,11 +276,7 @@ impl Userpass {
         if !legacy.bound_cidrs.is_empty() {
             data.insert("bound_cidrs".into(), legacy.bound_cidrs.clone().into());
         }
-        let data = match sorted(Value::Object(data)) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        let mut resp = Response::data(data);
+        let mut resp = Response::data(into_map(sorted(Value::Object(data))));
         input::warn_unknown(&mut resp, &req.data, &user_fields());
         Ok(resp)
     }
@@ -301,12 +291,11 @@ impl Userpass {
         let existing = load_user(storage, &name).await?;
         let creating = existing.is_none();
         let mut user = existing.unwrap_or_default();
-        let password = password_input(&req.data)?;
-        if creating && password.is_none() {
-            return Err(Error::bad_request(
-                "must provide either password or password_hash",
-            ));
-        }
+        let password = if creating {
+            Some(required_password(&req.data)?)
+        } else {
+            password_input(&req.data)?
+        };
         let mut warnings = user.token.parse(&req.data, ParseOptions::default())?;
         user.token.upgrade(&mut user.legacy, &req.data, LEGACY)?;
         if let Some(p) = password {
@@ -332,14 +321,8 @@ impl Userpass {
         name: &str,
     ) -> Result<Response, Error> {
         let name = name.to_lowercase();
-        let Some(password) = password_input(&req.data)? else {
-            return Err(Error::bad_request(
-                "must provide either password or password_hash",
-            ));
-        };
-        let Some(mut user) = load_user(storage, &name).await? else {
-            return Err(internal("username does not exist"));
-        };
+        let password = required_password(&req.data)?;
+        let mut user = existing_user(storage, &name).await?;
         user.password_hash = self.password_to_hash(password).await?;
         save_user(storage, &name, &user).await?;
         Ok(Response::empty())
@@ -429,9 +412,7 @@ async fn write_policies(
     name: &str,
 ) -> Result<Response, Error> {
     let name = name.to_lowercase();
-    let Some(mut user) = load_user(storage, &name).await? else {
-        return Err(internal("username does not exist"));
-    };
+    let mut user = existing_user(storage, &name).await?;
     // This endpoint parses both names like the legacy field: normalized and sorted.
     let parse = |key: &'static str| -> Result<Option<Vec<String>>, Error> {
         let Some(items) = input::comma_strings(&req.data, key)? else {
@@ -483,6 +464,12 @@ fn password_input(data: &Map) -> Result<Option<PasswordInput>, Error> {
         }
         (true, true) => Ok(None),
     }
+}
+
+/// `password` or `password_hash`, where one of them must be given.
+fn required_password(data: &Map) -> Result<PasswordInput, Error> {
+    password_input(data)?
+        .ok_or_else(|| Error::bad_request("must provide either password or password_hash"))
 }
 
 fn user_fields() -> Vec<&'static str> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::logical::{Backend, Error, Map, Operation, Request, Response, Storage};
 
 use crate::logical::duration::parse_duration_secs;
-use crate::logical::fields::{sorted, unknown_fields_warning};
+use crate::logical::fields::{sorted, warn_unknown};
 
 /// The KV v1 secrets engine.
 #[derive(Debug, Default)]
@@ -57,9 +57,7 @@ impl Backend for KvV1 {
                     req.default_lease_ttl,
                 );
                 // Every query parameter is unknown to a v1 read.
-                if let Some(w) = unknown_fields_warning(&req.data, &[]) {
-                    resp.warnings.push(w);
-                }
+                warn_unknown(&mut resp, &req.data, &[]);
                 Ok(resp)
             }
             Operation::Update => {
@@ -91,9 +89,7 @@ impl Backend for KvV1 {
                     format!("{path}/")
                 };
                 let mut resp = Response::list(storage.list(&prefix).await?)?;
-                if let Some(w) = unknown_fields_warning(&req.data, &[]) {
-                    resp.warnings.push(w);
-                }
+                warn_unknown(&mut resp, &req.data, &[]);
                 Ok(resp)
             }
             Operation::Patch => Err(Error::UnsupportedOperation),
@@ -104,12 +100,9 @@ impl Backend for KvV1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logical::fields::into_map;
     use crate::logical::InmemStorage;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map {
-        v.as_object().cloned().unwrap_or_default()
-    }
 
     async fn call(
         s: &InmemStorage,
@@ -117,7 +110,7 @@ mod tests {
         path: &str,
         data: Value,
     ) -> Result<Response, Error> {
-        let mut req = Request::new(op, path).with_data(obj(data));
+        let mut req = Request::new(op, path).with_data(into_map(data));
         req.default_lease_ttl = 2_764_800;
         KvV1.handle(&req, s).await
     }

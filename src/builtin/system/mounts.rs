@@ -44,13 +44,25 @@ fn list(core: &Core, table: Table) -> Result<Response, Error> {
     Ok(Response::data(data))
 }
 
-fn read_one(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
+/// The mount at `path` (normalized); when there is none, a 400 that `missing` words for
+/// the normalized path.
+fn mount_at(
+    core: &Core,
+    table: Table,
+    path: &str,
+    missing: fn(&str) -> String,
+) -> Result<MountEntry, Error> {
     let path = normalize_mount_path(path)?;
-    let entry = core
-        .mounts(table)?
+    core.mounts(table)?
         .into_iter()
         .find(|e| e.path == path)
-        .ok_or_else(|| Error::bad_request(format!("No secret engine mount at {path}")))?;
+        .ok_or_else(|| Error::bad_request(missing(&path)))
+}
+
+fn read_one(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
+    let entry = mount_at(core, table, path, |p| {
+        format!("No secret engine mount at {p}")
+    })?;
     Ok(Response::data(entry.to_json()))
 }
 
@@ -70,12 +82,9 @@ async fn enable(core: &Core, table: Table, path: &str, data: &Map) -> Result<Res
 }
 
 fn read_tune(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
-    let path = normalize_mount_path(path)?;
-    let entry = core
-        .mounts(table)?
-        .into_iter()
-        .find(|e| e.path == path)
-        .ok_or_else(|| Error::bad_request(format!("cannot fetch sysview for path \"{path}\"")))?;
+    let entry = mount_at(core, table, path, |p| {
+        format!("cannot fetch sysview for path \"{p}\"")
+    })?;
     let (default_ttl, max_ttl) = core.effective_ttls(&entry);
     let mut data = Map::new();
     data.insert("default_lease_ttl".into(), default_ttl.into());

@@ -7,7 +7,7 @@ mod weak;
 
 pub use weak::*;
 
-use super::{duration, Error, Map};
+use super::{duration, Error, Map, Response};
 
 fn lookup<'a>(data: &'a Map, key: &str) -> Option<&'a serde_json::Value> {
     data.get(key).filter(|v| !v.is_null())
@@ -101,6 +101,24 @@ pub fn string_map(
         .map(Some)
 }
 
+/// Adds Vault's warning for the fields of `data` that an endpoint does not declare (see
+/// [`unknown_fields_warning`]) to `resp`; only call it for a response that has a body (data
+/// or a login), never for a 204.
+pub fn warn_unknown(resp: &mut Response, data: &Map, known: &[&str]) {
+    if let Some(w) = unknown_fields_warning(data, known) {
+        resp.warnings.push(w);
+    }
+}
+
+/// A JSON value as a data map: the object itself, or an empty map for anything else. For the
+/// `json!({..})` objects that handlers build as response data, and for test request bodies.
+pub fn into_map(v: serde_json::Value) -> Map {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
 /// A JSON object field.
 pub fn object(data: &Map, key: &'static str) -> Result<Option<Map>, Error> {
     match lookup(data, key) {
@@ -114,16 +132,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: serde_json::Value) -> Map {
-        match v {
-            serde_json::Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
-
     #[test]
     fn keyed_fields_accept_strings_and_refuse_wrong_types() {
-        let d = map(json!({"b": "true", "n": "12", "t": "1h", "x": [1], "neg": -1, "o": {"a": 1}}));
+        let d = into_map(
+            json!({"b": "true", "n": "12", "t": "1h", "x": [1], "neg": -1, "o": {"a": 1}}),
+        );
         assert_eq!(boolean(&d, "b").unwrap(), Some(true));
         assert_eq!(unsigned(&d, "n").unwrap(), Some(12));
         assert_eq!(duration_secs(&d, "t").unwrap(), Some(3600));

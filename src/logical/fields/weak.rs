@@ -371,7 +371,7 @@ mod tests {
     #[test]
     fn unknown_fields_are_sorted_and_list_is_ignored() {
         let data = json!({"zz": 1, "extra": 1, "data": {}, "list": "true"});
-        let data = data.as_object().cloned().unwrap_or_default();
+        let data = crate::logical::fields::into_map(data);
         assert_eq!(
             unknown_fields_warning(&data, &["data"]).as_deref(),
             Some("Endpoint ignored these unrecognized parameters: [extra zz]")

@@ -101,8 +101,7 @@ impl AppRole {
         let Some(bytes) = storage.get(SALT_KEY).await? else {
             return Ok(None);
         };
-        let entry: SaltEntry = serde_json::from_slice(&bytes)
-            .map_err(|_| Error::internal("approle: stored salt is corrupt"))?;
+        let entry: SaltEntry = decode(&bytes, "salt")?;
         let key = hex::decode(entry.key)
             .map_err(|_| Error::internal("approle: stored salt is corrupt"))?;
         Ok(Some(Salt(key)))
@@ -121,20 +120,19 @@ impl AppRole {
         let entry = SaltEntry {
             key: hex::encode(key),
         };
-        let bytes = serde_json::to_vec(&entry)
-            .map_err(|_| Error::internal("approle: cannot encode salt"))?;
-        storage.put(SALT_KEY, bytes).await?;
+        storage.put(SALT_KEY, encode(&entry, "salt")?).await?;
         Ok(Salt(key.to_vec()))
     }
 }
 
+const METHOD: &str = "approle";
+
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|_| Error::internal(format!("approle: stored {what} is corrupt")))
+    super::decode_record(METHOD, bytes, what)
 }
 
 fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value).map_err(|_| Error::internal(format!("approle: cannot encode {what}")))
+    super::encode_record(METHOD, value, what)
 }
 
 /// The paths below `role/<name>/`.
@@ -215,10 +213,6 @@ impl Backend for AppRole {
     }
 
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
-        // Vault refuses every write to a directory-like path before routing it.
-        if req.operation == Operation::Update && req.path.ends_with('/') {
-            return Err(Error::bad_request("cannot write to a path ending in '/'"));
-        }
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());
         };

@@ -11,7 +11,7 @@ use super::super::token_fields::{
 };
 use super::{decode, encode, AppRole, Salt};
 use crate::logical::duration::format_secs;
-use crate::logical::fields::sorted;
+use crate::logical::fields::{into_map, sorted};
 use crate::logical::{Error, Map, Request, Response, Storage, StorageOp};
 
 pub(super) const ROLE_PREFIX: &str = "role/";
@@ -61,10 +61,7 @@ pub(super) async fn load_role(
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
     let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    match storage.get(&key).await? {
-        Some(bytes) => decode(&bytes, "role").map(Some),
-        None => Ok(None),
-    }
+    super::super::load_record(storage, &key, super::METHOD, "role").await
 }
 
 const ROLE_FIELDS: &[&str] = &[
@@ -95,13 +92,6 @@ fn has_constraint(role: &RoleEntry) -> bool {
         || !role.token.token_bound_cidrs.is_empty()
 }
 
-fn object(v: Value) -> Map {
-    match sorted(v) {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
 impl AppRole {
     pub(super) async fn list_roles(
         &self,
@@ -117,9 +107,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let Some(role) = load_role(storage, name).await? else {
-            return Err(Error::NotFound);
-        };
+        let role = load_role(storage, name).await?.ok_or(Error::NotFound)?;
         let mut data = Map::new();
         data.insert("bind_secret_id".into(), role.bind_secret_id.into());
         data.insert("local_secret_ids".into(), role.local_secret_ids.into());
@@ -138,7 +126,7 @@ impl AppRole {
         if !role.legacy.policies.is_empty() {
             data.insert("policies".into(), role.legacy.policies.clone().into());
         }
-        let mut resp = Response::data(object(Value::Object(data)));
+        let mut resp = Response::data(into_map(sorted(Value::Object(data))));
         if !has_constraint(&role) {
             resp.warnings.push(
                 "Role does not have any constraints set on it. Updates to this role will require a constraint to be set"
@@ -382,9 +370,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let Some(role) = load_role(storage, name).await? else {
-            return Err(Error::NotFound);
-        };
+        let role = load_role(storage, name).await?.ok_or(Error::NotFound)?;
         let mut data = Map::new();
         data.insert("role_id".into(), role.role_id.into());
         let mut resp = Response::data(data);
@@ -398,10 +384,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let role_id = input::string(&req.data, "role_id")?.unwrap_or_default();
-        if role_id.is_empty() {
-            return Err(Error::bad_request("missing role_id"));
-        }
+        let role_id = input::required_string(&req.data, "role_id")?;
         let _guard = self.role_lock.lock().await;
         let Some(mut role) = load_role(storage, name).await? else {
             return Err(super::super::unsupported_path());
@@ -417,9 +400,7 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let Some(role) = load_role(storage, name).await? else {
-            return Err(Error::NotFound);
-        };
+        let role = load_role(storage, name).await?.ok_or(Error::NotFound)?;
         let mut data = Map::new();
         data.insert("local_secret_ids".into(), role.local_secret_ids.into());
         Ok(Response::data(data))

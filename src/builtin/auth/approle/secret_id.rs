@@ -12,9 +12,9 @@ use super::super::cidr;
 use super::super::input;
 use super::super::internal;
 use super::super::token_fields::SYSTEM_MAX_LEASE_TTL;
-use super::role::{load_role, RoleEntry};
+use super::role::load_role;
 use super::{decode, encode, AppRole, Salt, MAX_HMAC_INPUT};
-use crate::logical::fields::{go_quote, sorted};
+use crate::logical::fields::{go_quote, into_map, sorted};
 use crate::logical::{Error, IpNet, Map, Request, Response, Storage, StorageOp};
 
 const ACCESSOR_PREFIX: &str = "accessor/";
@@ -71,11 +71,24 @@ impl SecretIdEntry {
             "token_bound_cidrs".into(),
             self.token_bound_cidrs.clone().into(),
         );
-        match sorted(Value::Object(data)) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        into_map(sorted(Value::Object(data)))
     }
+}
+
+/// A stored secret-id found through its role, held under its lock.
+struct LockedSecretId<'a> {
+    salt: Salt,
+    /// Where the entry is stored.
+    key: String,
+    entry: SecretIdEntry,
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// Where an accessor's index points: its secret-id's HMAC and storage key below a role.
+struct IndexedSecretId {
+    salt: Salt,
+    secret_id_hmac: String,
+    key: String,
 }
 
 /// The index from an accessor to its secret-id.
@@ -212,6 +225,13 @@ fn secret_id_input(data: &Map) -> Result<SecretIdInput, Error> {
         num_uses: input::int(data, "num_uses").map_err(validation)?,
         ttl: input::duration(data, "ttl").map_err(validation)?,
     })
+}
+
+fn accessor_missing(accessor: &str) -> String {
+    format!(
+        "failed to find accessor entry for secret_id_accessor: {}",
+        go_quote(accessor)
+    )
 }
 
 fn role_missing(name: &str) -> String {
@@ -377,23 +397,34 @@ impl AppRole {
         Response::list(accessors)
     }
 
-    /// The role, the salt and the named secret-id's storage key and HMAC, for the
-    /// lookup/destroy paths. `Ok(None)` when nothing could match.
-    async fn locate(
+    /// The secret-id that `req`'s `secret_id` names below role `name`, for the lookup and
+    /// destroy paths, read under its lock (held as long as the answer lives). `Ok(None)` when
+    /// nothing is stored under it.
+    async fn locked_secret_id(
         &self,
+        req: &Request,
         storage: &dyn Storage,
         name: &str,
-        secret_id: &str,
-    ) -> Result<Option<(RoleEntry, Salt, String, String)>, Error> {
+    ) -> Result<Option<LockedSecretId<'_>>, Error> {
+        let secret_id = input::required_string(&req.data, "secret_id")?;
         let Some(role) = load_role(storage, name).await? else {
             return Err(internal(role_missing(name)));
         };
         let Some(salt) = self.salt(storage).await? else {
             return Ok(None);
         };
-        let sid_hmac = secret_id_hmac(&salt, secret_id);
+        let sid_hmac = secret_id_hmac(&salt, &secret_id);
         let key = format!("{}{sid_hmac}", role.secret_id_dir(&salt));
-        Ok(Some((role, salt, key, sid_hmac)))
+        let guard = self.lock_secret(&sid_hmac).await;
+        let Some(bytes) = storage.get(&key).await? else {
+            return Ok(None);
+        };
+        Ok(Some(LockedSecretId {
+            salt,
+            entry: decode(&bytes, "secret-id")?,
+            key,
+            _guard: guard,
+        }))
     }
 
     pub(super) async fn lookup_secret_id(
@@ -402,31 +433,22 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let secret_id = input::string(&req.data, "secret_id")?.unwrap_or_default();
-        if secret_id.is_empty() {
-            return Err(Error::bad_request("missing secret_id"));
-        }
-        let Some((_, salt, key, sid_hmac)) = self.locate(storage, name, &secret_id).await? else {
+        let Some(found) = self.locked_secret_id(req, storage, name).await? else {
             return Ok(Response::empty());
         };
-        let _guard = self.lock_secret(&sid_hmac).await;
-        let Some(bytes) = storage.get(&key).await? else {
-            return Ok(Response::empty());
-        };
-        let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
-        if entry.expired(unix_nanos(self.now())) {
+        if found.entry.expired(unix_nanos(self.now())) {
             return Ok(Response::empty());
         }
         if storage
-            .get(&accessor_key(&salt, &entry.accessor))
+            .get(&accessor_key(&found.salt, &found.entry.accessor))
             .await?
             .is_none()
         {
             // A secret-id without its accessor cannot be managed; Vault revokes it.
-            storage.delete(&key).await?;
+            storage.delete(&found.key).await?;
             return Err(Error::bad_request("invalid secret id"));
         }
-        let mut resp = Response::data(entry.render());
+        let mut resp = Response::data(found.entry.render());
         input::warn_unknown(&mut resp, &req.data, &["role_name", "secret_id"]);
         Ok(resp)
     }
@@ -437,45 +459,45 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let secret_id = input::string(&req.data, "secret_id")?.unwrap_or_default();
-        if secret_id.is_empty() {
-            return Err(Error::bad_request("missing secret_id"));
-        }
-        let Some((_, salt, key, sid_hmac)) = self.locate(storage, name, &secret_id).await? else {
+        let Some(found) = self.locked_secret_id(req, storage, name).await? else {
             return Ok(Response::empty());
         };
-        let _guard = self.lock_secret(&sid_hmac).await;
-        let Some(bytes) = storage.get(&key).await? else {
-            return Ok(Response::empty());
-        };
-        let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
         storage
             .commit(vec![
-                StorageOp::Delete(accessor_key(&salt, &entry.accessor)),
-                StorageOp::Delete(key),
+                StorageOp::Delete(accessor_key(&found.salt, &found.entry.accessor)),
+                StorageOp::Delete(found.key),
             ])
             .await?;
         Ok(Response::empty())
     }
 
-    /// The role, the salt and the accessor's index entry, for the accessor paths.
+    /// The accessor that `req`'s `secret_id_accessor` names, for the accessor paths, and
+    /// where its index points below role `name` (`None` when there is no such index entry).
+    /// Only this role's secret-ids are looked at: another role's accessor finds nothing.
     async fn locate_accessor(
         &self,
+        req: &Request,
         storage: &dyn Storage,
         name: &str,
-        accessor: &str,
-    ) -> Result<(RoleEntry, Option<(Salt, AccessorEntry)>), Error> {
+    ) -> Result<(String, Option<IndexedSecretId>), Error> {
+        let accessor = input::required_string(&req.data, "secret_id_accessor")?;
         let Some(role) = load_role(storage, name).await? else {
             return Err(internal(role_missing(name)));
         };
         let Some(salt) = self.salt(storage).await? else {
-            return Ok((role, None));
+            return Ok((accessor, None));
         };
-        let found = match storage.get(&accessor_key(&salt, accessor)).await? {
-            Some(bytes) => Some((salt, decode(&bytes, "accessor")?)),
-            None => None,
+        let Some(bytes) = storage.get(&accessor_key(&salt, &accessor)).await? else {
+            return Ok((accessor, None));
         };
-        Ok((role, found))
+        let index: AccessorEntry = decode(&bytes, "accessor")?;
+        let key = format!("{}{}", role.secret_id_dir(&salt), index.secret_id_hmac);
+        let found = IndexedSecretId {
+            salt,
+            secret_id_hmac: index.secret_id_hmac,
+            key,
+        };
+        Ok((accessor, Some(found)))
     }
 
     pub(super) async fn lookup_accessor(
@@ -484,27 +506,14 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let accessor = input::string(&req.data, "secret_id_accessor")?.unwrap_or_default();
-        if accessor.is_empty() {
-            return Err(Error::bad_request("missing secret_id_accessor"));
-        }
-        let (role, found) = self.locate_accessor(storage, name, &accessor).await?;
-        let Some((salt, index)) = found else {
+        let (accessor, found) = self.locate_accessor(req, storage, name).await?;
+        let Some(found) = found else {
             // Vault answers this one with a 404 that still carries a body.
             let mut data = Map::new();
-            data.insert(
-                "error".into(),
-                format!(
-                    "failed to find accessor entry for secret_id_accessor: {}",
-                    go_quote(&accessor)
-                )
-                .into(),
-            );
+            data.insert("error".into(), accessor_missing(&accessor).into());
             return Ok(Response::data(data).with_status(404));
         };
-        // Only this role's secret-ids are looked at: another role's accessor finds nothing.
-        let key = format!("{}{}", role.secret_id_dir(&salt), index.secret_id_hmac);
-        let Some(bytes) = storage.get(&key).await? else {
+        let Some(bytes) = storage.get(&found.key).await? else {
             return Ok(Response::empty());
         };
         let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
@@ -522,27 +531,19 @@ impl AppRole {
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
-        let accessor = input::string(&req.data, "secret_id_accessor")?.unwrap_or_default();
-        if accessor.is_empty() {
-            return Err(Error::bad_request("missing secret_id_accessor"));
-        }
-        let (role, found) = self.locate_accessor(storage, name, &accessor).await?;
-        let Some((salt, index)) = found else {
-            return Err(internal(format!(
-                "failed to find accessor entry for secret_id_accessor: {}",
-                go_quote(&accessor)
-            )));
+        let (accessor, found) = self.locate_accessor(req, storage, name).await?;
+        let Some(found) = found else {
+            return Err(internal(accessor_missing(&accessor)));
         };
-        let _guard = self.lock_secret(&index.secret_id_hmac).await;
-        let key = format!("{}{}", role.secret_id_dir(&salt), index.secret_id_hmac);
-        if storage.get(&key).await?.is_none() {
+        let _guard = self.lock_secret(&found.secret_id_hmac).await;
+        if storage.get(&found.key).await?.is_none() {
             // Another role's accessor: refused, and that secret-id stays usable.
             return Err(Error::Forbidden("invalid secret id accessor".into()));
         }
         storage
             .commit(vec![
-                StorageOp::Delete(accessor_key(&salt, &accessor)),
-                StorageOp::Delete(key),
+                StorageOp::Delete(accessor_key(&found.salt, &accessor)),
+                StorageOp::Delete(found.key),
             ])
             .await?;
         Ok(Response::empty())

@@ -9,9 +9,7 @@ use super::store::{
     put_meta, version_key, KeyMeta, Timestamp, VersionMeta, VersionRecord,
 };
 use super::KvV2;
-use crate::logical::fields::{
-    sorted, unknown_fields_warning, weak_int, weak_int_list, weak_map, FieldError,
-};
+use crate::logical::fields::{sorted, warn_unknown, weak_int, weak_int_list, weak_map, FieldError};
 
 const DATA_FIELDS: &[&str] = &["path", "version", "options", "data"];
 const SUBKEYS_FIELDS: &[&str] = &["path", "version", "depth"];
@@ -37,13 +35,6 @@ fn requested_version(req: &Request) -> Result<Option<u64>, Error> {
             Ok(u64::try_from(n).ok().filter(|n| *n > 0))
         }
     }
-}
-
-fn with_unknown_warning(mut resp: Response, req: &Request, known: &[&str]) -> Response {
-    if let Some(w) = unknown_fields_warning(&req.data, known) {
-        resp.warnings.push(w);
-    }
-    resp
 }
 
 /// The parsed body of a data write or patch.
@@ -104,27 +95,19 @@ impl KvV2 {
         key: &str,
     ) -> Result<Response, Error> {
         let wanted = requested_version(req)?;
-        let Some(meta) = load_meta(storage, key).await? else {
-            return Err(Error::NotFound);
-        };
-        let version = wanted.unwrap_or(meta.current_version);
-        let Some(vm) = meta.versions.get(&version) else {
-            return Err(Error::NotFound);
-        };
+        let (metadata, record) = self.read_version(storage, key, wanted).await?;
         let mut body = Map::new();
-        let metadata = Value::Object(meta.version_data(version, vm));
-        if !vm.is_live(self.now()) {
+        let Some(record) = record else {
             // A deleted or destroyed version is a 404 that still says which version it is.
             body.insert("data".into(), Value::Null);
             body.insert("metadata".into(), metadata);
             return Ok(Response::data(body).with_status(404));
-        }
-        let Some(record) = load_version(storage, key, version).await? else {
-            return Err(Error::NotFound);
         };
         body.insert("data".into(), record.data);
         body.insert("metadata".into(), metadata);
-        Ok(with_unknown_warning(Response::data(body), req, DATA_FIELDS))
+        let mut resp = Response::data(body);
+        warn_unknown(&mut resp, &req.data, DATA_FIELDS);
+        Ok(resp)
     }
 
     pub(super) async fn write_data(
@@ -143,10 +126,11 @@ impl KvV2 {
         // A new key's metadata is created at the same instant as its first version.
         let now = self.now();
         let meta = meta.unwrap_or_else(|| KeyMeta::new(now));
-        let resp = self
+        let mut resp = self
             .commit_version(storage, key, &config, meta, body.data, now)
             .await?;
-        Ok(with_unknown_warning(resp, req, DATA_FIELDS))
+        warn_unknown(&mut resp, &req.data, DATA_FIELDS);
+        Ok(resp)
     }
 
     pub(super) async fn patch_data(
@@ -183,10 +167,11 @@ impl KvV2 {
         }
         let mut merged = record.data;
         json_patch::merge(&mut merged, &body.data);
-        let resp = self
+        let mut resp = self
             .commit_version(storage, key, &config, meta, sorted(merged), now)
             .await?;
-        Ok(with_unknown_warning(resp, req, DATA_FIELDS))
+        warn_unknown(&mut resp, &req.data, DATA_FIELDS);
+        Ok(resp)
     }
 
     /// Adds `data` as the next version of `key`, prunes beyond `max_versions`, and commits the
@@ -309,6 +294,32 @@ impl KvV2 {
         Ok(Response::empty())
     }
 
+    /// The version a read asks for (`wanted`, else the current one): its metadata as a read
+    /// shows it, and its record, or `None` when it is deleted or destroyed. A key or version
+    /// that never existed is a 404.
+    async fn read_version(
+        &self,
+        storage: &dyn Storage,
+        key: &str,
+        wanted: Option<u64>,
+    ) -> Result<(Value, Option<VersionRecord>), Error> {
+        let Some(meta) = load_meta(storage, key).await? else {
+            return Err(Error::NotFound);
+        };
+        let version = wanted.unwrap_or(meta.current_version);
+        let Some(vm) = meta.versions.get(&version) else {
+            return Err(Error::NotFound);
+        };
+        let metadata = Value::Object(meta.version_data(version, vm));
+        if !vm.is_live(self.now()) {
+            return Ok((metadata, None));
+        }
+        let Some(record) = load_version(storage, key, version).await? else {
+            return Err(Error::NotFound);
+        };
+        Ok((metadata, Some(record)))
+    }
+
     pub(super) async fn read_subkeys(
         &self,
         req: &Request,
@@ -320,35 +331,21 @@ impl KvV2 {
             Some(v) => weak_int("depth", v).map_err(validation_failed)?,
             None => 0,
         };
-        let Some(meta) = load_meta(storage, key).await? else {
-            return Err(Error::NotFound);
-        };
-        let version = wanted.unwrap_or(meta.current_version);
-        let Some(vm) = meta.versions.get(&version) else {
-            return Err(Error::NotFound);
-        };
+        let (metadata, record) = self.read_version(storage, key, wanted).await?;
         let mut body = Map::new();
-        body.insert(
-            "metadata".into(),
-            Value::Object(meta.version_data(version, vm)),
-        );
-        if !vm.is_live(self.now()) {
+        body.insert("metadata".into(), metadata);
+        let Some(record) = record else {
             body.insert("subkeys".into(), Value::Null);
             return Ok(Response::data(body).with_status(404));
-        }
-        let Some(record) = load_version(storage, key, version).await? else {
-            return Err(Error::NotFound);
         };
         let subkeys = match record.data {
             Value::Object(m) => Value::Object(subkeys(&m, depth, 1)),
             _ => Value::Null,
         };
         body.insert("subkeys".into(), subkeys);
-        Ok(with_unknown_warning(
-            Response::data(body),
-            req,
-            SUBKEYS_FIELDS,
-        ))
+        let mut resp = Response::data(body);
+        warn_unknown(&mut resp, &req.data, SUBKEYS_FIELDS);
+        Ok(resp)
     }
 }
 

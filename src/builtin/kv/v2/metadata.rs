@@ -14,8 +14,8 @@ use super::store::{
 use super::KvV2;
 use crate::logical::duration::parse_duration_secs;
 use crate::logical::fields::{
-    go_quote, is_printable, multierror, unknown_fields_warning, weak_bool, weak_int, weak_map,
-    weak_string, FieldError,
+    go_quote, is_printable, multierror, warn_unknown, weak_bool, weak_int, weak_map, weak_string,
+    FieldError,
 };
 
 const METADATA_FIELDS: &[&str] = &[
@@ -197,9 +197,7 @@ impl KvV2 {
             return Err(Error::NotFound);
         };
         let mut resp = Response::data(meta.to_data());
-        if let Some(w) = unknown_fields_warning(&req.data, METADATA_FIELDS) {
-            resp.warnings.push(w);
-        }
+        warn_unknown(&mut resp, &req.data, METADATA_FIELDS);
         Ok(resp)
     }
 
@@ -382,9 +380,7 @@ impl KvV2 {
             }
         }
         let mut resp = Response::list(keys)?;
-        if let Some(w) = unknown_fields_warning(&req.data, METADATA_FIELDS) {
-            resp.warnings.push(w);
-        }
+        warn_unknown(&mut resp, &req.data, METADATA_FIELDS);
         Ok(resp)
     }
 
@@ -395,9 +391,7 @@ impl KvV2 {
     ) -> Result<Response, Error> {
         let config = load_config(storage).await?;
         let mut resp = Response::data(config.to_data());
-        if let Some(w) = unknown_fields_warning(&req.data, CONFIG_FIELDS) {
-            resp.warnings.push(w);
-        }
+        warn_unknown(&mut resp, &req.data, CONFIG_FIELDS);
         Ok(resp)
     }
 

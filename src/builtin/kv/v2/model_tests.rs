@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::store::version_key;
 use super::KvV2;
 use crate::clock::{ManualClock, SharedClock};
+use crate::logical::fields::into_map;
 use crate::logical::{Backend, Error, InmemStorage, Map, Operation, Request, Storage};
 
 const KEYS: [&str; 3] = ["a", "a/b", "b"];
@@ -123,10 +124,6 @@ enum Outcome {
     BadRequest,
 }
 
-fn obj(v: Value) -> Map {
-    v.as_object().cloned().unwrap_or_default()
-}
-
 struct Run {
     kv: KvV2,
     storage: InmemStorage,
@@ -152,7 +149,7 @@ impl Run {
     }
 
     async fn send(&self, op: Operation, path: String, data: Value) -> Outcome {
-        let req = Request::new(op, path).with_data(obj(data));
+        let req = Request::new(op, path).with_data(into_map(data));
         match self.kv.handle(&req, &self.storage).await {
             // A PATCH of something missing: Vault's bodiless 404.
             Ok(r) if r.raw.as_ref().is_some_and(|raw| raw.status == 404) => Outcome::NotFound,
@@ -190,7 +187,7 @@ impl Run {
                 m.versions.insert(
                     m.current,
                     ModelVersion {
-                        data: obj(json!({"v": value})),
+                        data: into_map(json!({"v": value})),
                         deleted: false,
                         destroyed: false,
                     },

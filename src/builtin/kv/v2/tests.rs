@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::store::{meta_key, version_key};
 use super::KvV2;
 use crate::clock::{rfc3339, Clock, ManualClock, SharedClock};
+use crate::logical::fields::into_map;
 use crate::logical::{
     Backend, Error, InmemStorage, Map, Operation, Request, Response, Storage, StorageOp,
 };
@@ -39,9 +40,11 @@ impl Harness {
     }
 
     async fn call(&self, op: Operation, path: &str, data: Value) -> Result<Response, Error> {
-        let data: Map = data.as_object().cloned().unwrap_or_default();
         self.kv
-            .handle(&Request::new(op, path).with_data(data), &self.storage)
+            .handle(
+                &Request::new(op, path).with_data(into_map(data)),
+                &self.storage,
+            )
             .await
     }
 
@@ -1376,9 +1379,7 @@ async fn each_write_is_one_commit_and_a_failed_commit_changes_nothing() {
         commits: AtomicUsize::new(0),
         fail: false.into(),
     };
-    let req = |op, path: &str, v: Value| {
-        Request::new(op, path).with_data(v.as_object().cloned().unwrap_or_default())
-    };
+    let req = |op, path: &str, v: Value| Request::new(op, path).with_data(into_map(v));
     kv.handle(&req(Update, "metadata/k", json!({"max_versions": 1})), &s)
         .await
         .unwrap();
