@@ -557,6 +557,55 @@ async fn auth_mounts_live_in_their_own_table() {
     assert!(matches!(unknown, Err(Error::BadRequest(m)) if m.contains("plugin not found")));
 }
 
+#[tokio::test]
+async fn writes_to_folder_paths_are_refused_before_any_backend() {
+    let (core, init, _) = initialized().await;
+    unseal_with(&core, &init, &[0, 1, 2]).await;
+    let t = init.root_token.to_string();
+    for kind in ["jwt", "kubernetes", "approle", "userpass"] {
+        core.handle_request(write(
+            &t,
+            &format!("sys/auth/{kind}"),
+            json!({"type": kind}),
+        ))
+        .await
+        .unwrap();
+    }
+    core.handle_request(write(&t, "sys/mounts/kv", json!({"type": "kv"})))
+        .await
+        .unwrap();
+    // The login paths are refused too, although they need no token.
+    for (path, token) in [
+        ("auth/jwt/role/", Some(&t)),
+        ("auth/jwt/config/", Some(&t)),
+        ("auth/jwt/login/", None),
+        ("auth/kubernetes/role/", Some(&t)),
+        ("auth/kubernetes/config/", Some(&t)),
+        ("auth/kubernetes/login/", None),
+        ("auth/approle/role/", Some(&t)),
+        ("auth/userpass/users/", Some(&t)),
+        ("kv/dir/", Some(&t)),
+    ] {
+        for op in [Operation::Update, Operation::Patch] {
+            let mut req = Request::new(op, path).with_data(obj(json!({"a": "b"})));
+            if let Some(t) = token {
+                req = req.with_token(t);
+            }
+            let got = core.handle_request(req).await;
+            assert!(
+                matches!(&got, Err(Error::BadRequest(m)) if m == "cannot write to a path ending in '/'"),
+                "{op:?} {path}: {got:?}"
+            );
+        }
+    }
+    // A LIST keeps its trailing slash.
+    let list = Request::new(Operation::List, "auth/jwt/role/").with_token(&t);
+    assert!(matches!(
+        core.handle_request(list).await,
+        Err(Error::NotFound)
+    ));
+}
+
 mod login {
     use super::*;
     use crate::core::mounts::Mounted;

@@ -80,9 +80,6 @@ fn route(path: &str) -> Option<Route<'_>> {
 #[async_trait]
 impl Backend for Kubernetes {
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
-        if req.operation == Operation::Update && req.path.ends_with('/') {
-            return Err(Error::bad_request("cannot write to a path ending in '/'"));
-        }
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());
         };
