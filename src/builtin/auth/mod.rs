@@ -57,6 +57,20 @@ fn unsupported_path() -> Error {
     ]))
 }
 
+/// The role a token's login recorded in its `role` metadata, for a renewal: Vault's JWT and
+/// Kubernetes methods refuse to renew a token that names none.
+fn renewal_role_name(login: &crate::logical::Auth) -> Result<&str, Error> {
+    match login.metadata.get("role").map(String::as_str) {
+        Some(name) if !name.is_empty() => Ok(name),
+        _ => Err(internal("failed to fetch role_name during renewal")),
+    }
+}
+
+/// The refusal to renew a token whose role has been deleted since its login.
+fn renewal_role_gone(name: &str) -> Error {
+    internal(format!("role {name} does not exist during renewal"))
+}
+
 /// A 500 as Vault renders a plugin's `error` return: one multierror line.
 fn internal(msg: impl Into<String>) -> Error {
     Error::Internal(crate::logical::fields::multierror(&[msg.into()]))

@@ -79,6 +79,14 @@ fn route(path: &str) -> Option<Route<'_>> {
 
 #[async_trait]
 impl Backend for Kubernetes {
+    async fn renew(
+        &self,
+        storage: &dyn Storage,
+        login: &crate::logical::Auth,
+    ) -> Result<Option<crate::logical::Renewal>, Error> {
+        Kubernetes::renew(self, storage, login).await.map(Some)
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());

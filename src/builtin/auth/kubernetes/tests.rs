@@ -456,6 +456,49 @@ async fn login_over_http() {
 }
 
 #[tokio::test]
+async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
+    let api = FakeApi::start(None);
+    let e = env();
+    e.setup(&http(&api), json!({})).await;
+    let auth = e.login("app", APP_JWT).await.unwrap().login.unwrap();
+    let terms = |ttl, max_ttl, period| crate::logical::Renewal {
+        ttl,
+        max_ttl,
+        period,
+    };
+    assert_eq!(e.b.renew(&e.s, &auth).await.unwrap(), terms(3600, 0, 0));
+
+    // The role's current TTLs bound the renewal, not the ones of the login.
+    e.write(
+        "role/app",
+        json!({"token_ttl": "10m", "token_max_ttl": "30m", "token_period": "5m"}),
+    )
+    .await;
+    assert_eq!(e.b.renew(&e.s, &auth).await.unwrap(), terms(600, 1800, 300));
+    let backend: &dyn Backend = &e.b;
+    assert!(backend.renew(&e.s, &auth).await.unwrap().is_some());
+    // Renewing asks nothing of the API server: the service-account JWT is not kept.
+    assert_eq!(api.seen().len(), 1);
+
+    e.call(Operation::Delete, "role/app", json!({}))
+        .await
+        .unwrap();
+    let gone = e.b.renew(&e.s, &auth).await.unwrap_err();
+    assert!(matches!(gone, Error::Internal(_)), "{gone:?}");
+    assert_eq!(
+        gone.to_string(),
+        "1 error occurred:\n\t* role app does not exist during renewal\n\n"
+    );
+
+    let mut anonymous = auth.clone();
+    anonymous.metadata.remove("role");
+    let err = e.b.renew(&e.s, &anonymous).await.unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("failed to fetch role_name during renewal"));
+}
+
+#[tokio::test]
 async fn refused_logins() {
     let api = FakeApi::start(None);
     let e = env();
