@@ -429,6 +429,47 @@ mod tokens {
     }
 
     #[tokio::test]
+    async fn only_root_chooses_a_token_id_and_never_a_generated_shape() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let chosen = create(&core, &root, json!({"id": "ci-deploy", "policies": ["p"]})).await;
+        assert_eq!(chosen, "ci-deploy");
+        let me = core.handle_request(lookup_self("ci-deploy")).await.unwrap();
+        assert_eq!(me.data.unwrap()["policies"], json!(["default", "p"]));
+
+        let refused = |body: serde_json::Value, token: &str| {
+            let req = write(token, "auth/token/create", body);
+            let core = core.clone();
+            async move {
+                match core.handle_request(req).await {
+                    Err(Error::BadRequest(m)) => m,
+                    other => panic!("expected a 400, got {other:?}"),
+                }
+            }
+        };
+        // As OpenBao 2.x words it.
+        for (id, why) in [
+            ("s.abc", "custom token ID cannot have the 's.' prefix"),
+            ("hvs.abc", "custom token ID cannot have the 'hvs.' prefix"),
+            ("a.b", "custom token ID cannot have a '.' in the value"),
+            ("ci-deploy", "cannot create a token with a duplicate ID"),
+            ("root", "cannot create a token with a duplicate ID"),
+        ] {
+            assert_eq!(refused(json!({"id": id}), &root).await, why, "{id}");
+        }
+        // A child with a grant to create tokens is still no root.
+        let policy = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+        core.handle_request(write(&root, "sys/policy/tc", json!({"policy": policy})))
+            .await
+            .unwrap();
+        let child = create(&core, &root, json!({"policies": ["tc"]})).await;
+        assert_eq!(
+            refused(json!({"id": "mine"}), &child).await,
+            "root or sudo privileges required to specify token id"
+        );
+        assert!(core.handle_request(lookup_self("mine")).await.is_err());
+    }
+
+    #[tokio::test]
     async fn limited_use_tokens_stop_after_their_last_use() {
         let (core, root, _) = unsealed_with_clock().await;
         let t = create(&core, &root, json!({"policies": ["p"], "num_uses": 2})).await;

@@ -299,7 +299,10 @@ async fn create(
             .unwrap_or_default(),
     };
     let token = match custom_id {
-        Some(id) => zeroize::Zeroizing::new(id),
+        Some(id) => {
+            check_custom_id(&id)?;
+            zeroize::Zeroizing::new(id)
+        }
         None => generate_token_id(),
     };
     if store.lookup(&token).await?.is_some() {
@@ -312,6 +315,24 @@ async fn create(
         auth: Some(auth_object(&token, &entry, ttl)),
         ..Response::default()
     })
+}
+
+/// OpenBao 2.x keeps the generated tokens' shapes (`s.`, `hvs.`, and any `.`) out of
+/// custom ids, so a chosen id can never pass for, or collide with, a generated one.
+fn check_custom_id(id: &str) -> Result<(), Error> {
+    for prefix in ["s.", "hvs."] {
+        if id.starts_with(prefix) {
+            return Err(Error::bad_request(format!(
+                "custom token ID cannot have the '{prefix}' prefix"
+            )));
+        }
+    }
+    if id.contains('.') {
+        return Err(Error::bad_request(
+            "custom token ID cannot have a '.' in the value",
+        ));
+    }
+    Ok(())
 }
 
 fn req_path(orphan: bool) -> String {
