@@ -527,6 +527,69 @@ mod tokens {
     }
 
     #[tokio::test]
+    async fn a_role_without_policy_lists_keeps_the_parent_subset_rule() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let maker = r#"path "auth/token/create/*" { capabilities = ["update"] }"#;
+        core.handle_request(write(&root, "sys/policy/maker", json!({"policy": maker})))
+            .await
+            .unwrap();
+        for (role, body) in [
+            ("free", json!({})),
+            ("deny", json!({"disallowed_policies": ["admin"]})),
+            ("allow", json!({"allowed_policies": ["other"]})),
+        ] {
+            core.handle_request(write(&root, &format!("auth/token/roles/{role}"), body))
+                .await
+                .unwrap();
+        }
+        let parent = create(&core, &root, json!({"policies": ["maker"]})).await;
+        let through = |role: &str, body: serde_json::Value| {
+            let req = write(&parent, &format!("auth/token/create/{role}"), body);
+            let core = core.clone();
+            async move {
+                match core.handle_request(req).await {
+                    Ok(resp) => Ok(resp.auth.unwrap()["policies"].clone()),
+                    Err(Error::BadRequest(m)) => Err(m),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        };
+        // What OpenBao 2.x answers to the same requests.
+        assert_eq!(
+            through("free", json!({"policies": ["admin"]})).await,
+            Err("child policies must be subset of parent".to_string())
+        );
+        assert_eq!(
+            through("free", json!({})).await,
+            Ok(json!(["default", "maker"]))
+        );
+        assert_eq!(
+            through("deny", json!({"policies": ["other"]})).await,
+            Ok(json!(["default", "other"]))
+        );
+        assert_eq!(
+            through("deny", json!({"policies": ["admin"]})).await,
+            Err("token policy \"admin\" is disallowed by this role".to_string())
+        );
+        assert_eq!(
+            through("deny", json!({"policies": ["root"]})).await,
+            Err("root tokens may not be created without parent token being root".to_string())
+        );
+        assert_eq!(
+            through("allow", json!({})).await,
+            Ok(json!(["default", "other"]))
+        );
+        assert_eq!(
+            through("allow", json!({"policies": ["maker"]})).await,
+            Err("token policies ([\"default\" \"maker\"]) must be subset of the role's allowed policies ([\"default\" \"other\"]) or glob policies ([])".to_string())
+        );
+        assert_eq!(
+            through("allow", json!({"no_default_policy": true})).await,
+            Ok(json!(["other"]))
+        );
+    }
+
+    #[tokio::test]
     async fn accessors_look_up_and_revoke_without_revealing_the_token() {
         let (core, root, _) = unsealed_with_clock().await;
         let resp = core
