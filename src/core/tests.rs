@@ -590,6 +590,48 @@ mod tokens {
     }
 
     #[tokio::test]
+    async fn lookups_show_the_role_and_a_sanitized_display_name() {
+        let (core, root, _) = unsealed_with_clock().await;
+        core.handle_request(write(
+            &root,
+            "auth/token/roles/ci",
+            json!({"path_suffix": "rev1"}),
+        ))
+        .await
+        .unwrap();
+        let lookup = |token: String| {
+            let core = core.clone();
+            async move {
+                core.handle_request(lookup_self(&token))
+                    .await
+                    .unwrap()
+                    .data
+                    .unwrap()
+            }
+        };
+        let resp = core
+            .handle_request(write(
+                &root,
+                "auth/token/create/ci",
+                json!({"display_name": "CI job.1"}),
+            ))
+            .await
+            .unwrap();
+        let token = resp.auth.unwrap()["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let got = lookup(token).await;
+        assert_eq!(got["role"], "ci");
+        assert_eq!(got["path"], "auth/token/create/ci/rev1");
+        assert_eq!(got["display_name"], "token-CI-job-1");
+        let plain = create(&core, &root, json!({"display_name": "token-x!"})).await;
+        let got = lookup(plain).await;
+        assert!(got.get("role").is_none());
+        assert_eq!(got["display_name"], "token-token-x");
+    }
+
+    #[tokio::test]
     async fn accessors_look_up_and_revoke_without_revealing_the_token() {
         let (core, root, _) = unsealed_with_clock().await;
         let resp = core

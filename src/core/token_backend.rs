@@ -247,7 +247,7 @@ async fn create(
     }
 
     let display_name = match fields::string(data, "display_name")?.filter(|s| !s.is_empty()) {
-        Some(name) => format!("token-{}", name.trim_start_matches("token-")),
+        Some(name) => token_display_name(&name),
         None => "token".to_string(),
     };
     let meta = match fields::object(data, "meta")? {
@@ -310,6 +310,25 @@ async fn create(
         auth: Some(auth_object(&token, &entry, ttl)),
         ..Response::default()
     })
+}
+
+/// Vault's display name of a created token: `token-` and the name, every character but ASCII
+/// letters, digits and `-` made a `-`, and one trailing `-` dropped.
+fn token_display_name(name: &str) -> String {
+    let full: String = format!("token-{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    match full.strip_suffix('-') {
+        Some(trimmed) => trimmed.to_string(),
+        None => full,
+    }
 }
 
 /// OpenBao 2.x keeps the generated tokens' shapes (`s.`, `hvs.`, and any `.`) out of
@@ -446,6 +465,15 @@ fn lookup_data(store: &TokenStore, entry: &TokenEntry, id: &str) -> Map {
     };
     if entry.period > 0 {
         map.insert("period".into(), entry.period.into());
+    }
+    // A token made through a role carries the role's name in its path.
+    if let Some(role) = entry
+        .path
+        .strip_prefix("auth/token/create/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|r| !r.is_empty())
+    {
+        map.insert("role".into(), role.into());
     }
     map
 }
