@@ -499,6 +499,54 @@ async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
 }
 
 #[tokio::test]
+async fn renewal_stops_once_the_role_no_longer_binds_the_service_account() {
+    let api = FakeApi::start(None);
+    let e = env();
+    e.setup(&http(&api), json!({})).await;
+    let auth = e.login("app", APP_JWT).await.unwrap().login.unwrap();
+    let renews = || async { e.b.renew(&e.s, &auth).await.map(|_| ()) };
+    let refusal =
+        "service account \"default/app\" is no longer bound to role \"app\", not renewing";
+
+    // The bound names change: the token's account is no longer among them.
+    e.write("role/app", json!({"bound_service_account_names": "web"}))
+        .await;
+    let err = renews().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::BadRequest(m) if m == refusal),
+        "{err:?}"
+    );
+    // A glob that still takes it in, or `*`, renews again.
+    for names in ["web,ap*", "*"] {
+        e.write("role/app", json!({"bound_service_account_names": names}))
+            .await;
+        assert!(renews().await.is_ok(), "{names}");
+    }
+    // So do the namespaces.
+    e.write(
+        "role/app",
+        json!({"bound_service_account_namespaces": "kube-system"}),
+    )
+    .await;
+    let err = renews().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::BadRequest(m) if m == refusal),
+        "{err:?}"
+    );
+    e.write("role/app", json!({"bound_service_account_namespaces": "*"}))
+        .await;
+    assert!(renews().await.is_ok());
+
+    // A token whose login recorded no service account is refused.
+    let mut anonymous = auth.clone();
+    anonymous.metadata.remove("service_account_name");
+    assert!(matches!(
+        e.b.renew(&e.s, &anonymous).await,
+        Err(Error::BadRequest(_))
+    ));
+}
+
+#[tokio::test]
 async fn refused_logins() {
     let api = FakeApi::start(None);
     let e = env();
