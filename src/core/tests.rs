@@ -329,8 +329,13 @@ mod tokens {
     }
 
     async fn create(core: &Core, parent: &str, body: serde_json::Value) -> String {
+        create_at(core, parent, "auth/token/create", body).await
+    }
+
+    /// Creates a token through `path` (`auth/token/create`, `.../create/<role>`, ...).
+    async fn create_at(core: &Core, parent: &str, path: &str, body: serde_json::Value) -> String {
         let resp = core
-            .handle_request(write(parent, "auth/token/create", body))
+            .handle_request(write(parent, path, body))
             .await
             .unwrap();
         resp.auth.unwrap()["client_token"]
@@ -555,38 +560,40 @@ mod tokens {
             }
         };
         // What OpenBao 2.x answers to the same requests.
-        assert_eq!(
-            through("free", json!({"policies": ["admin"]})).await,
-            Err("child policies must be subset of parent".to_string())
-        );
-        assert_eq!(
-            through("free", json!({})).await,
-            Ok(json!(["default", "maker"]))
-        );
-        assert_eq!(
-            through("deny", json!({"policies": ["other"]})).await,
-            Ok(json!(["default", "other"]))
-        );
-        assert_eq!(
-            through("deny", json!({"policies": ["admin"]})).await,
-            Err("token policy \"admin\" is disallowed by this role".to_string())
-        );
-        assert_eq!(
-            through("deny", json!({"policies": ["root"]})).await,
-            Err("root tokens may not be created without parent token being root".to_string())
-        );
-        assert_eq!(
-            through("allow", json!({})).await,
-            Ok(json!(["default", "other"]))
-        );
-        assert_eq!(
-            through("allow", json!({"policies": ["maker"]})).await,
-            Err("token policies ([\"default\" \"maker\"]) must be subset of the role's allowed policies ([\"default\" \"other\"]) or glob policies ([])".to_string())
-        );
-        assert_eq!(
-            through("allow", json!({"no_default_policy": true})).await,
-            Ok(json!(["other"]))
-        );
+        let subset = "token policies ([\"default\" \"maker\"]) must be subset of the role's allowed policies ([\"default\" \"other\"]) or glob policies ([])";
+        for (role, body, want) in [
+            (
+                "free",
+                json!({"policies": ["admin"]}),
+                Err("child policies must be subset of parent"),
+            ),
+            ("free", json!({}), Ok(json!(["default", "maker"]))),
+            (
+                "deny",
+                json!({"policies": ["other"]}),
+                Ok(json!(["default", "other"])),
+            ),
+            (
+                "deny",
+                json!({"policies": ["admin"]}),
+                Err("token policy \"admin\" is disallowed by this role"),
+            ),
+            (
+                "deny",
+                json!({"policies": ["root"]}),
+                Err("root tokens may not be created without parent token being root"),
+            ),
+            ("allow", json!({}), Ok(json!(["default", "other"]))),
+            ("allow", json!({"policies": ["maker"]}), Err(subset)),
+            (
+                "allow",
+                json!({"no_default_policy": true}),
+                Ok(json!(["other"])),
+            ),
+        ] {
+            let want = want.map_err(str::to_string);
+            assert_eq!(through(role, body.clone()).await, want, "{role} {body}");
+        }
     }
 
     #[tokio::test]
@@ -609,18 +616,13 @@ mod tokens {
                     .unwrap()
             }
         };
-        let resp = core
-            .handle_request(write(
-                &root,
-                "auth/token/create/ci",
-                json!({"display_name": "CI job.1"}),
-            ))
-            .await
-            .unwrap();
-        let token = resp.auth.unwrap()["client_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let token = create_at(
+            &core,
+            &root,
+            "auth/token/create/ci",
+            json!({"display_name": "CI job.1"}),
+        )
+        .await;
         let got = lookup(token).await;
         assert_eq!(got["role"], "ci");
         assert_eq!(got["path"], "auth/token/create/ci/rev1");

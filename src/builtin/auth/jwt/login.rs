@@ -241,21 +241,6 @@ impl Jwt {
         Ok(resp)
     }
 
-    /// Whether a token this method issued may be renewed, and on which terms: the role its
-    /// login recorded must still exist, and its current TTLs apply. The JWT itself is not
-    /// checked again (the server never keeps it), as in Vault.
-    pub async fn renew(
-        &self,
-        storage: &dyn Storage,
-        login: &Auth,
-    ) -> Result<super::super::Renewal, Error> {
-        let name = super::super::renewal_role_name(login)?;
-        let role = load_role(storage, name)
-            .await?
-            .ok_or_else(|| super::super::renewal_role_gone(name))?;
-        Ok(role.token.renewal())
-    }
-
     fn check_times(&self, role: &RoleEntry, claims: &Value) -> Result<(), Error> {
         let now = self
             .now()

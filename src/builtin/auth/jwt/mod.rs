@@ -76,12 +76,16 @@ fn route(path: &str) -> Option<Route<'_>> {
 
 #[async_trait]
 impl Backend for Jwt {
+    /// As OpenBao's plugin: the role the login recorded must still exist, and its current
+    /// TTLs apply. The JWT itself is not checked again (the server never keeps it).
     async fn renew(
         &self,
         storage: &dyn Storage,
         login: &crate::logical::Auth,
     ) -> Result<Option<crate::logical::Renewal>, Error> {
-        Jwt::renew(self, storage, login).await.map(Some)
+        let load = |name: String| async move { role::load_role(storage, &name).await };
+        let (_, role) = super::renewal_role(login, load).await?;
+        Ok(Some(role.token.renewal()))
     }
 
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {

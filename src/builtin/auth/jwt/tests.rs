@@ -412,15 +412,17 @@ async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
         .unwrap()
         .login
         .unwrap();
-    let terms = |ttl, max_ttl, period| crate::logical::Renewal {
-        ttl,
-        max_ttl,
-        period,
+    let terms = |ttl, max_ttl, period| {
+        Some(crate::logical::Renewal {
+            ttl,
+            max_ttl,
+            period,
+        })
     };
-    assert_eq!(
-        e.b.renew(e.s.as_ref(), &auth).await.unwrap(),
-        terms(3600, 0, 0)
-    );
+    // As the core asks, through the Backend trait.
+    let e = &e;
+    let renew = |auth: crate::logical::Auth| async move { e.b.renew(e.s.as_ref(), &auth).await };
+    assert_eq!(renew(auth.clone()).await.unwrap(), terms(3600, 0, 0));
 
     // The role's current TTLs bound the renewal, not the ones of the login.
     e.write(
@@ -428,23 +430,14 @@ async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
         json!({"token_ttl": "10m", "token_max_ttl": "30m"}),
     )
     .await;
-    assert_eq!(
-        e.b.renew(e.s.as_ref(), &auth).await.unwrap(),
-        terms(600, 1800, 0)
-    );
+    assert_eq!(renew(auth.clone()).await.unwrap(), terms(600, 1800, 0));
     e.write("role/svc", json!({"token_period": "5m"})).await;
-    assert_eq!(
-        e.b.renew(e.s.as_ref(), &auth).await.unwrap(),
-        terms(600, 1800, 300)
-    );
-    // Through the Backend trait, as the core asks.
-    let backend: &dyn Backend = e.b.as_ref();
-    assert!(backend.renew(e.s.as_ref(), &auth).await.unwrap().is_some());
+    assert_eq!(renew(auth.clone()).await.unwrap(), terms(600, 1800, 300));
 
     e.call(Operation::Delete, "role/svc", json!({}))
         .await
         .unwrap();
-    let gone = e.b.renew(e.s.as_ref(), &auth).await.unwrap_err();
+    let gone = renew(auth.clone()).await.unwrap_err();
     assert!(matches!(gone, Error::Internal(_)), "{gone:?}");
     assert_eq!(
         gone.to_string(),
@@ -452,12 +445,12 @@ async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
     );
     // A role of the same name made again renews the token again, as in Vault.
     e.pem_setup().await;
-    assert!(e.b.renew(e.s.as_ref(), &auth).await.is_ok());
+    assert!(renew(auth.clone()).await.is_ok());
 
     // A token whose login recorded no role is refused.
     let mut anonymous = auth.clone();
     anonymous.metadata.remove("role");
-    let err = e.b.renew(e.s.as_ref(), &anonymous).await.unwrap_err();
+    let err = renew(anonymous).await.unwrap_err();
     assert!(err
         .to_string()
         .contains("failed to fetch role_name during renewal"));

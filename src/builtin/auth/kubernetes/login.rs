@@ -260,10 +260,8 @@ impl Kubernetes {
         storage: &dyn Storage,
         login: &Auth,
     ) -> Result<super::super::Renewal, Error> {
-        let name = super::super::renewal_role_name(login)?;
-        let role = load_role(storage, name)
-            .await?
-            .ok_or_else(|| super::super::renewal_role_gone(name))?;
+        let load = |name: String| async move { load_role(storage, &name).await };
+        let (name, role) = super::super::renewal_role(login, load).await?;
         let recorded = |key: &str| login.metadata.get(key).map_or("", String::as_str);
         let (account, namespace) = (
             recorded("service_account_name"),
@@ -275,7 +273,7 @@ impl Kubernetes {
             return Err(Error::bad_request(format!(
                 "service account {} is no longer bound to role {}, not renewing",
                 crate::logical::fields::go_quote(&format!("{namespace}/{account}")),
-                crate::logical::fields::go_quote(name)
+                crate::logical::fields::go_quote(&name)
             )));
         }
         Ok(role.token.renewal())

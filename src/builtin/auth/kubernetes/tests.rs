@@ -455,12 +455,18 @@ async fn login_over_http() {
     );
 }
 
-#[tokio::test]
-async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
+/// The fake API server, the method set up against it, and a login of `default/app`.
+async fn logged_in_to_app() -> (FakeApi, Env, crate::logical::Auth) {
     let api = FakeApi::start(None);
     let e = env();
     e.setup(&http(&api), json!({})).await;
     let auth = e.login("app", APP_JWT).await.unwrap().login.unwrap();
+    (api, e, auth)
+}
+
+#[tokio::test]
+async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
+    let (api, e, auth) = logged_in_to_app().await;
     let terms = |ttl, max_ttl, period| crate::logical::Renewal {
         ttl,
         max_ttl,
@@ -500,10 +506,7 @@ async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
 
 #[tokio::test]
 async fn renewal_stops_once_the_role_no_longer_binds_the_service_account() {
-    let api = FakeApi::start(None);
-    let e = env();
-    e.setup(&http(&api), json!({})).await;
-    let auth = e.login("app", APP_JWT).await.unwrap().login.unwrap();
+    let (_api, e, auth) = logged_in_to_app().await;
     let renews = || async { e.b.renew(&e.s, &auth).await.map(|_| ()) };
     let refusal =
         "service account \"default/app\" is no longer bound to role \"app\", not renewing";
