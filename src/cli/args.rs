@@ -64,7 +64,7 @@ pub struct LoginArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a child token (or an orphan) of the current token.
-    Create(TokenCreateArgs),
+    Create(Box<TokenCreateArgs>),
     /// Show a token's properties: the current token, another by id, or by accessor.
     Lookup(TokenLookupArgs),
     /// Revoke a token and its children.
@@ -75,6 +75,12 @@ pub enum TokenCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct TokenCreateArgs {
+    /// Create the token through this token role (`auth/token/create/ROLE`).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// The token's id instead of a generated one; only root may choose it.
+    #[arg(long)]
+    pub id: Option<String>,
     /// A policy for the token; repeat or separate with commas.
     #[arg(long = "policy", value_delimiter = ',')]
     pub policies: Vec<String>,
@@ -102,6 +108,20 @@ pub struct TokenCreateArgs {
     /// Metadata as key=value; repeat for more.
     #[arg(long = "metadata", value_name = "K=V")]
     pub metadata: Vec<String>,
+    /// Whether the token may be renewed (default true); `-renewable=false` makes it not.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_bool_flag
+    )]
+    pub renewable: Option<bool>,
+    /// Print only this field of the answer (`token`, `token_accessor`, ...), without a
+    /// newline when standard output is not a terminal.
+    #[arg(long)]
+    pub field: Option<String>,
     #[command(flatten)]
     pub output: FormatArgs,
     #[command(flatten)]

@@ -63,6 +63,12 @@ pub fn create_body(args: &TokenCreateArgs) -> Result<Json, CliError> {
     if let Some(name) = &args.display_name {
         body.insert("display_name".into(), json!(name));
     }
+    if let Some(id) = args.id.as_deref().filter(|id| !id.is_empty()) {
+        body.insert("id".into(), json!(id));
+    }
+    if let Some(renewable) = args.renewable {
+        body.insert("renewable".into(), json!(renewable));
+    }
     if !args.metadata.is_empty() {
         let mut meta = Map::new();
         for pair in &args.metadata {
@@ -78,15 +84,85 @@ pub fn create_body(args: &TokenCreateArgs) -> Result<Json, CliError> {
     Ok(Json::Object(body))
 }
 
+/// Where `token create` sends its body: through the token role when `-role` names one.
+pub fn create_path(args: &TokenCreateArgs) -> String {
+    match args.role.as_deref().filter(|r| !r.is_empty()) {
+        Some(role) => format!("auth/token/create/{role}"),
+        None => "auth/token/create".to_string(),
+    }
+}
+
 pub fn create(args: &TokenCreateArgs) -> Result<Outcome, CliError> {
     const CONTEXT: &str = "Error creating token";
     let body = create_body(args)?;
     let client = connect(&args.client, CONTEXT)?;
     let secret = client
-        .put("auth/token/create", Some(&body))
+        .put(&create_path(args), Some(&body))
         .map_err(request(CONTEXT))?
         .unwrap_or(Json::Null);
-    print_secret(&secret, args.output.format);
+    match &args.field {
+        Some(field) => print_field(&secret, field, args.output.format),
+        None => {
+            print_secret(&secret, args.output.format);
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// One field of a `/v1` response, by the names the Vault CLI's `-field` takes: for a
+/// response with an `auth` block `token`, `token_accessor`, `token_duration`,
+/// `token_renewable`, `token_policies`, `identity_policies` and `policies`, else a key of
+/// `data`. `None` when the response has no such field.
+pub fn raw_field(secret: &Json, field: &str) -> Option<Json> {
+    let data_field = || {
+        secret
+            .get("data")
+            .and_then(|d| d.get(field))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let Some(auth) = secret.get("auth").filter(|a| a.is_object()) else {
+        return data_field();
+    };
+    // Go's zero values: the Vault CLI prints `""` or `[]` for an empty auth field.
+    let (key, zero) = match field {
+        "token" => ("client_token", json!("")),
+        "token_accessor" => ("accessor", json!("")),
+        "token_duration" => ("lease_duration", json!(0)),
+        "token_renewable" => ("renewable", json!(false)),
+        "token_policies" | "identity_policies" | "policies" => (field, json!([])),
+        _ => return data_field(),
+    };
+    Some(
+        auth.get(key)
+            .filter(|v| !v.is_null())
+            .cloned()
+            .unwrap_or(zero),
+    )
+}
+
+/// `-field`: the value alone, as Go's `%v` (or JSON with `-format=json`), without a trailing
+/// newline when standard output is not a terminal, so that `$(...)` and pipes get it bare.
+pub(crate) fn print_field(
+    secret: &Json,
+    field: &str,
+    format: OutputFormat,
+) -> Result<Outcome, CliError> {
+    let value = raw_field(secret, field).ok_or_else(|| {
+        CliError::Local(format!(
+            "Field {} not present in secret",
+            crate::logical::fields::go_quote(field)
+        ))
+    })?;
+    let text = match format {
+        OutputFormat::Table => output::go_value(&value),
+        OutputFormat::Json => output::json(&value).trim_end().to_string(),
+    };
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        println!("{text}");
+    } else {
+        print!("{text}");
+    }
     Ok(Outcome::Done)
 }
 
@@ -223,6 +299,8 @@ mod tests {
             "-display-name=ci",
             "-metadata=tenant=t1",
             "-metadata=team=x",
+            "-id=my-token",
+            "-renewable=false",
             "-format=json",
         ]);
         let Command::Token(TokenCommand::Create(args)) = cli.command else {
@@ -234,9 +312,79 @@ mod tests {
             json!({
                 "policies": ["a", "b", "c"], "ttl": "1h", "explicit_max_ttl": "24h",
                 "period": "2h", "no_parent": true, "no_default_policy": true, "num_uses": 3,
-                "display_name": "ci", "meta": {"tenant": "t1", "team": "x"}
+                "display_name": "ci", "meta": {"tenant": "t1", "team": "x"},
+                "id": "my-token", "renewable": false
             })
         );
+        assert_eq!(create_path(&args), "auth/token/create");
+        assert_eq!(args.field, None);
+    }
+
+    #[test]
+    fn a_role_creates_through_the_role_path() {
+        let Command::Token(TokenCommand::Create(args)) = parse(&[
+            "mainkey",
+            "token",
+            "create",
+            "-role=ci",
+            "-renewable",
+            "-field=token",
+        ])
+        .command
+        else {
+            panic!("expected token create");
+        };
+        assert_eq!(create_path(&args), "auth/token/create/ci");
+        assert_eq!(args.field.as_deref(), Some("token"));
+        // The role is the path, never part of the body.
+        assert_eq!(
+            create_body(&args).expect("body"),
+            json!({"renewable": true})
+        );
+        let Command::Token(TokenCommand::Create(args)) =
+            parse(&["mainkey", "token", "create", "-role="]).command
+        else {
+            panic!("expected token create");
+        };
+        assert_eq!(create_path(&args), "auth/token/create");
+    }
+
+    #[test]
+    fn raw_fields_of_a_token_answer() {
+        let secret = json!({
+            "data": null,
+            "auth": {
+                "client_token": "s.abc", "accessor": "acc", "lease_duration": 3600,
+                "renewable": true, "policies": ["default", "p"], "token_policies": ["default", "p"],
+                "identity_policies": null, "metadata": {"k": "v"}
+            }
+        });
+        let field = |f: &str| raw_field(&secret, f);
+        assert_eq!(field("token"), Some(json!("s.abc")));
+        assert_eq!(field("token_accessor"), Some(json!("acc")));
+        assert_eq!(field("token_duration"), Some(json!(3600)));
+        assert_eq!(field("token_renewable"), Some(json!(true)));
+        assert_eq!(field("policies"), Some(json!(["default", "p"])));
+        assert_eq!(field("identity_policies"), Some(json!([])));
+        assert_eq!(field("client_token"), None);
+        assert_eq!(field("nope"), None);
+        assert_eq!(
+            output::go_value(&field("token_policies").unwrap()),
+            "[default p]"
+        );
+
+        let plain = json!({"data": {"a": "b", "n": null}, "auth": null});
+        assert_eq!(raw_field(&plain, "a"), Some(json!("b")));
+        assert_eq!(raw_field(&plain, "n"), None);
+        assert_eq!(raw_field(&plain, "token"), None);
+    }
+
+    #[test]
+    fn a_missing_field_is_a_local_error() {
+        let err =
+            print_field(&json!({"data": {}}), "token", OutputFormat::Table).expect_err("missing");
+        assert_eq!(err.to_string(), "Field \"token\" not present in secret");
+        assert_eq!(err.exit_code(), 1);
     }
 
     #[test]

@@ -352,8 +352,13 @@ mod tokens {
     }
 
     async fn create(core: &Core, parent: &str, body: serde_json::Value) -> String {
+        create_at(core, parent, "auth/token/create", body).await
+    }
+
+    /// Creates a token through `path` (`auth/token/create`, `.../create/<role>`, ...).
+    async fn create_at(core: &Core, parent: &str, path: &str, body: serde_json::Value) -> String {
         let resp = core
-            .handle_request(write(parent, "auth/token/create", body))
+            .handle_request(write(parent, path, body))
             .await
             .unwrap();
         resp.auth.unwrap()["client_token"]
@@ -452,6 +457,47 @@ mod tokens {
     }
 
     #[tokio::test]
+    async fn only_root_chooses_a_token_id_and_never_a_generated_shape() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let chosen = create(&core, &root, json!({"id": "ci-deploy", "policies": ["p"]})).await;
+        assert_eq!(chosen, "ci-deploy");
+        let me = core.handle_request(lookup_self("ci-deploy")).await.unwrap();
+        assert_eq!(me.data.unwrap()["policies"], json!(["default", "p"]));
+
+        let refused = |body: serde_json::Value, token: &str| {
+            let req = write(token, "auth/token/create", body);
+            let core = core.clone();
+            async move {
+                match core.handle_request(req).await {
+                    Err(Error::BadRequest(m)) => m,
+                    other => panic!("expected a 400, got {other:?}"),
+                }
+            }
+        };
+        // As OpenBao 2.x words it.
+        for (id, why) in [
+            ("s.abc", "custom token ID cannot have the 's.' prefix"),
+            ("hvs.abc", "custom token ID cannot have the 'hvs.' prefix"),
+            ("a.b", "custom token ID cannot have a '.' in the value"),
+            ("ci-deploy", "cannot create a token with a duplicate ID"),
+            ("root", "cannot create a token with a duplicate ID"),
+        ] {
+            assert_eq!(refused(json!({"id": id}), &root).await, why, "{id}");
+        }
+        // A child with a grant to create tokens is still no root.
+        let policy = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+        core.handle_request(write(&root, "sys/policy/tc", json!({"policy": policy})))
+            .await
+            .unwrap();
+        let child = create(&core, &root, json!({"policies": ["tc"]})).await;
+        assert_eq!(
+            refused(json!({"id": "mine"}), &child).await,
+            "root or sudo privileges required to specify token id"
+        );
+        assert!(core.handle_request(lookup_self("mine")).await.is_err());
+    }
+
+    #[tokio::test]
     async fn limited_use_tokens_stop_after_their_last_use() {
         let (core, root, _) = unsealed_with_clock().await;
         let t = create(&core, &root, json!({"policies": ["p"], "num_uses": 2})).await;
@@ -506,6 +552,108 @@ mod tokens {
             .await
             .unwrap();
         assert_eq!(read.data.unwrap()["token_period"], 3600);
+    }
+
+    #[tokio::test]
+    async fn a_role_without_policy_lists_keeps_the_parent_subset_rule() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let maker = r#"path "auth/token/create/*" { capabilities = ["update"] }"#;
+        core.handle_request(write(&root, "sys/policy/maker", json!({"policy": maker})))
+            .await
+            .unwrap();
+        for (role, body) in [
+            ("free", json!({})),
+            ("deny", json!({"disallowed_policies": ["admin"]})),
+            ("allow", json!({"allowed_policies": ["other"]})),
+        ] {
+            core.handle_request(write(&root, &format!("auth/token/roles/{role}"), body))
+                .await
+                .unwrap();
+        }
+        let parent = create(&core, &root, json!({"policies": ["maker"]})).await;
+        let through = |role: &str, body: serde_json::Value| {
+            let req = write(&parent, &format!("auth/token/create/{role}"), body);
+            let core = core.clone();
+            async move {
+                match core.handle_request(req).await {
+                    Ok(resp) => Ok(resp.auth.unwrap()["policies"].clone()),
+                    Err(Error::BadRequest(m)) => Err(m),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        };
+        // What OpenBao 2.x answers to the same requests.
+        let subset = "token policies ([\"default\" \"maker\"]) must be subset of the role's allowed policies ([\"default\" \"other\"]) or glob policies ([])";
+        for (role, body, want) in [
+            (
+                "free",
+                json!({"policies": ["admin"]}),
+                Err("child policies must be subset of parent"),
+            ),
+            ("free", json!({}), Ok(json!(["default", "maker"]))),
+            (
+                "deny",
+                json!({"policies": ["other"]}),
+                Ok(json!(["default", "other"])),
+            ),
+            (
+                "deny",
+                json!({"policies": ["admin"]}),
+                Err("token policy \"admin\" is disallowed by this role"),
+            ),
+            (
+                "deny",
+                json!({"policies": ["root"]}),
+                Err("root tokens may not be created without parent token being root"),
+            ),
+            ("allow", json!({}), Ok(json!(["default", "other"]))),
+            ("allow", json!({"policies": ["maker"]}), Err(subset)),
+            (
+                "allow",
+                json!({"no_default_policy": true}),
+                Ok(json!(["other"])),
+            ),
+        ] {
+            let want = want.map_err(str::to_string);
+            assert_eq!(through(role, body.clone()).await, want, "{role} {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn lookups_show_the_role_and_a_sanitized_display_name() {
+        let (core, root, _) = unsealed_with_clock().await;
+        core.handle_request(write(
+            &root,
+            "auth/token/roles/ci",
+            json!({"path_suffix": "rev1"}),
+        ))
+        .await
+        .unwrap();
+        let lookup = |token: String| {
+            let core = core.clone();
+            async move {
+                core.handle_request(lookup_self(&token))
+                    .await
+                    .unwrap()
+                    .data
+                    .unwrap()
+            }
+        };
+        let token = create_at(
+            &core,
+            &root,
+            "auth/token/create/ci",
+            json!({"display_name": "CI job.1"}),
+        )
+        .await;
+        let got = lookup(token).await;
+        assert_eq!(got["role"], "ci");
+        assert_eq!(got["path"], "auth/token/create/ci/rev1");
+        assert_eq!(got["display_name"], "token-CI-job-1");
+        let plain = create(&core, &root, json!({"display_name": "token-x!"})).await;
+        let got = lookup(plain).await;
+        assert!(got.get("role").is_none());
+        assert_eq!(got["display_name"], "token-token-x");
     }
 
     #[tokio::test]
@@ -581,11 +729,11 @@ async fn auth_mounts_live_in_their_own_table() {
 }
 
 #[tokio::test]
-async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
+async fn writes_to_folder_paths_are_refused_before_any_backend() {
     let (core, init, _) = initialized().await;
     unseal_with(&core, &init, &[0, 1, 2]).await;
     let t = init.root_token.to_string();
-    for kind in ["userpass", "approle"] {
+    for kind in ["jwt", "kubernetes", "approle", "userpass"] {
         core.handle_request(write(
             &t,
             &format!("sys/auth/{kind}"),
@@ -594,6 +742,9 @@ async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
         .await
         .unwrap();
     }
+    core.handle_request(write(&t, "sys/mounts/kv", json!({"type": "kv"})))
+        .await
+        .unwrap();
     core.handle_request(write(
         &t,
         "auth/approle/role/r",
@@ -603,6 +754,12 @@ async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
     .unwrap();
     let refused = |resp: Result<Response, Error>| matches!(resp, Err(Error::BadRequest(m)) if m == "cannot write to a path ending in '/'");
     for path in [
+        "auth/jwt/role/",
+        "auth/jwt/config/",
+        "auth/jwt/login/",
+        "auth/kubernetes/role/",
+        "auth/kubernetes/config/",
+        "auth/kubernetes/login/",
         "auth/userpass/users/",
         "auth/userpass/users/a/",
         "auth/userpass/login/",
@@ -611,6 +768,7 @@ async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
         "auth/approle/role/r/secret-id/",
         "auth/approle/role/r/secret-id/lookup/",
         "auth/approle/login/",
+        "kv/dir/",
     ] {
         for op in [Operation::Update, Operation::Patch] {
             let body = into_map(json!({"password": "x", "secret_id": "s"}));
@@ -629,7 +787,7 @@ async fn writes_to_a_folder_path_of_an_auth_mount_are_refused_before_routing() {
             );
         }
     }
-    // Nothing reached the backend: the role still has no secret-id.
+    // Nothing reached the backend: the role still has no secret-id. A LIST keeps its slash.
     let listed = core
         .handle_request(
             Request::new(Operation::List, "auth/approle/role/r/secret-id/").with_token(&t),

@@ -168,43 +168,38 @@ async fn create(
     let parent = &caller.token;
     let parent_is_root = parent.is_root();
 
-    let requested = fields::string_list(data, "policies")?.map(normalize_policies);
+    let requested = fields::string_list(data, "policies")?
+        .map(normalize_policies)
+        .filter(|p| !p.is_empty());
     let no_default = fields::boolean(data, "no_default_policy")?.unwrap_or(false)
         || role.as_ref().is_some_and(|r| r.token_no_default_policy);
-    let mut policies = match (&role, requested) {
-        (_, Some(p)) if !p.is_empty() => p,
-        (Some(r), _) if !r.allowed_policies.is_empty() => r.allowed_policies.clone(),
-        _ => parent.policies.clone(),
-    };
-    if let Some(r) = &role {
-        // A role replaces the parent-subset rule with its own allow and deny lists.
-        let allowed = |p: &String| {
-            p == "default" || r.allowed_policies.is_empty() || r.allowed_policies.contains(p)
-        };
-        if policies
-            .iter()
-            .any(|p| p == "root" || !allowed(p) || r.disallowed_policies.contains(p))
-        {
-            return Err(Error::bad_request(
-                "token policies must be allowed by the role",
-            ));
-        }
-    } else if !parent_is_root {
-        // A child never gets more than its parent: `root` included, whatever its spelling.
-        let allowed = |p: &String| p == "default" || parent.policies.contains(p);
-        if !policies.iter().all(allowed) {
-            return Err(Error::bad_request(
-                "child policies must be subset of parent",
-            ));
-        }
-    }
-    if !no_default
-        && !policies.iter().any(|p| p == "root")
-        && !policies.iter().any(|p| p == "default")
+    let policies = match role
+        .as_ref()
+        .filter(|r| !r.allowed_policies.is_empty() || !r.disallowed_policies.is_empty())
     {
-        policies.push("default".into());
+        // A role with allow or deny lists replaces the parent-subset rule with its own, as
+        // in Vault; a role without them leaves that rule in place.
+        Some(r) => role_policies(r, requested, &parent.policies, no_default)?,
+        None => {
+            let mut policies = requested.unwrap_or_else(|| parent.policies.clone());
+            // A child never gets more than its parent: `root` included, whatever its spelling.
+            let allowed = |p: &String| p == "default" || parent.policies.contains(p);
+            if !parent_is_root && !policies.iter().all(allowed) {
+                return Err(Error::bad_request(
+                    "child policies must be subset of parent",
+                ));
+            }
+            if !no_default && !policies.iter().any(|p| p == "root" || p == "default") {
+                policies.push("default".into());
+            }
+            normalize_policies(policies)
+        }
+    };
+    if !parent_is_root && policies.iter().any(|p| p == "root") {
+        return Err(Error::bad_request(
+            "root tokens may not be created without parent token being root",
+        ));
     }
-    let policies = normalize_policies(policies);
     let is_root_token = policies.iter().any(|p| p == "root");
 
     let custom_id = fields::string(data, "id")?.filter(|s| !s.is_empty());
@@ -252,7 +247,7 @@ async fn create(
     }
 
     let display_name = match fields::string(data, "display_name")?.filter(|s| !s.is_empty()) {
-        Some(name) => format!("token-{}", name.trim_start_matches("token-")),
+        Some(name) => token_display_name(&name),
         None => "token".to_string(),
     };
     let meta = match fields::object(data, "meta")? {
@@ -299,7 +294,10 @@ async fn create(
             .unwrap_or_default(),
     };
     let token = match custom_id {
-        Some(id) => zeroize::Zeroizing::new(id),
+        Some(id) => {
+            check_custom_id(&id)?;
+            zeroize::Zeroizing::new(id)
+        }
         None => generate_token_id(),
     };
     if store.lookup(&token).await?.is_some() {
@@ -312,6 +310,100 @@ async fn create(
         auth: Some(auth_object(&token, &entry, ttl)),
         ..Response::default()
     })
+}
+
+/// Vault's display name of a created token: `token-` and the name, every character but ASCII
+/// letters, digits and `-` made a `-`, and one trailing `-` dropped.
+fn token_display_name(name: &str) -> String {
+    let full: String = format!("token-{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    match full.strip_suffix('-') {
+        Some(trimmed) => trimmed.to_string(),
+        None => full,
+    }
+}
+
+/// OpenBao 2.x keeps the generated tokens' shapes (`s.`, `hvs.`, and any `.`) out of
+/// custom ids, so a chosen id can never pass for, or collide with, a generated one.
+fn check_custom_id(id: &str) -> Result<(), Error> {
+    for prefix in ["s.", "hvs."] {
+        if id.starts_with(prefix) {
+            return Err(Error::bad_request(format!(
+                "custom token ID cannot have the '{prefix}' prefix"
+            )));
+        }
+    }
+    if id.contains('.') {
+        return Err(Error::bad_request(
+            "custom token ID cannot have a '.' in the value",
+        ));
+    }
+    Ok(())
+}
+
+/// Vault's `policyutil.SanitizePolicies`: normalized, `default` added when asked, and `root`
+/// alone when it is there.
+fn sanitize_policies(policies: &[String], add_default: bool) -> Vec<String> {
+    let mut out = normalize_policies(policies.iter().cloned());
+    if out.iter().any(|p| p == "root") {
+        return vec!["root".to_string()];
+    }
+    if add_default && !out.iter().any(|p| p == "default") {
+        out.push("default".into());
+        out.sort();
+    }
+    out
+}
+
+/// The policies of a token made through a role that has `allowed_policies` or
+/// `disallowed_policies`, worded as OpenBao 2.x words its refusals: those asked for (or else
+/// the role's allowed ones, or else the parent's) must all be allowed and none disallowed.
+fn role_policies(
+    role: &TokenRole,
+    requested: Option<Vec<String>>,
+    parent: &[String],
+    no_default: bool,
+) -> Result<Vec<String>, Error> {
+    let disallowed = normalize_policies(role.disallowed_policies.iter().cloned());
+    let add_default = !no_default && !disallowed.iter().any(|p| p == "default");
+    let mut chosen = requested
+        .map(|p| sanitize_policies(&p, add_default))
+        .unwrap_or_default();
+    if !role.allowed_policies.is_empty() {
+        let allowed = sanitize_policies(&role.allowed_policies, add_default);
+        if chosen.is_empty() {
+            chosen = allowed;
+        } else if !chosen.iter().all(|p| allowed.contains(p)) {
+            return Err(Error::bad_request(format!(
+                "token policies ({}) must be subset of the role's allowed policies ({}) or glob policies ([])",
+                go_quoted_list(&chosen),
+                go_quoted_list(&allowed)
+            )));
+        }
+    } else if chosen.is_empty() {
+        chosen = sanitize_policies(parent, add_default);
+    }
+    if let Some(p) = chosen.iter().find(|p| disallowed.contains(p)) {
+        return Err(Error::bad_request(format!(
+            "token policy {} is disallowed by this role",
+            fields::go_quote(p)
+        )));
+    }
+    Ok(chosen)
+}
+
+/// Go's `%q` of a string slice: `["a" "b"]`.
+fn go_quoted_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| fields::go_quote(s)).collect();
+    format!("[{}]", quoted.join(" "))
 }
 
 fn req_path(orphan: bool) -> String {
@@ -365,6 +457,15 @@ fn lookup_data(store: &TokenStore, entry: &TokenEntry, id: &str) -> Map {
     }));
     if entry.period > 0 {
         map.insert("period".into(), entry.period.into());
+    }
+    // A token made through a role carries the role's name in its path.
+    if let Some(role) = entry
+        .path
+        .strip_prefix("auth/token/create/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|r| !r.is_empty())
+    {
+        map.insert("role".into(), role.into());
     }
     map
 }

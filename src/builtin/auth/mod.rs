@@ -91,6 +91,29 @@ fn unsupported_path() -> Error {
     ]))
 }
 
+/// The role a token's login recorded in its `role` metadata, as `load` finds it, for a
+/// renewal; with its name. Vault's JWT and Kubernetes methods refuse to renew a token whose
+/// login named no role, or whose role has been deleted since.
+async fn renewal_role<R, F, Fut>(
+    login: &crate::logical::Auth,
+    load: F,
+) -> Result<(String, R), Error>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<R>, Error>>,
+{
+    let name = match login.metadata.get("role") {
+        Some(name) if !name.is_empty() => name.clone(),
+        _ => return Err(internal("failed to fetch role_name during renewal")),
+    };
+    match load(name.clone()).await? {
+        Some(role) => Ok((name, role)),
+        None => Err(internal(format!(
+            "role {name} does not exist during renewal"
+        ))),
+    }
+}
+
 /// A 500 as Vault renders a plugin's `error` return: one multierror line.
 fn internal(msg: impl Into<String>) -> Error {
     Error::Internal(crate::logical::fields::multierror(&[msg.into()]))

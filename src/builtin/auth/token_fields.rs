@@ -321,6 +321,16 @@ impl TokenFields {
         out.insert("token_type".into(), self.token_type.as_str().into());
     }
 
+    /// The terms a token from this role or user renews on now (Vault's renew callbacks copy
+    /// these three onto the token's auth).
+    pub fn renewal(&self) -> super::Renewal {
+        super::Renewal {
+            ttl: self.token_ttl,
+            max_ttl: self.token_max_ttl,
+            period: self.token_period,
+        }
+    }
+
     /// The token bindings of a login (Vault's `PopulateTokenAuth`). `remote` is the caller's
     /// address, which `token_strictly_bind_ip` binds the token to.
     pub fn fill_auth(&self, auth: &mut Auth, remote: Option<IpAddr>) -> Result<(), Error> {

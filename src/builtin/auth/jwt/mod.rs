@@ -76,10 +76,19 @@ fn route(path: &str) -> Option<Route<'_>> {
 
 #[async_trait]
 impl Backend for Jwt {
+    /// As OpenBao's plugin: the role the login recorded must still exist, and its current
+    /// TTLs apply. The JWT itself is not checked again (the server never keeps it).
+    async fn renew(
+        &self,
+        storage: &dyn Storage,
+        login: &crate::logical::Auth,
+    ) -> Result<Option<crate::logical::Renewal>, Error> {
+        let load = |name: String| async move { role::load_role(storage, &name).await };
+        let (_, role) = super::renewal_role(login, load).await?;
+        Ok(Some(role.token.renewal()))
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
-        if req.operation == Operation::Update && req.path.ends_with('/') {
-            return Err(Error::bad_request("cannot write to a path ending in '/'"));
-        }
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());
         };

@@ -403,6 +403,60 @@ async fn missing_user_claim_is_refused() {
 }
 
 #[tokio::test]
+async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
+    let e = env();
+    e.pem_setup().await;
+    let auth = e
+        .login("svc", &rs(good_claims()))
+        .await
+        .unwrap()
+        .login
+        .unwrap();
+    let terms = |ttl, max_ttl, period| {
+        Some(crate::logical::Renewal {
+            ttl,
+            max_ttl,
+            period,
+        })
+    };
+    // As the core asks, through the Backend trait.
+    let e = &e;
+    let renew = |auth: crate::logical::Auth| async move { e.b.renew(e.s.as_ref(), &auth).await };
+    assert_eq!(renew(auth.clone()).await.unwrap(), terms(3600, 0, 0));
+
+    // The role's current TTLs bound the renewal, not the ones of the login.
+    e.write(
+        "role/svc",
+        json!({"token_ttl": "10m", "token_max_ttl": "30m"}),
+    )
+    .await;
+    assert_eq!(renew(auth.clone()).await.unwrap(), terms(600, 1800, 0));
+    e.write("role/svc", json!({"token_period": "5m"})).await;
+    assert_eq!(renew(auth.clone()).await.unwrap(), terms(600, 1800, 300));
+
+    e.call(Operation::Delete, "role/svc", json!({}))
+        .await
+        .unwrap();
+    let gone = renew(auth.clone()).await.unwrap_err();
+    assert!(matches!(gone, Error::Internal(_)), "{gone:?}");
+    assert_eq!(
+        gone.to_string(),
+        "1 error occurred:\n\t* role svc does not exist during renewal\n\n"
+    );
+    // A role of the same name made again renews the token again, as in Vault.
+    e.pem_setup().await;
+    assert!(renew(auth.clone()).await.is_ok());
+
+    // A token whose login recorded no role is refused.
+    let mut anonymous = auth.clone();
+    anonymous.metadata.remove("role");
+    let err = renew(anonymous).await.unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("failed to fetch role_name during renewal"));
+}
+
+#[tokio::test]
 async fn roles_and_config_read_back_like_vault() {
     let e = env();
     e.pem_setup().await;

@@ -244,3 +244,38 @@ impl Kubernetes {
         Ok(resp)
     }
 }
+
+impl Kubernetes {
+    /// Whether a token this method issued may be renewed, and on which terms: the role its
+    /// login recorded must still exist and still admit the service account the login
+    /// recorded, and its current TTLs apply. The service-account JWT is not reviewed again
+    /// (the server never keeps it), as in Vault.
+    ///
+    /// Vault and OpenBao only ask that the role exist. Narrowing a role's bound names or
+    /// namespaces is how an operator takes a service account out of it, so mainkey stops
+    /// renewing that account's tokens too, rather than letting them live on until their
+    /// max TTL.
+    pub async fn renew(
+        &self,
+        storage: &dyn Storage,
+        login: &Auth,
+    ) -> Result<super::super::Renewal, Error> {
+        let load = |name: String| async move { load_role(storage, &name).await };
+        let (name, role) = super::super::renewal_role(login, load).await?;
+        let recorded = |key: &str| login.metadata.get(key).map_or("", String::as_str);
+        let (account, namespace) = (
+            recorded("service_account_name"),
+            recorded("service_account_namespace"),
+        );
+        if !bound_matches(&role.bound_service_account_names, account)
+            || !bound_matches(&role.bound_service_account_namespaces, namespace)
+        {
+            return Err(Error::bad_request(format!(
+                "service account {} is no longer bound to role {}, not renewing",
+                crate::logical::fields::go_quote(&format!("{namespace}/{account}")),
+                crate::logical::fields::go_quote(&name)
+            )));
+        }
+        Ok(role.token.renewal())
+    }
+}

@@ -79,10 +79,15 @@ fn route(path: &str) -> Option<Route<'_>> {
 
 #[async_trait]
 impl Backend for Kubernetes {
+    async fn renew(
+        &self,
+        storage: &dyn Storage,
+        login: &crate::logical::Auth,
+    ) -> Result<Option<crate::logical::Renewal>, Error> {
+        Kubernetes::renew(self, storage, login).await.map(Some)
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
-        if req.operation == Operation::Update && req.path.ends_with('/') {
-            return Err(Error::bad_request("cannot write to a path ending in '/'"));
-        }
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());
         };

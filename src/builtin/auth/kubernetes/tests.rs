@@ -455,6 +455,100 @@ async fn login_over_http() {
     );
 }
 
+/// The fake API server, the method set up against it, and a login of `default/app`.
+async fn logged_in_to_app() -> (FakeApi, Env, crate::logical::Auth) {
+    let api = FakeApi::start(None);
+    let e = env();
+    e.setup(&http(&api), json!({})).await;
+    let auth = e.login("app", APP_JWT).await.unwrap().login.unwrap();
+    (api, e, auth)
+}
+
+#[tokio::test]
+async fn renewal_follows_the_role_and_stops_when_it_is_gone() {
+    let (api, e, auth) = logged_in_to_app().await;
+    let terms = |ttl, max_ttl, period| crate::logical::Renewal {
+        ttl,
+        max_ttl,
+        period,
+    };
+    assert_eq!(e.b.renew(&e.s, &auth).await.unwrap(), terms(3600, 0, 0));
+
+    // The role's current TTLs bound the renewal, not the ones of the login.
+    e.write(
+        "role/app",
+        json!({"token_ttl": "10m", "token_max_ttl": "30m", "token_period": "5m"}),
+    )
+    .await;
+    assert_eq!(e.b.renew(&e.s, &auth).await.unwrap(), terms(600, 1800, 300));
+    let backend: &dyn Backend = &e.b;
+    assert!(backend.renew(&e.s, &auth).await.unwrap().is_some());
+    // Renewing asks nothing of the API server: the service-account JWT is not kept.
+    assert_eq!(api.seen().len(), 1);
+
+    e.call(Operation::Delete, "role/app", json!({}))
+        .await
+        .unwrap();
+    let gone = e.b.renew(&e.s, &auth).await.unwrap_err();
+    assert!(matches!(gone, Error::Internal(_)), "{gone:?}");
+    assert_eq!(
+        gone.to_string(),
+        "1 error occurred:\n\t* role app does not exist during renewal\n\n"
+    );
+
+    let mut anonymous = auth.clone();
+    anonymous.metadata.remove("role");
+    let err = e.b.renew(&e.s, &anonymous).await.unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("failed to fetch role_name during renewal"));
+}
+
+#[tokio::test]
+async fn renewal_stops_once_the_role_no_longer_binds_the_service_account() {
+    let (_api, e, auth) = logged_in_to_app().await;
+    let renews = || async { e.b.renew(&e.s, &auth).await.map(|_| ()) };
+    let refusal =
+        "service account \"default/app\" is no longer bound to role \"app\", not renewing";
+
+    // The bound names change: the token's account is no longer among them.
+    e.write("role/app", json!({"bound_service_account_names": "web"}))
+        .await;
+    let err = renews().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::BadRequest(m) if m == refusal),
+        "{err:?}"
+    );
+    // A glob that still takes it in, or `*`, renews again.
+    for names in ["web,ap*", "*"] {
+        e.write("role/app", json!({"bound_service_account_names": names}))
+            .await;
+        assert!(renews().await.is_ok(), "{names}");
+    }
+    // So do the namespaces.
+    e.write(
+        "role/app",
+        json!({"bound_service_account_namespaces": "kube-system"}),
+    )
+    .await;
+    let err = renews().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::BadRequest(m) if m == refusal),
+        "{err:?}"
+    );
+    e.write("role/app", json!({"bound_service_account_namespaces": "*"}))
+        .await;
+    assert!(renews().await.is_ok());
+
+    // A token whose login recorded no service account is refused.
+    let mut anonymous = auth.clone();
+    anonymous.metadata.remove("service_account_name");
+    assert!(matches!(
+        e.b.renew(&e.s, &anonymous).await,
+        Err(Error::BadRequest(_))
+    ));
+}
+
 #[tokio::test]
 async fn refused_logins() {
     let api = FakeApi::start(None);
