@@ -7,11 +7,11 @@ use super::super::cidr;
 use super::super::input;
 use super::super::internal;
 use super::super::token_fields::{
-    Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS, SYSTEM_MAX_LEASE_TTL,
+    with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields, SYSTEM_MAX_LEASE_TTL,
 };
 use super::{decode, encode, AppRole, Salt};
 use crate::logical::duration::format_secs;
-use crate::logical::fields::{into_map, sorted};
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage, StorageOp};
 
 pub(super) const ROLE_PREFIX: &str = "role/";
@@ -77,12 +77,6 @@ const ROLE_FIELDS: &[&str] = &[
     "local_secret_ids",
 ];
 
-fn role_fields() -> Vec<&'static str> {
-    let mut known = ROLE_FIELDS.to_vec();
-    known.extend_from_slice(TOKEN_KEYS);
-    known
-}
-
 fn has_constraint(role: &RoleEntry) -> bool {
     role.bind_secret_id
         || role
@@ -120,20 +114,16 @@ impl AppRole {
         data.insert("secret_id_num_uses".into(), role.secret_id_num_uses.into());
         data.insert("secret_id_ttl".into(), role.secret_id_ttl.into());
         role.token.render(&mut data);
-        if role.legacy.period != 0 {
-            data.insert("period".into(), role.legacy.period.into());
-        }
-        if !role.legacy.policies.is_empty() {
-            data.insert("policies".into(), role.legacy.policies.clone().into());
-        }
-        let mut resp = Response::data(into_map(sorted(Value::Object(data))));
+        // AppRole's legacy aliases are only `policies` and `period`, so only they can show.
+        role.legacy.render(&mut data);
+        let mut resp = Response::data(sorted_data(Value::Object(data)));
         if !has_constraint(&role) {
             resp.warnings.push(
                 "Role does not have any constraints set on it. Updates to this role will require a constraint to be set"
                     .into(),
             );
         }
-        input::warn_unknown(&mut resp, &req.data, &role_fields());
+        input::warn_unknown(&mut resp, &req.data, &with_token_keys(ROLE_FIELDS));
         Ok(resp)
     }
 

@@ -14,7 +14,7 @@ use super::super::internal;
 use super::super::token_fields::SYSTEM_MAX_LEASE_TTL;
 use super::role::load_role;
 use super::{decode, encode, AppRole, Salt, MAX_HMAC_INPUT};
-use crate::logical::fields::{go_quote, into_map, sorted};
+use crate::logical::fields::{go_quote, sorted_data};
 use crate::logical::{Error, IpNet, Map, Request, Response, Storage, StorageOp};
 
 const ACCESSOR_PREFIX: &str = "accessor/";
@@ -71,7 +71,7 @@ impl SecretIdEntry {
             "token_bound_cidrs".into(),
             self.token_bound_cidrs.clone().into(),
         );
-        into_map(sorted(Value::Object(data)))
+        sorted_data(Value::Object(data))
     }
 }
 

@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use super::super::input;
 use super::super::token_fields::{
-    Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS,
+    with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
 use super::{decode, encode, Jwt};
 use crate::logical::duration::parse_duration_secs;
-use crate::logical::fields::sorted;
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
 
 pub(super) const ROLE_PREFIX: &str = "role/";
@@ -184,25 +184,8 @@ impl Jwt {
         d.insert("verbose_oidc_logging".into(), false.into());
         d.insert("token_policies_template_claims".into(), false.into());
         role.token.render(&mut d);
-        if !role.legacy.policies.is_empty() {
-            d.insert("policies".into(), role.legacy.policies.clone().into());
-        }
-        if role.legacy.period != 0 {
-            d.insert("period".into(), role.legacy.period.into());
-        }
-        if role.legacy.ttl != 0 {
-            d.insert("ttl".into(), role.legacy.ttl.into());
-        }
-        if role.legacy.max_ttl != 0 {
-            d.insert("max_ttl".into(), role.legacy.max_ttl.into());
-        }
-        if !role.legacy.bound_cidrs.is_empty() {
-            d.insert("bound_cidrs".into(), role.legacy.bound_cidrs.clone().into());
-        }
-        match sorted(Value::Object(d)) {
-            Value::Object(m) => Ok(Response::data(m)),
-            _ => Err(Error::internal("jwt: cannot render role")),
-        }
+        role.legacy.render(&mut d);
+        Ok(Response::data(sorted_data(Value::Object(d))))
     }
 
     pub(super) async fn write_role(
@@ -339,9 +322,7 @@ impl Jwt {
             .await?;
         let mut resp = Response::empty();
         resp.warnings = warnings;
-        let mut known = ROLE_FIELDS.to_vec();
-        known.extend_from_slice(TOKEN_KEYS);
-        input::warn_unknown(&mut resp, data, &known);
+        input::warn_unknown(&mut resp, data, &with_token_keys(ROLE_FIELDS));
         Ok(resp)
     }
 

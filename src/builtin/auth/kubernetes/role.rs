@@ -5,9 +5,10 @@ use serde_json::Value;
 
 use super::super::input;
 use super::super::token_fields::{
-    Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS,
+    with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
-use super::{decode, encode, object, Kubernetes};
+use super::{decode, encode, Kubernetes};
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
 
 const ROLE_PREFIX: &str = "role/";
@@ -105,12 +106,6 @@ const ROLE_FIELDS: &[&str] = &[
     "num_uses",
 ];
 
-fn role_fields() -> Vec<&'static str> {
-    let mut known = ROLE_FIELDS.to_vec();
-    known.extend_from_slice(TOKEN_KEYS);
-    known
-}
-
 /// A bound list as given: comma-separated or a list, trimmed, empties dropped.
 fn bound_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Error> {
     Ok(input::comma_strings(data, key)?
@@ -158,24 +153,9 @@ impl Kubernetes {
             role.alias_name_source.as_str().into(),
         );
         role.token.render(&mut data);
-        let legacy = &role.legacy;
-        if !legacy.policies.is_empty() {
-            data.insert("policies".into(), legacy.policies.clone().into());
-        }
-        if legacy.ttl > 0 {
-            data.insert("ttl".into(), legacy.ttl.into());
-        }
-        if legacy.max_ttl > 0 {
-            data.insert("max_ttl".into(), legacy.max_ttl.into());
-        }
-        if legacy.period > 0 {
-            data.insert("period".into(), legacy.period.into());
-        }
-        if !legacy.bound_cidrs.is_empty() {
-            data.insert("bound_cidrs".into(), legacy.bound_cidrs.clone().into());
-        }
-        let mut resp = Response::data(object(Value::Object(data)));
-        input::warn_unknown(&mut resp, &req.data, &role_fields());
+        role.legacy.render(&mut data);
+        let mut resp = Response::data(sorted_data(Value::Object(data)));
+        input::warn_unknown(&mut resp, &req.data, &with_token_keys(ROLE_FIELDS));
         Ok(resp)
     }
 
