@@ -16,7 +16,7 @@ pub mod userpass;
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
-use crate::logical::{Backend, Error, Storage};
+use crate::logical::{Backend, Error, Response, Storage};
 
 pub use approle::AppRole;
 pub use userpass::Userpass;
@@ -81,6 +81,48 @@ async fn load_record<T: serde::de::DeserializeOwned>(
         Some(bytes) => decode_record(method, &bytes, what).map(Some),
         None => Ok(None),
     }
+}
+
+/// Where AppRole, JWT and Kubernetes keep their roles: `role/<lowercased name>`. Vault
+/// lowercases role names on every path, so `Dev` and `dev` are one role.
+const ROLE_PREFIX: &str = "role/";
+
+fn role_key(name: &str) -> String {
+    format!("{ROLE_PREFIX}{}", name.to_lowercase())
+}
+
+/// Role `name` of auth method `method`, or `None` when there is no such role.
+async fn load_role<T: serde::de::DeserializeOwned>(
+    storage: &dyn Storage,
+    method: &str,
+    name: &str,
+) -> Result<Option<T>, Error> {
+    load_record(storage, &role_key(name), method, "role").await
+}
+
+/// Stores `role` as role `name` of auth method `method`, as [`load_role`] reads it.
+async fn save_role<T: serde::Serialize>(
+    storage: &dyn Storage,
+    method: &str,
+    name: &str,
+    role: &T,
+) -> Result<(), Error> {
+    storage
+        .put(&role_key(name), encode_record(method, role, "role")?)
+        .await
+}
+
+/// Deletes role `name` while holding `lock`, the lock that serializes the method's role
+/// changes, so a delete cannot interleave with a write of the same role. Deleting a role
+/// that does not exist succeeds, as in Vault.
+async fn delete_role(
+    lock: &tokio::sync::Mutex<()>,
+    storage: &dyn Storage,
+    name: &str,
+) -> Result<Response, Error> {
+    let _guard = lock.lock().await;
+    storage.delete(&role_key(name)).await?;
+    Ok(Response::empty())
 }
 
 /// Vault's 404 for a path no handler matches, as the framework words it for an authenticated

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::super::cidr;
 use super::super::input;
 use super::super::internal;
+use super::super::role_key;
 use super::super::token_fields::{
     with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields, SYSTEM_MAX_LEASE_TTL,
 };
@@ -14,7 +15,6 @@ use crate::logical::duration::format_secs;
 use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage, StorageOp};
 
-pub(super) const ROLE_PREFIX: &str = "role/";
 const ROLE_ID_PREFIX: &str = "role_id/";
 
 /// One role as stored.
@@ -60,8 +60,7 @@ pub(super) async fn load_role(
     storage: &dyn Storage,
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
-    let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    super::super::load_record(storage, &key, super::METHOD, "role").await
+    super::super::load_role(storage, super::METHOD, name).await
 }
 
 const ROLE_FIELDS: &[&str] = &[
@@ -87,14 +86,6 @@ fn has_constraint(role: &RoleEntry) -> bool {
 }
 
 impl AppRole {
-    pub(super) async fn list_roles(
-        &self,
-        req: &Request,
-        storage: &dyn Storage,
-    ) -> Result<Response, Error> {
-        input::list_keys(req, storage, ROLE_PREFIX).await
-    }
-
     pub(super) async fn read_role(
         &self,
         req: &Request,
@@ -304,10 +295,7 @@ impl AppRole {
                 return Err(internal("role_id already in use"));
             }
         }
-        let mut ops = vec![StorageOp::Put(
-            format!("{ROLE_PREFIX}{}", role.name),
-            encode(role, "role")?,
-        )];
+        let mut ops = vec![StorageOp::Put(role_key(&role.name), encode(role, "role")?)];
         if !previous_role_id.is_empty() && previous_role_id != role.role_id {
             ops.push(StorageOp::Delete(role_id_key(salt, previous_role_id)));
         }
@@ -349,7 +337,7 @@ impl AppRole {
             }
             ops.push(StorageOp::Delete(role_id_key(&salt, &role.role_id)));
         }
-        ops.push(StorageOp::Delete(format!("{ROLE_PREFIX}{}", role.name)));
+        ops.push(StorageOp::Delete(role_key(&role.name)));
         storage.commit(ops).await?;
         Ok(Response::empty())
     }

@@ -567,7 +567,7 @@ impl AppRole {
         let _role_guard = self.role_lock.lock().await;
         let now = unix_nanos(self.now());
         let mut live_dirs = std::collections::BTreeSet::new();
-        for name in storage.list(super::role::ROLE_PREFIX).await? {
+        for name in storage.list(super::super::ROLE_PREFIX).await? {
             if let Some(role) = load_role(storage, &name).await? {
                 live_dirs.insert(role.secret_id_dir(&salt));
             }

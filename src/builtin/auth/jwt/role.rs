@@ -9,12 +9,10 @@ use super::super::input;
 use super::super::token_fields::{
     with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
-use super::{decode, encode, Jwt};
+use super::{Jwt, METHOD};
 use crate::logical::duration::parse_duration_secs;
 use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
-
-pub(super) const ROLE_PREFIX: &str = "role/";
 
 /// The leeways a stored 0 stands for; a negative leeway means none. Measured against
 /// OpenBao 2.x: with all three at 0 it accepts `exp` up to about 60 s in the past and `nbf`/`iat`
@@ -84,11 +82,7 @@ pub(super) async fn load_role(
     storage: &dyn Storage,
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
-    let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    match storage.get(&key).await? {
-        Some(bytes) => decode(&bytes, "role").map(Some),
-        None => Ok(None),
-    }
+    super::super::load_role(storage, METHOD, name).await
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -127,10 +121,6 @@ fn object_field(data: &Map, key: &'static str) -> Result<Option<Map>, Error> {
 }
 
 impl Jwt {
-    pub(super) async fn list_roles(&self, storage: &dyn Storage) -> Result<Response, Error> {
-        Response::list(storage.list(ROLE_PREFIX).await?)
-    }
-
     pub(super) async fn read_role(
         &self,
         storage: &dyn Storage,
@@ -314,27 +304,10 @@ impl Jwt {
             ));
         }
 
-        storage
-            .put(
-                &format!("{ROLE_PREFIX}{}", role.name),
-                encode(&role, "role")?,
-            )
-            .await?;
+        super::super::save_role(storage, METHOD, &role.name, &role).await?;
         let mut resp = Response::empty();
         resp.warnings = warnings;
         input::warn_unknown(&mut resp, data, &with_token_keys(ROLE_FIELDS));
         Ok(resp)
-    }
-
-    pub(super) async fn delete_role(
-        &self,
-        storage: &dyn Storage,
-        name: &str,
-    ) -> Result<Response, Error> {
-        let _guard = self.write_lock.lock().await;
-        storage
-            .delete(&format!("{ROLE_PREFIX}{}", name.to_lowercase()))
-            .await?;
-        Ok(Response::empty())
     }
 }

@@ -7,11 +7,10 @@ use super::super::input;
 use super::super::token_fields::{
     with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
-use super::{decode, encode, Kubernetes};
+use super::{Kubernetes, METHOD};
 use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
 
-const ROLE_PREFIX: &str = "role/";
 const LEGACY: &[Legacy] = &[
     Legacy::Policies,
     Legacy::Ttl,
@@ -84,11 +83,7 @@ pub(super) async fn load_role(
     storage: &dyn Storage,
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
-    let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    match storage.get(&key).await? {
-        Some(bytes) => decode(&bytes, "role").map(Some),
-        None => Ok(None),
-    }
+    super::super::load_role(storage, METHOD, name).await
 }
 
 const ROLE_FIELDS: &[&str] = &[
@@ -120,14 +115,6 @@ fn check_star(list: &[String]) -> Result<(), Error> {
 }
 
 impl Kubernetes {
-    pub(super) async fn list_roles(
-        &self,
-        req: &Request,
-        storage: &dyn Storage,
-    ) -> Result<Response, Error> {
-        input::list_keys(req, storage, ROLE_PREFIX).await
-    }
-
     pub(super) async fn read_role(
         &self,
         req: &Request,
@@ -217,27 +204,10 @@ impl Kubernetes {
             };
         }
 
-        storage
-            .put(
-                &format!("{ROLE_PREFIX}{}", role.name),
-                encode(&role, "role")?,
-            )
-            .await?;
+        super::super::save_role(storage, METHOD, &role.name, &role).await?;
         let mut resp = Response::empty();
         resp.warnings = warnings;
         Ok(resp)
-    }
-
-    pub(super) async fn delete_role(
-        &self,
-        storage: &dyn Storage,
-        name: &str,
-    ) -> Result<Response, Error> {
-        let _guard = self.lock.lock().await;
-        storage
-            .delete(&format!("{ROLE_PREFIX}{}", name.to_lowercase()))
-            .await?;
-        Ok(Response::empty())
     }
 }
 
