@@ -16,7 +16,7 @@ pub mod userpass;
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
-use crate::logical::{Backend, Error, Response, Storage};
+use crate::logical::{Alias, Auth, Backend, Error, Map, Request, Response, Storage};
 
 pub use approle::AppRole;
 pub use userpass::Userpass;
@@ -136,10 +136,7 @@ fn unsupported_path() -> Error {
 /// The role a token's login recorded in its `role` metadata, as `load` finds it, for a
 /// renewal; with its name. Vault's JWT and Kubernetes methods refuse to renew a token whose
 /// login named no role, or whose role has been deleted since.
-async fn renewal_role<R, F, Fut>(
-    login: &crate::logical::Auth,
-    load: F,
-) -> Result<(String, R), Error>
+async fn renewal_role<R, F, Fut>(login: &Auth, load: F) -> Result<(String, R), Error>
 where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = Result<Option<R>, Error>>,
@@ -154,6 +151,41 @@ where
             "role {name} does not exist during renewal"
         ))),
     }
+}
+
+/// A login's answer: `auth` for the core to mint a token from, with Vault's warning for the
+/// fields of `data` outside `known`, the ones the login endpoint declares.
+fn login_response(auth: Auth, data: &Map, known: &[&str]) -> Response {
+    let mut resp = Response {
+        login: Some(auth),
+        ..Default::default()
+    };
+    input::warn_unknown(&mut resp, data, known);
+    resp
+}
+
+/// The login of a method where a JWT logs in to a role (JWT, Kubernetes). The token's
+/// metadata is the alias's plus `role`, the role's name, which a renewal reads back
+/// ([`renewal_role`]); its terms are the role's `token`. The endpoint takes `role` and `jwt`.
+fn role_login(
+    req: &Request,
+    role: &str,
+    token: &token_fields::TokenFields,
+    display_name: String,
+    alias: Alias,
+    group_aliases: Vec<String>,
+) -> Result<Response, Error> {
+    let mut metadata = alias.metadata.clone();
+    metadata.insert("role".into(), role.to_string());
+    let mut auth = Auth {
+        metadata,
+        display_name,
+        alias: Some(alias),
+        group_aliases,
+        ..Default::default()
+    };
+    token.fill_auth(&mut auth, req.remote_addr)?;
+    Ok(login_response(auth, &req.data, &["role", "jwt"]))
 }
 
 /// A 500 as Vault renders a plugin's `error` return: one multierror line.

@@ -371,12 +371,11 @@ impl Userpass {
         };
         auth.metadata.insert("username".into(), name);
         user.token.fill_auth(&mut auth, req.remote_addr)?;
-        let mut resp = Response {
-            login: Some(auth),
-            ..Default::default()
-        };
-        input::warn_unknown(&mut resp, &req.data, &["username", "password"]);
-        Ok(resp)
+        Ok(super::login_response(
+            auth,
+            &req.data,
+            &["username", "password"],
+        ))
     }
 }
 

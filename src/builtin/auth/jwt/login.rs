@@ -16,7 +16,7 @@ use super::role::{
     DEFAULT_NBF_LEEWAY,
 };
 use super::Jwt;
-use crate::logical::{Alias, Auth, Error, Map, Request, Response, Storage};
+use crate::logical::{Alias, Error, Map, Request, Response, Storage};
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::bad_request(msg.into())
@@ -219,26 +219,11 @@ impl Jwt {
                 alias_meta.insert(key.clone(), v);
             }
         }
-        let mut metadata = alias_meta.clone();
-        metadata.insert("role".into(), role.name.clone());
-
-        let mut auth = Auth {
-            metadata,
-            display_name: user.clone(),
-            alias: Some(Alias {
-                name: user,
-                metadata: alias_meta,
-            }),
-            group_aliases: groups,
-            ..Default::default()
+        let alias = Alias {
+            name: user.clone(),
+            metadata: alias_meta,
         };
-        role.token.fill_auth(&mut auth, req.remote_addr)?;
-        let mut resp = Response {
-            login: Some(auth),
-            ..Default::default()
-        };
-        input::warn_unknown(&mut resp, &req.data, &["role", "jwt"]);
-        Ok(resp)
+        super::super::role_login(req, &role.name, &role.token, user, alias, groups)
     }
 
     fn check_times(&self, role: &RoleEntry, claims: &Value) -> Result<(), Error> {

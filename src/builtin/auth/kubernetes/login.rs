@@ -218,30 +218,25 @@ impl Kubernetes {
         );
         alias_meta.insert("service_account_uid".into(), reviewed.uid.clone());
         alias_meta.insert("service_account_secret_name".into(), secret_name);
-        let mut metadata = alias_meta.clone();
-        metadata.insert("role".into(), role.name.clone());
         let alias_name = match role.alias_name_source {
             AliasSource::ServiceaccountUid => reviewed.uid.clone(),
             AliasSource::ServiceaccountName => {
                 format!("{}/{}", reviewed.namespace, reviewed.name)
             }
         };
-        let mut auth = Auth {
-            metadata,
-            display_name: format!("{}-{}", reviewed.namespace, reviewed.name),
-            alias: Some(Alias {
-                name: alias_name,
-                metadata: alias_meta,
-            }),
-            ..Default::default()
+        let alias = Alias {
+            name: alias_name,
+            metadata: alias_meta,
         };
-        role.token.fill_auth(&mut auth, req.remote_addr)?;
-        let mut resp = Response {
-            login: Some(auth),
-            ..Default::default()
-        };
-        input::warn_unknown(&mut resp, &req.data, &["role", "jwt"]);
-        Ok(resp)
+        let display_name = format!("{}-{}", reviewed.namespace, reviewed.name);
+        super::super::role_login(
+            req,
+            &role.name,
+            &role.token,
+            display_name,
+            alias,
+            Vec::new(),
+        )
     }
 }
 
