@@ -193,6 +193,22 @@ fn internal(msg: impl Into<String>) -> Error {
     Error::Internal(crate::logical::fields::multierror(&[msg.into()]))
 }
 
+/// A request with `body` as the router hands it to the method mounted at `mount`
+/// (`auth/jwt/`), sent from `remote` so address checks have an address to judge.
+#[cfg(test)]
+fn test_request(
+    mount: &str,
+    op: crate::logical::Operation,
+    path: &str,
+    body: serde_json::Value,
+    remote: Option<&str>,
+) -> Request {
+    let mut req = Request::new(op, path).with_data(crate::logical::fields::into_map(body));
+    req.mount_point = mount.into();
+    req.remote_addr = remote.map(|r| r.parse().expect("a test address"));
+    req
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::logical::{InmemStorage, Map};
+use crate::logical::InmemStorage;
 
 const START: u64 = 1_795_613_361;
 
@@ -33,10 +33,6 @@ struct Env {
     b: Arc<Jwt>,
     s: Arc<InmemStorage>,
     clock: Arc<ManualClock>,
-}
-
-fn obj(v: Value) -> Map {
-    v.as_object().cloned().unwrap_or_default()
 }
 
 fn env() -> Env {
@@ -96,9 +92,7 @@ fn b64(v: &Value) -> String {
 
 impl Env {
     async fn call(&self, op: Operation, path: &str, body: Value) -> Result<Response, Error> {
-        let mut req = Request::new(op, path).with_data(obj(body));
-        req.mount_point = "auth/jwt/".into();
-        req.remote_addr = Some("127.0.0.1".parse().unwrap());
+        let req = super::super::test_request("auth/jwt/", op, path, body, Some("127.0.0.1"));
         self.b.handle(&req, self.s.as_ref()).await
     }
 
