@@ -91,6 +91,30 @@ fn role_key(name: &str) -> String {
     format!("{ROLE_PREFIX}{}", name.to_lowercase())
 }
 
+/// Whether `value` matches `pattern`, where `*` matches any (possibly empty) run of
+/// characters and nothing else is special: the globs of Kubernetes bound names and
+/// namespaces and of JWT `bound_claims_type=glob`.
+fn glob_match(pattern: &str, value: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == value;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last)
+    {
+        return false;
+    }
+    // Prefix and suffix matched at char boundaries, so this slice is valid.
+    let mut rest = &value[first.len()..value.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Role `name` of auth method `method`, or `None` when there is no such role.
 async fn load_role<T: serde::de::DeserializeOwned>(
     storage: &dyn Storage,
@@ -221,6 +245,32 @@ mod tests {
         }
         for bad in ["", "-ab", "ab-", "a@b", "a/b", ".a", "a b", "é"] {
             assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        for (p, v) in [
+            ("*", "x"),
+            ("*", ""),
+            ("a*", "ab"),
+            ("*b", "ab"),
+            ("*c", "abc"),
+            ("a*c", "abc"),
+            ("a", "a"),
+            ("a*b*c", "aXbYc"),
+        ] {
+            assert!(glob_match(p, v), "{p} {v}");
+        }
+        for (p, v) in [
+            ("a", "b"),
+            ("abc", "abd"),
+            ("a*", "ba"),
+            ("a*c", "ab"),
+            ("ab*ba", "aba"),
+            ("a*b*c", "acb"),
+        ] {
+            assert!(!glob_match(p, v), "{p} {v}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use super::super::input;
+use super::super::{glob_match, input};
 use super::config::{load_config, SUPPORTED_ALGS};
 use super::keys::{self, Remote};
 use super::role::{
@@ -43,29 +43,6 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// `*` matches any run of characters; nothing else is special.
-pub(super) fn glob_match(pattern: &str, value: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == value;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !value.starts_with(first) || value.len() < first.len() + last.len() {
-        return false;
-    }
-    if !value[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &value[first.len()..value.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 fn numeric(claims: &Value, name: &str) -> Result<Option<f64>, Error> {

@@ -371,19 +371,6 @@ async fn bound_subject_and_claims() {
     assert!(e.login("glob", &rs(c)).await.is_ok());
 }
 
-#[test]
-fn globs() {
-    use super::login::glob_match;
-    assert!(glob_match("a*", "abc"));
-    assert!(glob_match("*c", "abc"));
-    assert!(glob_match("a*c", "abc"));
-    assert!(glob_match("a*b*c", "aXbYc"));
-    assert!(glob_match("*", ""));
-    assert!(!glob_match("a*c", "ab"));
-    assert!(!glob_match("ab*ba", "aba"));
-    assert!(!glob_match("abc", "abd"));
-}
-
 #[tokio::test]
 async fn missing_user_claim_is_refused() {
     let e = env();

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::super::input;
 use super::super::token_fields::{
     with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
+use super::super::{glob_match, input};
 use super::{Kubernetes, METHOD};
 use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
@@ -51,27 +51,6 @@ pub(super) struct RoleEntry {
     pub alias_name_source: AliasSource,
     pub token: TokenFields,
     pub legacy: LegacyFields,
-}
-
-/// Whether `value` matches `pattern`, where `*` matches any (possibly empty) run.
-pub(super) fn glob_match(pattern: &str, value: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == value;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last)
-    {
-        return false;
-    }
-    let mut rest = &value[first.len()..value.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 /// Whether any of the role's bounds matches `value`.
@@ -208,33 +187,5 @@ impl Kubernetes {
         let mut resp = Response::empty();
         resp.warnings = warnings;
         Ok(resp)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        for (p, v) in [
-            ("*", "x"),
-            ("a*", "ab"),
-            ("*b", "ab"),
-            ("a*c", "abc"),
-            ("a", "a"),
-            ("a*b*c", "aXbYc"),
-        ] {
-            assert!(glob_match(p, v), "{p} {v}");
-        }
-        for (p, v) in [
-            ("a", "b"),
-            ("a*", "ba"),
-            ("a*c", "ab"),
-            ("ab*ba", "aba"),
-            ("a*b*c", "acb"),
-        ] {
-            assert!(!glob_match(p, v), "{p} {v}");
-        }
     }
 }
