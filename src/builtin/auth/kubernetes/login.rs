@@ -175,14 +175,8 @@ impl Kubernetes {
         req: &Request,
         storage: &dyn Storage,
     ) -> Result<Response, Error> {
-        let role_name = input::string(&req.data, "role")?.unwrap_or_default();
-        if role_name.is_empty() {
-            return Err(Error::bad_request("missing role"));
-        }
-        let jwt = input::string(&req.data, "jwt")?.unwrap_or_default();
-        if jwt.is_empty() {
-            return Err(Error::bad_request("missing jwt"));
-        }
+        let role_name = input::required_string(&req.data, "role")?;
+        let jwt = input::required_string(&req.data, "jwt")?;
         let role = match load_role(storage, &role_name).await? {
             Some(r) if super::super::valid_name(&role_name) => r,
             _ => {
