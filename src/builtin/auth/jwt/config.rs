@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::super::input;
 use super::super::{encode_record, load_record};
 use super::keys::{self, Remote};
-use super::{Jwt, METHOD};
+use super::{bad, Jwt, METHOD};
 use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
 
@@ -50,10 +50,6 @@ const CONFIG_FIELDS: &[&str] = &[
 
 pub(super) async fn load_config(storage: &dyn Storage) -> Result<Option<ConfigEntry>, Error> {
     load_record(storage, CONFIG_KEY, METHOD, "config").await
-}
-
-fn bad(msg: impl Into<String>) -> Error {
-    Error::bad_request(msg.into())
 }
 
 impl Jwt {

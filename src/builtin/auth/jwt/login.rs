@@ -15,12 +15,8 @@ use super::role::{
     leeway, load_role, BoundClaimsType, RoleEntry, DEFAULT_CLOCK_SKEW, DEFAULT_EXP_LEEWAY,
     DEFAULT_NBF_LEEWAY,
 };
-use super::Jwt;
+use super::{bad, Jwt};
 use crate::logical::{Alias, Error, Map, Request, Response, Storage};
-
-fn bad(msg: impl Into<String>) -> Error {
-    Error::bad_request(msg.into())
-}
 
 fn alg_name(alg: Algorithm) -> String {
     format!("{alg:?}")

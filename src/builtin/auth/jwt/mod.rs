@@ -47,6 +47,11 @@ impl Jwt {
 /// The method's name in the errors about its stored records.
 const METHOD: &str = "jwt";
 
+/// Short for `Error::bad_request`: nearly every refusal of this method is a 400.
+fn bad(msg: impl Into<String>) -> Error {
+    Error::bad_request(msg)
+}
+
 enum Route<'a> {
     Login,
     Config,

@@ -9,7 +9,7 @@ use super::super::input;
 use super::super::token_fields::{
     with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
-use super::{Jwt, METHOD};
+use super::{bad, Jwt, METHOD};
 use crate::logical::duration::parse_duration_secs;
 use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
@@ -83,10 +83,6 @@ pub(super) async fn load_role(
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
     super::super::load_role(storage, METHOD, name).await
-}
-
-fn bad(msg: impl Into<String>) -> Error {
-    Error::bad_request(msg.into())
 }
 
 /// A leeway in seconds; negative values (no leeway) are allowed.
