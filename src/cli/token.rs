@@ -6,14 +6,9 @@ use serde_json::{json, Map, Value as Json};
 use super::args::{
     OutputFormat, TokenCapabilitiesArgs, TokenCreateArgs, TokenLookupArgs, TokenRevokeArgs,
 };
-use super::client::ClientError;
 use super::output;
 use super::status::connect;
-use super::{CliError, Outcome};
-
-fn request(context: &'static str) -> impl Fn(ClientError) -> CliError {
-    move |source| CliError::Request { context, source }
-}
+use super::{request_error, CliError, Outcome};
 
 /// A secret (a whole `/v1` response) as a Key/Value table with its warnings first, or as JSON.
 pub fn render_secret(secret: &Json, format: OutputFormat) -> String {
@@ -98,7 +93,7 @@ pub fn create(args: &TokenCreateArgs) -> Result<Outcome, CliError> {
     let client = connect(&args.client, CONTEXT)?;
     let secret = client
         .put(&create_path(args), Some(&body))
-        .map_err(request(CONTEXT))?
+        .map_err(request_error(CONTEXT))?
         .unwrap_or(Json::Null);
     match &args.field {
         Some(field) => print_field(&secret, field, args.output.format),
@@ -182,7 +177,7 @@ pub fn lookup(args: &TokenLookupArgs) -> Result<Outcome, CliError> {
         ),
         (Some(token), false) => client.put("auth/token/lookup", Some(&json!({ "token": token }))),
     }
-    .map_err(request(CONTEXT))?
+    .map_err(request_error(CONTEXT))?
     .unwrap_or(Json::Null);
     print_secret(&secret, args.output.format);
     Ok(Outcome::Done)
@@ -211,7 +206,7 @@ pub fn revoke(args: &TokenRevokeArgs) -> Result<Outcome, CliError> {
             client.put("auth/token/revoke", Some(&json!({ "token": token })))
         }
     }
-    .map_err(request(CONTEXT))?;
+    .map_err(request_error(CONTEXT))?;
     println!("Success! Revoked token (if it existed)");
     Ok(Outcome::Done)
 }
@@ -235,7 +230,7 @@ pub fn capabilities(args: &TokenCapabilitiesArgs) -> Result<Outcome, CliError> {
             Some(&json!({ "token": token, "paths": [path] })),
         ),
     }
-    .map_err(request(CONTEXT))?
+    .map_err(request_error(CONTEXT))?
     .unwrap_or(Json::Null);
     print!(
         "{}",

@@ -33,6 +33,12 @@ pub const KEYS: &[&str] = &[
     "token_type",
 ];
 
+/// `own` and every `token_*` field: all that a role's or user's endpoint declares, for its
+/// unknown-field warnings.
+pub fn with_token_keys(own: &[&'static str]) -> Vec<&'static str> {
+    [own, KEYS].concat()
+}
+
 /// The token type a role issues. Batch tokens are not supported by mainkey's token store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,6 +85,28 @@ pub struct LegacyFields {
     pub max_ttl: u64,
     pub bound_cidrs: Vec<String>,
     pub period: u64,
+}
+
+impl LegacyFields {
+    /// The deprecated fields that are set, as Vault shows them on read beside the `token_*`
+    /// ones ([`TokenFields::render`]); unset ones are left out.
+    pub fn render(&self, out: &mut Map) {
+        if !self.policies.is_empty() {
+            out.insert("policies".into(), self.policies.clone().into());
+        }
+        if self.ttl > 0 {
+            out.insert("ttl".into(), self.ttl.into());
+        }
+        if self.max_ttl > 0 {
+            out.insert("max_ttl".into(), self.max_ttl.into());
+        }
+        if self.period > 0 {
+            out.insert("period".into(), self.period.into());
+        }
+        if !self.bound_cidrs.is_empty() {
+            out.insert("bound_cidrs".into(), self.bound_cidrs.clone().into());
+        }
+    }
 }
 
 /// A deprecated alias and the `token_*` field it stands for.

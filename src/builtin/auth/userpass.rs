@@ -23,9 +23,9 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use super::token_fields::{Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS};
+use super::token_fields::{with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields};
 use super::{cidr, input, internal, unsupported_path, valid_name};
-use crate::logical::fields::{into_map, sorted};
+use crate::logical::fields::sorted_data;
 use crate::logical::{Alias, Auth, Backend, Error, Map, Operation, Request, Response, Storage};
 
 const USER_PREFIX: &str = "user/";
@@ -276,8 +276,8 @@ impl Userpass {
         if !legacy.bound_cidrs.is_empty() {
             data.insert("bound_cidrs".into(), legacy.bound_cidrs.clone().into());
         }
-        let mut resp = Response::data(into_map(sorted(Value::Object(data))));
-        input::warn_unknown(&mut resp, &req.data, &user_fields());
+        let mut resp = Response::data(sorted_data(Value::Object(data)));
+        input::warn_unknown(&mut resp, &req.data, &with_token_keys(USER_FIELDS));
         Ok(resp)
     }
 
@@ -371,12 +371,11 @@ impl Userpass {
         };
         auth.metadata.insert("username".into(), name);
         user.token.fill_auth(&mut auth, req.remote_addr)?;
-        let mut resp = Response {
-            login: Some(auth),
-            ..Default::default()
-        };
-        input::warn_unknown(&mut resp, &req.data, &["username", "password"]);
-        Ok(resp)
+        Ok(super::login_response(
+            auth,
+            &req.data,
+            &["username", "password"],
+        ))
     }
 }
 
@@ -472,19 +471,15 @@ fn required_password(data: &Map) -> Result<PasswordInput, Error> {
         .ok_or_else(|| Error::bad_request("must provide either password or password_hash"))
 }
 
-fn user_fields() -> Vec<&'static str> {
-    let mut known = vec![
-        "username",
-        "password",
-        "password_hash",
-        "policies",
-        "ttl",
-        "max_ttl",
-        "bound_cidrs",
-    ];
-    known.extend_from_slice(TOKEN_KEYS);
-    known
-}
+const USER_FIELDS: &[&str] = &[
+    "username",
+    "password",
+    "password_hash",
+    "policies",
+    "ttl",
+    "max_ttl",
+    "bound_cidrs",
+];
 
 #[cfg(test)]
 mod tests;

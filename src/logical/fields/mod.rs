@@ -119,6 +119,12 @@ pub fn into_map(v: serde_json::Value) -> Map {
     }
 }
 
+/// `v`'s keys sorted at every level (see [`sorted`]), as a data map: Vault renders read
+/// responses from Go maps, whose JSON encoding sorts the keys.
+pub fn sorted_data(v: serde_json::Value) -> Map {
+    into_map(sorted(v))
+}
+
 /// A JSON object field.
 pub fn object(data: &Map, key: &'static str) -> Result<Option<Map>, Error> {
     match lookup(data, key) {

@@ -140,12 +140,11 @@ impl AppRole {
         if !consume.is_empty() {
             storage.commit(consume).await?;
         }
-        let mut resp = Response {
-            login: Some(auth),
-            ..Default::default()
-        };
-        input::warn_unknown(&mut resp, &req.data, &["role_id", "secret_id"]);
-        Ok(resp)
+        Ok(super::super::login_response(
+            auth,
+            &req.data,
+            &["role_id", "secret_id"],
+        ))
     }
 
     /// Whether a token this method issued may be renewed, and on which terms: its role must

@@ -220,7 +220,9 @@ impl Backend for AppRole {
         match (route, req.operation) {
             (Route::Login, Update) => self.login(req, storage).await,
             (Route::Tidy, Update) => self.tidy(storage).await,
-            (Route::ListRoles, List) => self.list_roles(req, storage).await,
+            (Route::ListRoles, List) => {
+                super::input::list_keys(req, storage, super::ROLE_PREFIX).await
+            }
             (Route::Role(name, which), op) => {
                 if name.len() > MAX_HMAC_INPUT {
                     return Err(Error::bad_request(format!(

@@ -6,15 +6,15 @@ use serde_json::Value;
 use super::super::cidr;
 use super::super::input;
 use super::super::internal;
+use super::super::role_key;
 use super::super::token_fields::{
-    Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS, SYSTEM_MAX_LEASE_TTL,
+    with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields, SYSTEM_MAX_LEASE_TTL,
 };
 use super::{decode, encode, AppRole, Salt};
 use crate::logical::duration::format_secs;
-use crate::logical::fields::{into_map, sorted};
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage, StorageOp};
 
-pub(super) const ROLE_PREFIX: &str = "role/";
 const ROLE_ID_PREFIX: &str = "role_id/";
 
 /// One role as stored.
@@ -60,8 +60,7 @@ pub(super) async fn load_role(
     storage: &dyn Storage,
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
-    let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    super::super::load_record(storage, &key, super::METHOD, "role").await
+    super::super::load_role(storage, super::METHOD, name).await
 }
 
 const ROLE_FIELDS: &[&str] = &[
@@ -77,12 +76,6 @@ const ROLE_FIELDS: &[&str] = &[
     "local_secret_ids",
 ];
 
-fn role_fields() -> Vec<&'static str> {
-    let mut known = ROLE_FIELDS.to_vec();
-    known.extend_from_slice(TOKEN_KEYS);
-    known
-}
-
 fn has_constraint(role: &RoleEntry) -> bool {
     role.bind_secret_id
         || role
@@ -93,14 +86,6 @@ fn has_constraint(role: &RoleEntry) -> bool {
 }
 
 impl AppRole {
-    pub(super) async fn list_roles(
-        &self,
-        req: &Request,
-        storage: &dyn Storage,
-    ) -> Result<Response, Error> {
-        input::list_keys(req, storage, ROLE_PREFIX).await
-    }
-
     pub(super) async fn read_role(
         &self,
         req: &Request,
@@ -120,20 +105,16 @@ impl AppRole {
         data.insert("secret_id_num_uses".into(), role.secret_id_num_uses.into());
         data.insert("secret_id_ttl".into(), role.secret_id_ttl.into());
         role.token.render(&mut data);
-        if role.legacy.period != 0 {
-            data.insert("period".into(), role.legacy.period.into());
-        }
-        if !role.legacy.policies.is_empty() {
-            data.insert("policies".into(), role.legacy.policies.clone().into());
-        }
-        let mut resp = Response::data(into_map(sorted(Value::Object(data))));
+        // AppRole's legacy aliases are only `policies` and `period`, so only they can show.
+        role.legacy.render(&mut data);
+        let mut resp = Response::data(sorted_data(Value::Object(data)));
         if !has_constraint(&role) {
             resp.warnings.push(
                 "Role does not have any constraints set on it. Updates to this role will require a constraint to be set"
                     .into(),
             );
         }
-        input::warn_unknown(&mut resp, &req.data, &role_fields());
+        input::warn_unknown(&mut resp, &req.data, &with_token_keys(ROLE_FIELDS));
         Ok(resp)
     }
 
@@ -314,10 +295,7 @@ impl AppRole {
                 return Err(internal("role_id already in use"));
             }
         }
-        let mut ops = vec![StorageOp::Put(
-            format!("{ROLE_PREFIX}{}", role.name),
-            encode(role, "role")?,
-        )];
+        let mut ops = vec![StorageOp::Put(role_key(&role.name), encode(role, "role")?)];
         if !previous_role_id.is_empty() && previous_role_id != role.role_id {
             ops.push(StorageOp::Delete(role_id_key(salt, previous_role_id)));
         }
@@ -359,7 +337,7 @@ impl AppRole {
             }
             ops.push(StorageOp::Delete(role_id_key(&salt, &role.role_id)));
         }
-        ops.push(StorageOp::Delete(format!("{ROLE_PREFIX}{}", role.name)));
+        ops.push(StorageOp::Delete(role_key(&role.name)));
         storage.commit(ops).await?;
         Ok(Response::empty())
     }

@@ -14,7 +14,7 @@ use super::super::internal;
 use super::super::token_fields::SYSTEM_MAX_LEASE_TTL;
 use super::role::load_role;
 use super::{decode, encode, AppRole, Salt, MAX_HMAC_INPUT};
-use crate::logical::fields::{go_quote, into_map, sorted};
+use crate::logical::fields::{go_quote, sorted_data};
 use crate::logical::{Error, IpNet, Map, Request, Response, Storage, StorageOp};
 
 const ACCESSOR_PREFIX: &str = "accessor/";
@@ -71,7 +71,7 @@ impl SecretIdEntry {
             "token_bound_cidrs".into(),
             self.token_bound_cidrs.clone().into(),
         );
-        into_map(sorted(Value::Object(data)))
+        sorted_data(Value::Object(data))
     }
 }
 
@@ -202,6 +202,16 @@ fn check_subset(
     Ok(nets)
 }
 
+/// A secret-id's own `num_uses` or `ttl`: the role's `cap` when not given. A given value may
+/// not lift a role's cap, and 0 (unlimited) would, so both are refused with `too_high`.
+fn within_role_cap(given: Option<u64>, cap: u64, too_high: &str) -> Result<u64, Error> {
+    match given {
+        Some(n) if cap > 0 && (n == 0 || n > cap) => Err(Error::bad_request(too_high)),
+        Some(n) => Ok(n),
+        None => Ok(cap),
+    }
+}
+
 /// The secret-id fields, checked before anything else as Vault's field validation does.
 struct SecretIdInput {
     metadata: String,
@@ -274,32 +284,22 @@ impl AppRole {
             &role.token.token_bound_cidrs,
             "token CIDR blocks",
         )?;
-        let num_uses = match fields.num_uses {
-            Some(n) => {
-                let n = u64::try_from(n)
-                    .map_err(|_| Error::bad_request("num_uses cannot be negative"))?;
-                let cap = role.secret_id_num_uses;
-                if cap > 0 && (n == 0 || n > cap) {
-                    return Err(Error::bad_request(
-                        "num_uses cannot be higher than the role's secret_id_num_uses",
-                    ));
-                }
-                n
-            }
-            None => role.secret_id_num_uses,
-        };
-        let ttl = match fields.ttl {
-            Some(t) => {
-                let cap = role.secret_id_ttl;
-                if cap > 0 && (t == 0 || t > cap) {
-                    return Err(Error::bad_request(
-                        "ttl cannot be longer than the role's secret_id_ttl",
-                    ));
-                }
-                t
-            }
-            None => role.secret_id_ttl,
-        };
+        let num_uses = fields
+            .num_uses
+            .map(|n| {
+                u64::try_from(n).map_err(|_| Error::bad_request("num_uses cannot be negative"))
+            })
+            .transpose()?;
+        let num_uses = within_role_cap(
+            num_uses,
+            role.secret_id_num_uses,
+            "num_uses cannot be higher than the role's secret_id_num_uses",
+        )?;
+        let ttl = within_role_cap(
+            fields.ttl,
+            role.secret_id_ttl,
+            "ttl cannot be longer than the role's secret_id_ttl",
+        )?;
         let metadata = parse_metadata(&fields.metadata)
             .map_err(|e| Error::bad_request(format!("failed to parse metadata: {e}")))?;
 
@@ -567,7 +567,7 @@ impl AppRole {
         let _role_guard = self.role_lock.lock().await;
         let now = unix_nanos(self.now());
         let mut live_dirs = std::collections::BTreeSet::new();
-        for name in storage.list(super::role::ROLE_PREFIX).await? {
+        for name in storage.list(super::super::ROLE_PREFIX).await? {
             if let Some(role) = load_role(storage, &name).await? {
                 live_dirs.insert(role.secret_id_dir(&salt));
             }

@@ -1,7 +1,6 @@
 //! AppRole against `InmemStorage` and a `ManualClock`; expected bodies are what OpenBao 2.7
 //! answered for the same requests.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -48,9 +47,7 @@ impl Env {
         body: Value,
         remote: Option<&str>,
     ) -> Result<Response, Error> {
-        let mut req = Request::new(op, path).with_data(into_map(body));
-        req.mount_point = "auth/approle/".into();
-        req.remote_addr = remote.map(|r| r.parse::<IpAddr>().unwrap());
+        let req = super::super::test_request("auth/approle/", op, path, body, remote);
         self.b.handle(&req, self.s.as_ref()).await
     }
 

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::super::input;
+use super::super::{encode_record, load_record};
 use super::keys::{self, Remote};
-use super::{decode, encode, Jwt};
-use crate::logical::fields::sorted;
+use super::{bad, Jwt, METHOD};
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
 
 pub(super) const CONFIG_KEY: &str = "config";
@@ -48,14 +49,7 @@ const CONFIG_FIELDS: &[&str] = &[
 ];
 
 pub(super) async fn load_config(storage: &dyn Storage) -> Result<Option<ConfigEntry>, Error> {
-    match storage.get(CONFIG_KEY).await? {
-        Some(bytes) => decode(&bytes, "config").map(Some),
-        None => Ok(None),
-    }
-}
-
-fn bad(msg: impl Into<String>) -> Error {
-    Error::bad_request(msg.into())
+    load_record(storage, CONFIG_KEY, METHOD, "config").await
 }
 
 impl Jwt {
@@ -80,10 +74,7 @@ impl Jwt {
             "provider_config": {},
             "status": "valid",
         });
-        match sorted(data) {
-            Value::Object(m) => Ok(Response::data(m)),
-            _ => Err(Error::internal("jwt: cannot render config")),
-        }
+        Ok(Response::data(sorted_data(data)))
     }
 
     pub(super) async fn write_config(
@@ -170,10 +161,14 @@ impl Jwt {
             let fetched = keys::fetch(remote.clone())
                 .await
                 .map_err(|e| bad(format!("{what}: {e}")))?;
-            storage.put(CONFIG_KEY, encode(&cfg, "config")?).await?;
+            storage
+                .put(CONFIG_KEY, encode_record(METHOD, &cfg, "config")?)
+                .await?;
             self.keys.prime(remote, fetched, self.now());
         } else {
-            storage.put(CONFIG_KEY, encode(&cfg, "config")?).await?;
+            storage
+                .put(CONFIG_KEY, encode_record(METHOD, &cfg, "config")?)
+                .await?;
             self.keys.reset();
         }
         let mut resp = Response::empty();

@@ -8,19 +8,15 @@ use std::time::UNIX_EPOCH;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use super::super::input;
+use super::super::{glob_match, input};
 use super::config::{load_config, SUPPORTED_ALGS};
 use super::keys::{self, Remote};
 use super::role::{
     leeway, load_role, BoundClaimsType, RoleEntry, DEFAULT_CLOCK_SKEW, DEFAULT_EXP_LEEWAY,
     DEFAULT_NBF_LEEWAY,
 };
-use super::Jwt;
-use crate::logical::{Alias, Auth, Error, Map, Request, Response, Storage};
-
-fn bad(msg: impl Into<String>) -> Error {
-    Error::bad_request(msg.into())
-}
+use super::{bad, Jwt};
+use crate::logical::{Alias, Error, Map, Request, Response, Storage};
 
 fn alg_name(alg: Algorithm) -> String {
     format!("{alg:?}")
@@ -43,29 +39,6 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// `*` matches any run of characters; nothing else is special.
-pub(super) fn glob_match(pattern: &str, value: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == value;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !value.starts_with(first) || value.len() < first.len() + last.len() {
-        return false;
-    }
-    if !value[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &value[first.len()..value.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 fn numeric(claims: &Value, name: &str) -> Result<Option<f64>, Error> {
@@ -219,26 +192,11 @@ impl Jwt {
                 alias_meta.insert(key.clone(), v);
             }
         }
-        let mut metadata = alias_meta.clone();
-        metadata.insert("role".into(), role.name.clone());
-
-        let mut auth = Auth {
-            metadata,
-            display_name: user.clone(),
-            alias: Some(Alias {
-                name: user,
-                metadata: alias_meta,
-            }),
-            group_aliases: groups,
-            ..Default::default()
+        let alias = Alias {
+            name: user.clone(),
+            metadata: alias_meta,
         };
-        role.token.fill_auth(&mut auth, req.remote_addr)?;
-        let mut resp = Response {
-            login: Some(auth),
-            ..Default::default()
-        };
-        input::warn_unknown(&mut resp, &req.data, &["role", "jwt"]);
-        Ok(resp)
+        super::super::role_login(req, &role.name, &role.token, user, alias, groups)
     }
 
     fn check_times(&self, role: &RoleEntry, claims: &Value) -> Result<(), Error> {

@@ -7,14 +7,12 @@ use serde_json::Value;
 
 use super::super::input;
 use super::super::token_fields::{
-    Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS,
+    with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
-use super::{decode, encode, Jwt};
+use super::{bad, Jwt, METHOD};
 use crate::logical::duration::parse_duration_secs;
-use crate::logical::fields::sorted;
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
-
-pub(super) const ROLE_PREFIX: &str = "role/";
 
 /// The leeways a stored 0 stands for; a negative leeway means none. Measured against
 /// OpenBao 2.x: with all three at 0 it accepts `exp` up to about 60 s in the past and `nbf`/`iat`
@@ -84,15 +82,7 @@ pub(super) async fn load_role(
     storage: &dyn Storage,
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
-    let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    match storage.get(&key).await? {
-        Some(bytes) => decode(&bytes, "role").map(Some),
-        None => Ok(None),
-    }
-}
-
-fn bad(msg: impl Into<String>) -> Error {
-    Error::bad_request(msg.into())
+    super::super::load_role(storage, METHOD, name).await
 }
 
 /// A leeway in seconds; negative values (no leeway) are allowed.
@@ -127,10 +117,6 @@ fn object_field(data: &Map, key: &'static str) -> Result<Option<Map>, Error> {
 }
 
 impl Jwt {
-    pub(super) async fn list_roles(&self, storage: &dyn Storage) -> Result<Response, Error> {
-        Response::list(storage.list(ROLE_PREFIX).await?)
-    }
-
     pub(super) async fn read_role(
         &self,
         storage: &dyn Storage,
@@ -184,25 +170,8 @@ impl Jwt {
         d.insert("verbose_oidc_logging".into(), false.into());
         d.insert("token_policies_template_claims".into(), false.into());
         role.token.render(&mut d);
-        if !role.legacy.policies.is_empty() {
-            d.insert("policies".into(), role.legacy.policies.clone().into());
-        }
-        if role.legacy.period != 0 {
-            d.insert("period".into(), role.legacy.period.into());
-        }
-        if role.legacy.ttl != 0 {
-            d.insert("ttl".into(), role.legacy.ttl.into());
-        }
-        if role.legacy.max_ttl != 0 {
-            d.insert("max_ttl".into(), role.legacy.max_ttl.into());
-        }
-        if !role.legacy.bound_cidrs.is_empty() {
-            d.insert("bound_cidrs".into(), role.legacy.bound_cidrs.clone().into());
-        }
-        match sorted(Value::Object(d)) {
-            Value::Object(m) => Ok(Response::data(m)),
-            _ => Err(Error::internal("jwt: cannot render role")),
-        }
+        role.legacy.render(&mut d);
+        Ok(Response::data(sorted_data(Value::Object(d))))
     }
 
     pub(super) async fn write_role(
@@ -331,29 +300,10 @@ impl Jwt {
             ));
         }
 
-        storage
-            .put(
-                &format!("{ROLE_PREFIX}{}", role.name),
-                encode(&role, "role")?,
-            )
-            .await?;
+        super::super::save_role(storage, METHOD, &role.name, &role).await?;
         let mut resp = Response::empty();
         resp.warnings = warnings;
-        let mut known = ROLE_FIELDS.to_vec();
-        known.extend_from_slice(TOKEN_KEYS);
-        input::warn_unknown(&mut resp, data, &known);
+        input::warn_unknown(&mut resp, data, &with_token_keys(ROLE_FIELDS));
         Ok(resp)
-    }
-
-    pub(super) async fn delete_role(
-        &self,
-        storage: &dyn Storage,
-        name: &str,
-    ) -> Result<Response, Error> {
-        let _guard = self.write_lock.lock().await;
-        storage
-            .delete(&format!("{ROLE_PREFIX}{}", name.to_lowercase()))
-            .await?;
-        Ok(Response::empty())
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::logical::{InmemStorage, Map};
+use crate::logical::InmemStorage;
 
 const START: u64 = 1_795_613_361;
 
@@ -33,10 +33,6 @@ struct Env {
     b: Arc<Jwt>,
     s: Arc<InmemStorage>,
     clock: Arc<ManualClock>,
-}
-
-fn obj(v: Value) -> Map {
-    v.as_object().cloned().unwrap_or_default()
 }
 
 fn env() -> Env {
@@ -96,9 +92,7 @@ fn b64(v: &Value) -> String {
 
 impl Env {
     async fn call(&self, op: Operation, path: &str, body: Value) -> Result<Response, Error> {
-        let mut req = Request::new(op, path).with_data(obj(body));
-        req.mount_point = "auth/jwt/".into();
-        req.remote_addr = Some("127.0.0.1".parse().unwrap());
+        let req = super::super::test_request("auth/jwt/", op, path, body, Some("127.0.0.1"));
         self.b.handle(&req, self.s.as_ref()).await
     }
 
@@ -375,19 +369,6 @@ async fn bound_subject_and_claims() {
     c["env"] = json!("prod-*");
     c["tenant"] = json!("rut-*-3");
     assert!(e.login("glob", &rs(c)).await.is_ok());
-}
-
-#[test]
-fn globs() {
-    use super::login::glob_match;
-    assert!(glob_match("a*", "abc"));
-    assert!(glob_match("*c", "abc"));
-    assert!(glob_match("a*c", "abc"));
-    assert!(glob_match("a*b*c", "aXbYc"));
-    assert!(glob_match("*", ""));
-    assert!(!glob_match("a*c", "ab"));
-    assert!(!glob_match("ab*ba", "aba"));
-    assert!(!glob_match("abc", "abd"));
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::input;
-use super::{decode, encode, object, Kubernetes};
+use super::super::{encode_record, load_record};
+use super::{Kubernetes, METHOD};
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Request, Response, Storage};
 
 pub(super) const CONFIG_KEY: &str = "config";
@@ -37,10 +39,7 @@ impl std::fmt::Debug for ConfigEntry {
 }
 
 pub(super) async fn load_config(storage: &dyn Storage) -> Result<Option<ConfigEntry>, Error> {
-    match storage.get(CONFIG_KEY).await? {
-        Some(bytes) => decode(&bytes, "config").map(Some),
-        None => Ok(None),
-    }
+    load_record(storage, CONFIG_KEY, METHOD, "config").await
 }
 
 /// The DER certificates of a PEM bundle; an error when it holds none or is malformed.
@@ -85,7 +84,7 @@ impl Kubernetes {
         let Some(c) = load_config(storage).await? else {
             return Err(Error::NotFound);
         };
-        let mut resp = Response::data(object(json!({
+        let mut resp = Response::data(sorted_data(json!({
             "kubernetes_host": c.kubernetes_host,
             "kubernetes_ca_cert": c.kubernetes_ca_cert,
             "pem_keys": c.pem_keys,
@@ -132,7 +131,9 @@ impl Kubernetes {
             disable_local_ca_jwt: input::boolean(data, "disable_local_ca_jwt")?.unwrap_or(false),
         };
         let _guard = self.lock.lock().await;
-        storage.put(CONFIG_KEY, encode(&entry, "config")?).await?;
+        storage
+            .put(CONFIG_KEY, encode_record(METHOD, &entry, "config")?)
+            .await?;
         Ok(Response::empty())
     }
 }

@@ -175,14 +175,8 @@ impl Kubernetes {
         req: &Request,
         storage: &dyn Storage,
     ) -> Result<Response, Error> {
-        let role_name = input::string(&req.data, "role")?.unwrap_or_default();
-        if role_name.is_empty() {
-            return Err(Error::bad_request("missing role"));
-        }
-        let jwt = input::string(&req.data, "jwt")?.unwrap_or_default();
-        if jwt.is_empty() {
-            return Err(Error::bad_request("missing jwt"));
-        }
+        let role_name = input::required_string(&req.data, "role")?;
+        let jwt = input::required_string(&req.data, "jwt")?;
         let role = match load_role(storage, &role_name).await? {
             Some(r) if super::super::valid_name(&role_name) => r,
             _ => {
@@ -218,30 +212,25 @@ impl Kubernetes {
         );
         alias_meta.insert("service_account_uid".into(), reviewed.uid.clone());
         alias_meta.insert("service_account_secret_name".into(), secret_name);
-        let mut metadata = alias_meta.clone();
-        metadata.insert("role".into(), role.name.clone());
         let alias_name = match role.alias_name_source {
             AliasSource::ServiceaccountUid => reviewed.uid.clone(),
             AliasSource::ServiceaccountName => {
                 format!("{}/{}", reviewed.namespace, reviewed.name)
             }
         };
-        let mut auth = Auth {
-            metadata,
-            display_name: format!("{}-{}", reviewed.namespace, reviewed.name),
-            alias: Some(Alias {
-                name: alias_name,
-                metadata: alias_meta,
-            }),
-            ..Default::default()
+        let alias = Alias {
+            name: alias_name,
+            metadata: alias_meta,
         };
-        role.token.fill_auth(&mut auth, req.remote_addr)?;
-        let mut resp = Response {
-            login: Some(auth),
-            ..Default::default()
-        };
-        input::warn_unknown(&mut resp, &req.data, &["role", "jwt"]);
-        Ok(resp)
+        let display_name = format!("{}-{}", reviewed.namespace, reviewed.name);
+        super::super::role_login(
+            req,
+            &role.name,
+            &role.token,
+            display_name,
+            alias,
+            Vec::new(),
+        )
     }
 }
 

@@ -14,12 +14,10 @@ mod login;
 mod role;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use tokio::sync::Mutex;
 
 use super::{unsupported_path, valid_name};
-use crate::logical::fields::sorted;
-use crate::logical::{Backend, Error, Map, Operation, Request, Response, Storage};
+use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 
 /// The Kubernetes auth method.
 pub struct Kubernetes {
@@ -41,22 +39,8 @@ impl Default for Kubernetes {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|_| Error::internal(format!("kubernetes: stored {what} is corrupt")))
-}
-
-fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value)
-        .map_err(|_| Error::internal(format!("kubernetes: cannot encode {what}")))
-}
-
-fn object(v: serde_json::Value) -> Map {
-    match sorted(v) {
-        serde_json::Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
+/// The method's name in the errors about its stored records.
+const METHOD: &str = "kubernetes";
 
 enum Route<'a> {
     Config,
@@ -96,10 +80,12 @@ impl Backend for Kubernetes {
             (Route::Config, Read) => self.read_config(req, storage).await,
             (Route::Config, Update) => self.write_config(req, storage).await,
             (Route::Login, Update) => self.login(req, storage).await,
-            (Route::ListRoles, List) => self.list_roles(req, storage).await,
+            (Route::ListRoles, List) => {
+                super::input::list_keys(req, storage, super::ROLE_PREFIX).await
+            }
             (Route::Role(name), Read) => self.read_role(req, storage, name).await,
             (Route::Role(name), Update) => self.write_role(req, storage, name).await,
-            (Route::Role(name), Delete) => self.delete_role(storage, name).await,
+            (Route::Role(name), Delete) => super::delete_role(&self.lock, storage, name).await,
             (_, List) => Err(unsupported_path()),
             _ => Err(Error::UnsupportedOperation),
         }

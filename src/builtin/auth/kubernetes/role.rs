@@ -3,14 +3,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::super::input;
 use super::super::token_fields::{
-    Legacy, LegacyFields, ParseOptions, TokenFields, KEYS as TOKEN_KEYS,
+    with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields,
 };
-use super::{decode, encode, object, Kubernetes};
+use super::super::{glob_match, input};
+use super::{Kubernetes, METHOD};
+use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
 
-const ROLE_PREFIX: &str = "role/";
 const LEGACY: &[Legacy] = &[
     Legacy::Policies,
     Legacy::Ttl,
@@ -53,27 +53,6 @@ pub(super) struct RoleEntry {
     pub legacy: LegacyFields,
 }
 
-/// Whether `value` matches `pattern`, where `*` matches any (possibly empty) run.
-pub(super) fn glob_match(pattern: &str, value: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == value;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last)
-    {
-        return false;
-    }
-    let mut rest = &value[first.len()..value.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// Whether any of the role's bounds matches `value`.
 pub(super) fn bound_matches(bounds: &[String], value: &str) -> bool {
     !value.is_empty() && bounds.iter().any(|b| glob_match(b, value))
@@ -83,11 +62,7 @@ pub(super) async fn load_role(
     storage: &dyn Storage,
     name: &str,
 ) -> Result<Option<RoleEntry>, Error> {
-    let key = format!("{ROLE_PREFIX}{}", name.to_lowercase());
-    match storage.get(&key).await? {
-        Some(bytes) => decode(&bytes, "role").map(Some),
-        None => Ok(None),
-    }
+    super::super::load_role(storage, METHOD, name).await
 }
 
 const ROLE_FIELDS: &[&str] = &[
@@ -105,12 +80,6 @@ const ROLE_FIELDS: &[&str] = &[
     "num_uses",
 ];
 
-fn role_fields() -> Vec<&'static str> {
-    let mut known = ROLE_FIELDS.to_vec();
-    known.extend_from_slice(TOKEN_KEYS);
-    known
-}
-
 /// A bound list as given: comma-separated or a list, trimmed, empties dropped.
 fn bound_list(data: &Map, key: &'static str) -> Result<Option<Vec<String>>, Error> {
     Ok(input::comma_strings(data, key)?
@@ -125,14 +94,6 @@ fn check_star(list: &[String]) -> Result<(), Error> {
 }
 
 impl Kubernetes {
-    pub(super) async fn list_roles(
-        &self,
-        req: &Request,
-        storage: &dyn Storage,
-    ) -> Result<Response, Error> {
-        input::list_keys(req, storage, ROLE_PREFIX).await
-    }
-
     pub(super) async fn read_role(
         &self,
         req: &Request,
@@ -158,24 +119,9 @@ impl Kubernetes {
             role.alias_name_source.as_str().into(),
         );
         role.token.render(&mut data);
-        let legacy = &role.legacy;
-        if !legacy.policies.is_empty() {
-            data.insert("policies".into(), legacy.policies.clone().into());
-        }
-        if legacy.ttl > 0 {
-            data.insert("ttl".into(), legacy.ttl.into());
-        }
-        if legacy.max_ttl > 0 {
-            data.insert("max_ttl".into(), legacy.max_ttl.into());
-        }
-        if legacy.period > 0 {
-            data.insert("period".into(), legacy.period.into());
-        }
-        if !legacy.bound_cidrs.is_empty() {
-            data.insert("bound_cidrs".into(), legacy.bound_cidrs.clone().into());
-        }
-        let mut resp = Response::data(object(Value::Object(data)));
-        input::warn_unknown(&mut resp, &req.data, &role_fields());
+        role.legacy.render(&mut data);
+        let mut resp = Response::data(sorted_data(Value::Object(data)));
+        input::warn_unknown(&mut resp, &req.data, &with_token_keys(ROLE_FIELDS));
         Ok(resp)
     }
 
@@ -237,54 +183,9 @@ impl Kubernetes {
             };
         }
 
-        storage
-            .put(
-                &format!("{ROLE_PREFIX}{}", role.name),
-                encode(&role, "role")?,
-            )
-            .await?;
+        super::super::save_role(storage, METHOD, &role.name, &role).await?;
         let mut resp = Response::empty();
         resp.warnings = warnings;
         Ok(resp)
-    }
-
-    pub(super) async fn delete_role(
-        &self,
-        storage: &dyn Storage,
-        name: &str,
-    ) -> Result<Response, Error> {
-        let _guard = self.lock.lock().await;
-        storage
-            .delete(&format!("{ROLE_PREFIX}{}", name.to_lowercase()))
-            .await?;
-        Ok(Response::empty())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        for (p, v) in [
-            ("*", "x"),
-            ("a*", "ab"),
-            ("*b", "ab"),
-            ("a*c", "abc"),
-            ("a", "a"),
-            ("a*b*c", "aXbYc"),
-        ] {
-            assert!(glob_match(p, v), "{p} {v}");
-        }
-        for (p, v) in [
-            ("a", "b"),
-            ("a*", "ba"),
-            ("a*c", "ab"),
-            ("ab*ba", "aba"),
-            ("a*b*c", "acb"),
-        ] {
-            assert!(!glob_match(p, v), "{p} {v}");
-        }
     }
 }

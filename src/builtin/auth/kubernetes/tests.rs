@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::logical::{Error, InmemStorage, Map};
+use crate::logical::fields::into_map;
+use crate::logical::{Error, InmemStorage};
 
 const REVIEWER: &str = "reviewer-jwt-secret";
 const APP_JWT: &str = "jwt-default-app";
@@ -187,10 +188,6 @@ struct Env {
     s: InmemStorage,
 }
 
-fn obj(v: Value) -> Map {
-    v.as_object().cloned().unwrap_or_default()
-}
-
 fn env() -> Env {
     Env {
         b: Kubernetes::new(),
@@ -200,9 +197,7 @@ fn env() -> Env {
 
 impl Env {
     async fn call(&self, op: Operation, path: &str, body: Value) -> Result<Response, Error> {
-        let mut req = Request::new(op, path).with_data(obj(body));
-        req.mount_point = "auth/kubernetes/".into();
-        req.remote_addr = Some("127.0.0.1".parse().unwrap());
+        let req = super::super::test_request("auth/kubernetes/", op, path, body, Some("127.0.0.1"));
         self.b.handle(&req, &self.s).await
     }
 
@@ -227,7 +222,7 @@ impl Env {
     /// Config pointing at `api` (with the reviewer JWT) and the role `app`.
     async fn setup(&self, host: &str, extra: Value) {
         let mut config = json!({"kubernetes_host": host, "token_reviewer_jwt": REVIEWER});
-        for (k, v) in obj(extra) {
+        for (k, v) in into_map(extra) {
             config[k] = v;
         }
         self.write("config", config).await;

@@ -1,7 +1,5 @@
 //! Userpass against `InmemStorage`; expected bodies are what OpenBao 2.7 answered.
 
-use std::net::IpAddr;
-
 use serde_json::{json, Value};
 
 use super::*;
@@ -21,9 +19,7 @@ async fn call_from(
     data: Value,
     remote: Option<&str>,
 ) -> Result<Response, Error> {
-    let mut req = Request::new(op, path).with_data(into_map(data));
-    req.mount_point = "auth/userpass/".into();
-    req.remote_addr = remote.map(|r| r.parse::<IpAddr>().unwrap());
+    let req = super::super::test_request("auth/userpass/", op, path, data, remote);
     b.handle(&req, s).await
 }
 
