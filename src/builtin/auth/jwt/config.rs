@@ -53,7 +53,11 @@ pub(super) async fn load_config(storage: &dyn Storage) -> Result<Option<ConfigEn
 }
 
 impl Jwt {
-    pub(super) async fn read_config(&self, storage: &dyn Storage) -> Result<Response, Error> {
+    pub(super) async fn read_config(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+    ) -> Result<Response, Error> {
         let Some(c) = load_config(storage).await? else {
             return Err(Error::NotFound);
         };
@@ -74,7 +78,9 @@ impl Jwt {
             "provider_config": {},
             "status": "valid",
         });
-        Ok(Response::data(sorted_data(data)))
+        let mut resp = Response::data(sorted_data(data));
+        input::warn_unknown(&mut resp, &req.data, CONFIG_FIELDS);
+        Ok(resp)
     }
 
     pub(super) async fn write_config(

@@ -93,12 +93,12 @@ impl Backend for Jwt {
         use Operation::{Delete, List, Read, Update};
         match (route, req.operation) {
             (Route::Login, Update) => self.login(req, storage).await,
-            (Route::Config, Read) => self.read_config(storage).await,
+            (Route::Config, Read) => self.read_config(req, storage).await,
             (Route::Config, Update) => self.write_config(req, storage).await,
-            // No warning for ignored parameters here, unlike AppRole and Kubernetes: the JWT
-            // method has never given one (Vault's does), and a refactor should not change that.
-            (Route::ListRoles, List) => Response::list(storage.list(super::ROLE_PREFIX).await?),
-            (Route::Role(name), Read) => self.read_role(storage, name).await,
+            (Route::ListRoles, List) => {
+                super::input::list_keys(req, storage, super::ROLE_PREFIX).await
+            }
+            (Route::Role(name), Read) => self.read_role(req, storage, name).await,
             (Route::Role(name), Update) => self.write_role(req, storage, name).await,
             (Route::Role(name), Delete) => {
                 super::delete_role(&self.write_lock, storage, name).await

@@ -119,6 +119,7 @@ fn object_field(data: &Map, key: &'static str) -> Result<Option<Map>, Error> {
 impl Jwt {
     pub(super) async fn read_role(
         &self,
+        req: &Request,
         storage: &dyn Storage,
         name: &str,
     ) -> Result<Response, Error> {
@@ -171,7 +172,9 @@ impl Jwt {
         d.insert("token_policies_template_claims".into(), false.into());
         role.token.render(&mut d);
         role.legacy.render(&mut d);
-        Ok(Response::data(sorted_data(Value::Object(d))))
+        let mut resp = Response::data(sorted_data(Value::Object(d)));
+        input::warn_unknown(&mut resp, &req.data, &with_token_keys(ROLE_FIELDS));
+        Ok(resp)
     }
 
     pub(super) async fn write_role(

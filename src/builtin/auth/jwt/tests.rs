@@ -464,6 +464,21 @@ async fn roles_and_config_read_back_like_vault() {
 
     let list = e.call(Operation::List, "role/", json!({})).await.unwrap();
     assert_eq!(Value::Object(list.data.unwrap())["keys"], json!(["svc"]));
+    // Parameters an endpoint ignores get Vault's warning; its own fields do not.
+    let ignored = ["Endpoint ignored these unrecognized parameters: [foo]"];
+    for (op, path) in [
+        (Operation::List, "role/"),
+        (Operation::Read, "role/svc"),
+        (Operation::Read, "config"),
+    ] {
+        let resp = e.call(op, path, json!({"foo": "bar"})).await.unwrap();
+        assert_eq!(resp.warnings, ignored, "{op:?} {path}");
+    }
+    let own = e
+        .call(Operation::Read, "role/svc", json!({"user_claim": "x"}))
+        .await
+        .unwrap();
+    assert!(own.warnings.is_empty(), "{:?}", own.warnings);
     e.call(Operation::Delete, "role/svc", json!({}))
         .await
         .unwrap();
