@@ -235,6 +235,19 @@ impl Core {
         }
     }
 
+    /// Whether `caller` holds `sudo` on `path`, as Vault's sudo check for the token store's
+    /// privileged options (a chosen id, an orphan, policies beyond the caller's): root
+    /// always does.
+    pub async fn has_sudo(&self, caller: &TokenEntry, path: &str) -> Result<bool, Error> {
+        if caller.is_root() {
+            return Ok(true);
+        }
+        let acl = self.unsealed()?.acl_of(caller).await?;
+        Ok(acl
+            .capabilities(path)
+            .contains(crate::policy::Capabilities::SUDO))
+    }
+
     /// The token id behind an accessor is never known, so capabilities by accessor go through
     /// the token store's key.
     pub async fn capabilities_by_accessor(

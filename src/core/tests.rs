@@ -457,7 +457,7 @@ mod tokens {
     }
 
     #[tokio::test]
-    async fn only_root_chooses_a_token_id_and_never_a_generated_shape() {
+    async fn only_root_or_sudo_chooses_a_token_id_and_never_a_generated_shape() {
         let (core, root, _) = unsealed_with_clock().await;
         let chosen = create(&core, &root, json!({"id": "ci-deploy", "policies": ["p"]})).await;
         assert_eq!(chosen, "ci-deploy");
@@ -495,6 +495,65 @@ mod tokens {
             "root or sudo privileges required to specify token id"
         );
         assert!(core.handle_request(lookup_self("mine")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn sudo_on_the_create_path_allows_what_root_may_except_root() {
+        let (core, root, _) = unsealed_with_clock().await;
+        let policy = r#"path "auth/token/create" { capabilities = ["update", "sudo"] }"#;
+        core.handle_request(write(&root, "sys/policy/ts", json!({"policy": policy})))
+            .await
+            .unwrap();
+        let admin = create(&core, &root, json!({"policies": ["ts"]})).await;
+        // A chosen id, an orphan, and policies the caller does not hold, as in Vault.
+        let made = create(
+            &core,
+            &admin,
+            json!({"id": "svc-1", "no_parent": true, "policies": ["other"]}),
+        )
+        .await;
+        assert_eq!(made, "svc-1");
+        let me = core
+            .handle_request(lookup_self("svc-1"))
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(me["policies"], json!(["default", "other"]));
+        assert_eq!(me["orphan"], true);
+        // Never root, whatever its spelling.
+        for p in ["root", "Root "] {
+            let resp = core
+                .handle_request(write(&admin, "auth/token/create", json!({"policies": [p]})))
+                .await;
+            assert!(
+                matches!(&resp, Err(Error::BadRequest(m)) if m.contains("parent token being root")),
+                "{p:?}: {resp:?}"
+            );
+        }
+        // Without sudo: the subset rule and no orphans.
+        let policy = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+        core.handle_request(write(&root, "sys/policy/ts", json!({"policy": policy})))
+            .await
+            .unwrap();
+        for (body, why) in [
+            (
+                json!({"policies": ["other"]}),
+                "child policies must be subset of parent",
+            ),
+            (
+                json!({"no_parent": true}),
+                "root or sudo privileges required to create orphan token",
+            ),
+        ] {
+            let resp = core
+                .handle_request(write(&admin, "auth/token/create", body))
+                .await;
+            assert!(
+                matches!(&resp, Err(Error::BadRequest(m)) if m == why),
+                "{why}: {resp:?}"
+            );
+        }
     }
 
     #[tokio::test]

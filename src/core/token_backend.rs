@@ -92,12 +92,12 @@ pub async fn handle(
             revoked(store.revoke_tree(&key).await)
         }
         (Operation::Update, "revoke-orphan") => {
-            require_root(caller)?;
+            require_sudo(core, caller, req).await?;
             let key = store.key_of(&required(&req.data, "token")?);
             revoked(store.revoke_orphan(&key).await)
         }
         (Operation::List, "accessors/" | "accessors") => {
-            require_root(caller)?;
+            require_sudo(core, caller, req).await?;
             Response::list(store.accessors().await?)
         }
         _ => Err(Error::NoHandler(format!(
@@ -120,9 +120,10 @@ fn required(data: &Map, key: &'static str) -> Result<String, Error> {
         .ok_or_else(|| Error::bad_request(format!("missing {key}")))
 }
 
-/// Sudo-protected endpoints; until ACL policies land only root holds sudo.
-fn require_root(caller: &Authorization) -> Result<(), Error> {
-    if caller.token.is_root() {
+/// Sudo-protected endpoints. The core checks `sudo` for Vault's root-protected paths before
+/// routing; this also covers the spellings of a path that list does not name.
+async fn require_sudo(core: &Core, caller: &Authorization, req: &Request) -> Result<(), Error> {
+    if core.has_sudo(&caller.token, &req.path).await? {
         Ok(())
     } else {
         Err(Error::PermissionDenied)
@@ -167,6 +168,9 @@ async fn create(
     let data = &req.data;
     let parent = &caller.token;
     let parent_is_root = parent.is_root();
+    // Vault lets root or a caller with `sudo` on the create path choose the id, make an
+    // orphan, and go beyond its own policies (but never to `root`).
+    let is_sudo = core.has_sudo(parent, &req.path).await?;
 
     let requested = fields::string_list(data, "policies")?
         .map(normalize_policies)
@@ -184,7 +188,7 @@ async fn create(
             let mut policies = requested.unwrap_or_else(|| parent.policies.clone());
             // A child never gets more than its parent: `root` included, whatever its spelling.
             let allowed = |p: &String| p == "default" || parent.policies.contains(p);
-            if !parent_is_root && !policies.iter().all(allowed) {
+            if !is_sudo && !policies.iter().all(allowed) {
                 return Err(Error::bad_request(
                     "child policies must be subset of parent",
                 ));
@@ -203,13 +207,13 @@ async fn create(
     let is_root_token = policies.iter().any(|p| p == "root");
 
     let custom_id = fields::string(data, "id")?.filter(|s| !s.is_empty());
-    if custom_id.is_some() && !parent_is_root {
+    if custom_id.is_some() && !is_sudo {
         return Err(Error::bad_request(
             "root or sudo privileges required to specify token id",
         ));
     }
     let orphan = orphan_endpoint || fields::boolean(data, "no_parent")?.unwrap_or(false);
-    if orphan && !orphan_endpoint && !parent_is_root {
+    if orphan && !orphan_endpoint && !is_sudo {
         return Err(Error::bad_request(
             "root or sudo privileges required to create orphan token",
         ));

@@ -127,7 +127,7 @@ def test_field_prints_the_bare_value(pair):
         assert 'Field "nope" not present in secret' in r.stderr, f"{cli}: {r.stderr}"
 
 
-def test_id_is_for_root_only_and_never_a_generated_shape(pair):
+def test_id_and_orphan_are_for_root_or_sudo_and_ids_never_a_generated_shape(pair):
     target, ref = pair
     for srv, cli in ((target, "own"), (ref, "bao")):
         r = create(srv, "-id=ci-deploy", "-policy=a", "-field=token", cli=cli)
@@ -152,6 +152,17 @@ def test_id_is_for_root_only_and_never_a_generated_shape(pair):
         assert r.returncode == 2, f"{cli}: {r.returncode} {r.stdout}"
         assert "root or sudo privileges required to specify token id" in r.stderr, r.stderr
         assert srv.api.get("auth/token/lookup-self", token="mine").status_code == 403
+        r = create(srv, "-orphan", cli=cli, token=child)
+        assert r.returncode == 2, f"{cli}: {r.returncode} {r.stdout}"
+        assert "root or sudo privileges required to create orphan token" in r.stderr, r.stderr
+
+        # With sudo on the create path it may, and may hand out policies it does not hold.
+        sudo = 'path "auth/token/create" { capabilities = ["update", "sudo"] }'
+        assert srv.api.put("sys/policies/acl/tc", {"policy": sudo}).status_code in (200, 204)
+        r = create(srv, "-id=mine", "-orphan", "-policy=other", "-field=token", cli=cli, token=child)
+        assert (r.returncode, r.stdout) == (0, "mine"), f"{cli}: {r.returncode} {r.stdout}{r.stderr}"
+        me = srv.api.get("auth/token/lookup-self", token="mine").json()["data"]
+        assert (me["orphan"], me["policies"]) == (True, ["default", "other"]), me
 
 
 ROLE_CASES = [
