@@ -30,7 +30,7 @@ impl Key {
     }
 }
 
-/// What the caller may do: an ACL, or nothing at all because its entity is disabled.
+/// What the caller may do: an ACL, or nothing at all because its entity is disabled or gone.
 pub type Decision = Option<Arc<Acl>>;
 
 pub struct AclCache {

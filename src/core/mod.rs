@@ -92,19 +92,21 @@ impl Unsealed {
         decision.ok_or(Error::PermissionDenied)
     }
 
-    /// Reads the stores and builds the ACL; `None` when the caller's entity is disabled.
+    /// Reads the stores and builds the ACL; `None` when the caller's entity is disabled or
+    /// gone.
     async fn build_acl(&self, entry: &TokenEntry) -> Result<acl_cache::Decision, Error> {
         let mut names = entry.policies.clone();
         let mut template = None;
         if !entry.entity_id.is_empty() {
-            // Read on every request, so a changed entity applies to the very next one.
-            if let Some(identity) = self.identity.resolve(&entry.entity_id).await? {
-                if identity.disabled {
-                    return Ok(None);
-                }
-                names.extend(identity.policies);
-                template = Some(identity.template);
+            // As Vault: a token whose entity is disabled or deleted may do nothing.
+            let Some(identity) = self.identity.resolve(&entry.entity_id).await? else {
+                return Ok(None);
+            };
+            if identity.disabled {
+                return Ok(None);
             }
+            names.extend(identity.policies);
+            template = Some(identity.template);
         }
         let policies = self.policies.resolve(&names).await?;
         Acl::new(&policies, template.as_ref()).map(|acl| Some(Arc::new(acl)))

@@ -1183,6 +1183,10 @@ mod acl_cache {
         assert!(!t.can_read("kv/a/x").await);
         t.root_write(&entity, json!({"disabled": false})).await;
         assert!(t.can_read("kv/a/x").await);
+        // A token whose entity is deleted may do nothing, as in Vault.
+        let delete = Request::new(Operation::Delete, &entity).with_token(&t.root);
+        t.core.handle_request(delete).await.unwrap();
+        assert!(!t.can_read("kv/a/x").await);
     }
 
     #[tokio::test]
