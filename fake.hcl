@@ -1,5 +1,0 @@
-storage "inmem" {}
-listener "tcp" {
- address = ""
- tls_disable = true
-}
