@@ -331,15 +331,30 @@ impl Core {
             }
         }
         let caller = self
-            .authorize(
-                &unsealed,
-                req.client_token.as_deref(),
-                req.remote_addr,
-                req.operation,
-                &req.path,
-                &req.data,
-            )
+            .authenticate(&unsealed, req.client_token.as_deref(), req.remote_addr)
             .await?;
+        // As Vault's router: a write is a create or an update as the backend finds the entry,
+        // asked only once the token is known to be live.
+        let entry_exists = match &routed {
+            _ if req.operation != Operation::Update => None,
+            Some((_, rel)) if req.path.starts_with(TOKEN_MOUNT) => {
+                token_backend::exists(&unsealed.tokens, rel).await?
+            }
+            Some((mounted, rel)) => {
+                let view = self.barrier.view(&mounted.entry.storage_prefix());
+                mounted.backend.exists(rel, &view).await?
+            }
+            _ => None,
+        };
+        self.authorize(
+            &unsealed,
+            &caller,
+            req.operation,
+            &req.path,
+            &req.data,
+            entry_exists,
+        )
+        .await?;
         if let Some(rel) = req.path.strip_prefix(TOKEN_MOUNT) {
             let rel = rel.to_string();
             return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
@@ -450,21 +465,14 @@ impl Core {
         Ok(resp)
     }
 
-    /// Decides whether `token` may perform `op` on `path` from `remote`. Shared by `/v1` and
-    /// the gateway.
-    ///
-    /// Root may do anything; other tokens get what Vault's `default` policy grants until ACL
-    /// policies are evaluated here. The entry is looked up on every call (through the token
-    /// store's cache, which revocation invalidates) so a revoked or expired token stops working
-    /// at once, and its CIDR binding is checked on every use.
-    pub async fn authorize(
+    /// Turns `token`, used from `remote`, into its live entry. The entry is looked up on
+    /// every call (through the token store's cache, which revocation invalidates) so a revoked
+    /// or expired token stops working at once, and its CIDR binding is checked on every use.
+    async fn authenticate(
         &self,
         unsealed: &Unsealed,
         token: Option<&str>,
         remote: Option<std::net::IpAddr>,
-        op: Operation,
-        path: &str,
-        data: &crate::logical::Map,
     ) -> Result<Authorization, Error> {
         let token = token
             .filter(|t| !t.is_empty())
@@ -486,12 +494,26 @@ impl Core {
                 return Err(Error::PermissionDenied);
             }
         }
-        if !entry.is_root() {
-            let acl = unsealed.acl_of(&entry).await?;
-            acl.allow(op, path, data, None, is_root_protected(path))?;
-        }
-        unsealed.tokens.record_use(&key, &entry).await?;
         Ok(Authorization { key, token: entry })
+    }
+
+    /// Decides whether the authenticated `caller` may perform `op` on `path`, then counts
+    /// the use. `entry_exists` is the backend's existence check for a write (see
+    /// [`Backend::exists`]). Root may do anything.
+    async fn authorize(
+        &self,
+        unsealed: &Unsealed,
+        caller: &Authorization,
+        op: Operation,
+        path: &str,
+        data: &crate::logical::Map,
+        entry_exists: Option<bool>,
+    ) -> Result<(), Error> {
+        if !caller.token.is_root() {
+            let acl = unsealed.acl_of(&caller.token).await?;
+            acl.allow(op, path, data, entry_exists, is_root_protected(path))?;
+        }
+        unsealed.tokens.record_use(&caller.key, &caller.token).await
     }
 
     fn effective_default_ttl(&self, entry: &MountEntry) -> u64 {
@@ -1014,6 +1036,8 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_existence;
 
 /// Built ACLs kept: one per distinct (token policies, entity) pair, so about one per tenant
 /// or service identity. A miss only costs a rebuild.

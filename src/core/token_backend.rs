@@ -27,6 +27,16 @@ impl crate::logical::Backend for ServedByTheCore {
     }
 }
 
+/// The token store's existence checks, as OpenBao's: only `roles/<name>` has one.
+pub async fn exists(store: &TokenStore, rel: &str) -> Result<Option<bool>, Error> {
+    match rel.strip_prefix("roles/") {
+        Some(name) if !name.is_empty() && !name.contains('/') => {
+            Ok(Some(store.role(name).await?.is_some()))
+        }
+        _ => Ok(None),
+    }
+}
+
 pub async fn handle(
     core: &Core,
     store: &TokenStore,

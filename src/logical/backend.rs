@@ -8,6 +8,14 @@ use super::{Auth, Error, Renewal, Request, Storage};
 pub trait Backend: Send + Sync {
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<super::Response, Error>;
 
+    /// Vault's existence check, which the core asks before the ACL decides a write
+    /// (`Operation::Update`) of `path` (relative to the mount): `Some(true)` makes the write an
+    /// update and `Some(false)` a create. `None`, the default, means the path has no existence
+    /// check; the write then needs `update`, as Vault treats it.
+    async fn exists(&self, _path: &str, _storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        Ok(None)
+    }
+
     /// Paths (relative to the mount) reachable without a token, such as `login` or
     /// `login/*` (a trailing `*` matches any suffix). The core checks these before the ACL.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {

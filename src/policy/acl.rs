@@ -31,8 +31,10 @@ pub struct AccessRequest<'a> {
     pub path: &'a str,
     /// The body of a write, or the query parameters of a read.
     pub data: &'a Map,
-    /// Whether the target exists, deciding between `create` and `update` for an `Update`.
-    /// `None` when unknown: then either capability suffices.
+    /// The backend's existence check for an `Update`, as Vault's router asks it: `Some(true)`
+    /// needs `update`, `Some(false)` needs `create`. `None` means the path has no existence
+    /// check, and Vault then treats every write as an update: `create` alone never suffices,
+    /// or a create-only grant could overwrite what exists.
     pub entry_exists: Option<bool>,
     /// The path is root-protected by its backend and needs `sudo` as well.
     pub root_protected: bool,
@@ -369,9 +371,8 @@ impl Acl {
             Operation::Delete => Capabilities::DELETE,
             Operation::Patch => Capabilities::PATCH,
             Operation::Update => match req.entry_exists {
-                Some(true) => Capabilities::UPDATE,
                 Some(false) => Capabilities::CREATE,
-                None => Capabilities::CREATE | Capabilities::UPDATE,
+                Some(true) | None => Capabilities::UPDATE,
             },
         };
         if !caps.intersects(needed) {

@@ -1262,10 +1262,11 @@ fn operations_need_their_capability() {
     assert!(check(Operation::Read, "r", None, false));
     assert!(!check(Operation::List, "r", None, false));
     assert!(!check(Operation::Update, "r", None, false));
-    // Update: `create` for a new entry, `update` for an existing one, either when unknown.
+    // Update: `create` for a new entry, `update` for an existing one, and `update` where the
+    // backend has no existence check (`None`), as Vault's router decides.
     assert!(check(Operation::Update, "c", Some(false), false));
     assert!(!check(Operation::Update, "c", Some(true), false));
-    assert!(check(Operation::Update, "c", None, false));
+    assert!(!check(Operation::Update, "c", None, false));
     assert!(check(Operation::Update, "u", Some(true), false));
     assert!(!check(Operation::Update, "u", Some(false), false));
     assert!(check(Operation::Update, "u", None, false));

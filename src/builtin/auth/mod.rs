@@ -124,6 +124,12 @@ async fn load_role<T: serde::de::DeserializeOwned>(
     load_record(storage, &role_key(name), method, "role").await
 }
 
+/// Whether role `name` exists: the existence check of a method's `role/<name>` path, which
+/// makes a write of a new role need `create` and of an existing one `update`, as in Vault.
+async fn role_exists(storage: &dyn Storage, name: &str) -> Result<bool, Error> {
+    Ok(storage.get(&role_key(name)).await?.is_some())
+}
+
 /// Stores `role` as role `name` of auth method `method`, as [`load_role`] reads it.
 async fn save_role<T: serde::Serialize>(
     storage: &dyn Storage,

@@ -217,6 +217,16 @@ impl Backend for Userpass {
         Userpass::renew(self, storage, login).await.map(Some)
     }
 
+    /// Only `users/<name>` has one; `password` and `policies` change an existing user.
+    async fn exists(&self, path: &str, storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        match route(path) {
+            Some(Route::User(name)) => Ok(Some(
+                load_user(storage, &name.to_lowercase()).await?.is_some(),
+            )),
+            _ => Ok(None),
+        }
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
         let Some(route) = route(&req.path) else {
             if req.path.starts_with("login") {

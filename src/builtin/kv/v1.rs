@@ -40,6 +40,11 @@ fn decode(bytes: &[u8]) -> Result<Map, Error> {
 
 #[async_trait]
 impl Backend for KvV1 {
+    /// Every path has one, as Vault's passthrough backend: whether a secret is stored there.
+    async fn exists(&self, path: &str, storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        Ok(Some(storage.get(path).await?.is_some()))
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
         let path = req.path.as_str();
         match req.operation {

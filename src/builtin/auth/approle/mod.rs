@@ -212,6 +212,16 @@ impl Backend for AppRole {
         AppRole::renew(self, storage, login).await.map(Some)
     }
 
+    /// Only `role/<name>` itself has one; its sub-paths and everything else write as updates.
+    async fn exists(&self, path: &str, storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        match route(path) {
+            Some(Route::Role(name, RolePath::Role)) => {
+                super::role_exists(storage, name).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());

@@ -129,8 +129,14 @@ impl AppRole {
         op: crate::logical::Operation,
     ) -> Result<Response, Error> {
         use crate::logical::Operation;
+        // As OpenBao: a read of a missing role's field finds nothing, a delete has nothing to
+        // do, and a write has no such path.
         if load_role(storage, name).await?.is_none() {
-            return Err(Error::bad_request(format!("role {name:?} does not exist")));
+            return match op {
+                Operation::Read => Err(Error::NotFound),
+                Operation::Delete => Ok(Response::empty()),
+                _ => Err(super::super::unsupported_path()),
+            };
         }
         match op {
             Operation::Read => {

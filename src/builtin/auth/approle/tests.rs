@@ -1246,10 +1246,26 @@ async fn per_field_role_endpoints_read_set_and_reset_one_field() {
             .unwrap(),
     );
     assert_eq!(got["token_ttl"], json!(0));
+    // A missing role's field, as OpenBao answers: 404, 404 "unsupported path", 204.
     let missing = e
         .call(Operation::Read, "role/nope/token-ttl", json!({}))
         .await;
-    assert!(matches!(err(missing), Error::BadRequest(_)));
+    assert!(matches!(err(missing), Error::NotFound));
+    let missing = e
+        .call(
+            Operation::Update,
+            "role/nope/token-ttl",
+            json!({"token_ttl": 5}),
+        )
+        .await;
+    assert!(matches!(err(missing), Error::NoHandler(ref m) if m.contains("unsupported path")));
+    e.call(Operation::Delete, "role/nope/token-ttl", json!({}))
+        .await
+        .unwrap();
+    assert!(e
+        .call(Operation::Read, "role/nope", json!({}))
+        .await
+        .is_err());
     let root = e
         .call(
             Operation::Update,

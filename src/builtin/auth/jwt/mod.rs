@@ -86,6 +86,14 @@ impl Backend for Jwt {
         Ok(Some(role.token.renewal()))
     }
 
+    /// Only `role/<name>` has one, as in OpenBao's plugin.
+    async fn exists(&self, path: &str, storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        match route(path) {
+            Some(Route::Role(name)) => super::role_exists(storage, name).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
         let Some(route) = route(&req.path) else {
             return Err(unsupported_path());

@@ -127,6 +127,17 @@ impl KvV2 {
 
 #[async_trait]
 impl Backend for KvV2 {
+    /// `data/` and `metadata/` have one, as in Vault's KV v2: a key exists while its metadata
+    /// does, even with every version deleted or destroyed. The other paths write as updates.
+    async fn exists(&self, path: &str, storage: &dyn Storage) -> Result<Option<bool>, Error> {
+        match route(Operation::Update, path) {
+            Route::Data(key) | Route::Metadata(key) => {
+                Ok(Some(store::load_meta(storage, key).await?.is_some()))
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn handle(&self, req: &Request, storage: &dyn Storage) -> Result<Response, Error> {
         let op = req.operation;
         // Vault's core refuses these before any backend; repeated here so the engine is safe
