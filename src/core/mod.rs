@@ -184,8 +184,22 @@ impl Core {
         &self.config
     }
 
-    pub fn barrier(&self) -> &Arc<Barrier> {
+    /// Only the core reads and writes through the barrier: every other room goes through
+    /// `handle_request`, so nothing reaches storage around the ACL. The core's own tests
+    /// look at it directly.
+    #[cfg(test)]
+    fn barrier(&self) -> &Arc<Barrier> {
         &self.barrier
+    }
+
+    /// `sys/rotate`: a new term key for new writes; older terms still decrypt.
+    pub async fn rotate_keyring(&self) -> Result<crate::barrier::KeyStatus, Error> {
+        self.barrier.rotate().await
+    }
+
+    /// `sys/key-status`: the current term and when it was installed.
+    pub fn key_status(&self) -> Result<crate::barrier::KeyStatus, Error> {
+        self.barrier.key_status()
     }
 
     pub fn seal_config(&self) -> Option<SealConfig> {

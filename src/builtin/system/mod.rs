@@ -57,7 +57,7 @@ impl SystemBackend {
                 Ok(Response::empty())
             }
             (Operation::Update, "rotate") => {
-                core.barrier().rotate().await?;
+                core.rotate_keyring().await?;
                 Ok(Response::empty())
             }
             (Operation::Read, "key-status") => seal::key_status(&core),

@@ -124,7 +124,7 @@ fn health(core: &Core, query: &Map) -> Result<Response, Error> {
 }
 
 pub fn key_status(core: &Core) -> Result<Response, Error> {
-    let status = core.barrier().key_status()?;
+    let status = core.key_status()?;
     let mut data = Map::new();
     data.insert("term".into(), status.term.into());
     data.insert("install_time".into(), rfc3339(status.install_time).into());
