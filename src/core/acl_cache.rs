@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::policy::Acl;
+use super::authorization::Grant;
 
 /// The policy store's and the identity store's generations when an entry was built.
 pub type Stamp = (u64, u64);
@@ -30,8 +30,8 @@ impl Key {
     }
 }
 
-/// What the caller may do: an ACL, or nothing at all because its entity is disabled or gone.
-pub type Decision = Option<Arc<Acl>>;
+/// What the caller may do: a grant, or nothing at all because its entity is disabled or gone.
+pub type Decision = Option<Arc<Grant>>;
 
 pub struct AclCache {
     entries: moka::sync::Cache<Key, (Stamp, Decision)>,
@@ -54,7 +54,9 @@ impl AclCache {
         now: SystemTime,
     ) -> Option<Decision> {
         let (built, decision) = self.entries.get(&Key::new(policies, entity_id))?;
-        let current = decision.as_ref().is_none_or(|acl| acl.is_current_at(now));
+        let current = decision
+            .as_ref()
+            .is_none_or(|grant| grant.acl.is_current_at(now));
         (built == stamp && current).then_some(decision)
     }
 
@@ -74,11 +76,15 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::policy::Policy;
+    use crate::policy::{Acl, Policy};
 
-    fn acl_at(text: &str, now: SystemTime) -> Arc<Acl> {
+    fn acl_at(text: &str, now: SystemTime) -> Arc<Grant> {
         let policy = Arc::new(Policy::parse("p", text).unwrap());
-        Arc::new(Acl::new_at(&[policy], None, now).unwrap())
+        Arc::new(Grant {
+            acl: Arc::new(Acl::new_at(&[policy], None, now).unwrap()),
+            identity_policies: Vec::new(),
+            entity: None,
+        })
     }
 
     #[test]
@@ -112,7 +118,7 @@ mod tests {
             expiration = "2027-01-15T09:00:00Z"
         }"#;
         let acl = acl_at(text, built);
-        assert!(acl.capabilities("a").names() == ["read"]);
+        assert!(acl.acl.capabilities("a").names() == ["read"]);
         let names = ["p".to_string()];
         cache.insert(&names, "", (0, 0), Some(acl));
         let hour = Duration::from_secs(3600);

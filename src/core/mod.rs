@@ -2,6 +2,7 @@
 //! both `/v1` and the gateway call.
 
 mod acl_cache;
+mod authorization;
 mod generation;
 mod identity;
 mod mounts;
@@ -25,6 +26,9 @@ use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 use crate::physical;
 use crate::policy::Acl;
 
+use authorization::Grant;
+
+pub use authorization::{Caller, Denial, Refused};
 pub use mounts::{normalize_mount_path, MountConfig, MountEntry, Table};
 pub use policies::{PolicyStore, StoredPolicy};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
@@ -73,30 +77,36 @@ pub struct Unsealed {
 }
 
 impl Unsealed {
-    /// The ACL of a token: its own policies plus its entity's and groups', as they are now,
+    /// What a token grants: its own policies plus its entity's and groups', as they are now,
     /// with the entity's values for policy templates. Built once per policy set and entity,
     /// and built again after any policy or identity write.
-    async fn acl_of(&self, entry: &TokenEntry) -> Result<Arc<Acl>, Error> {
+    async fn grant_of(&self, entry: &TokenEntry) -> Result<Arc<Grant>, Refused> {
         // Taken before reading the stores; see `generation`.
         let stamp = (self.policies.generation(), self.identity.generation());
         let now = std::time::SystemTime::now();
         let decision = match self.acls.get(&entry.policies, &entry.entity_id, stamp, now) {
             Some(hit) => hit,
             None => {
-                let built = self.build_acl(entry).await?;
+                let built = self.build_grant(entry).await?;
                 self.acls
                     .insert(&entry.policies, &entry.entity_id, stamp, built.clone());
                 built
             }
         };
-        decision.ok_or(Error::PermissionDenied)
+        decision.ok_or(Refused::Denied(Denial::EntityDisabled))
     }
 
-    /// Reads the stores and builds the ACL; `None` when the caller's entity is disabled or
+    /// The ACL of a token, for the handlers that answer what a token could do.
+    async fn acl_of(&self, entry: &TokenEntry) -> Result<Arc<Acl>, Error> {
+        Ok(self.grant_of(entry).await?.acl.clone())
+    }
+
+    /// Reads the stores and builds the grant; `None` when the caller's entity is disabled or
     /// gone.
-    async fn build_acl(&self, entry: &TokenEntry) -> Result<acl_cache::Decision, Error> {
+    async fn build_grant(&self, entry: &TokenEntry) -> Result<acl_cache::Decision, Error> {
         let mut names = entry.policies.clone();
         let mut template = None;
+        let mut identity_policies = Vec::new();
         if !entry.entity_id.is_empty() {
             // As Vault: a token whose entity is disabled or deleted may do nothing.
             let Some(identity) = self.identity.resolve(&entry.entity_id).await? else {
@@ -105,11 +115,21 @@ impl Unsealed {
             if identity.disabled {
                 return Ok(None);
             }
-            names.extend(identity.policies);
+            names.extend(identity.policies.iter().cloned());
+            identity_policies = identity.policies;
             template = Some(identity.template);
         }
         let policies = self.policies.resolve(&names).await?;
-        Acl::new(&policies, template.as_ref()).map(|acl| Some(Arc::new(acl)))
+        let acl = Arc::new(Acl::new(&policies, template.as_ref())?);
+        let entity = template.map(|t| authorization::EntityFacts {
+            name: t.entity_name,
+            metadata: t.entity_metadata,
+        });
+        Ok(Some(Arc::new(Grant {
+            acl,
+            identity_policies,
+            entity,
+        })))
     }
 }
 
@@ -129,13 +149,6 @@ impl std::ops::Deref for PolicyStoreRef {
 pub struct InitResult {
     pub keys: Vec<Zeroizing<Vec<u8>>>,
     pub root_token: Zeroizing<String>,
-}
-
-/// The outcome of a successful authorization: who is calling.
-pub struct Authorization {
-    /// The token store's key of the caller's token.
-    pub key: String,
-    pub token: Arc<TokenEntry>,
 }
 
 /// The secrets core. Shared by every listener as `Arc<Core>`.
@@ -345,30 +358,16 @@ impl Core {
             }
         }
         let caller = self
-            .authenticate(&unsealed, req.client_token.as_deref(), req.remote_addr)
+            .decide(
+                &unsealed,
+                routed.as_ref(),
+                req.client_token.as_deref(),
+                req.remote_addr,
+                req.operation,
+                &req.path,
+                &req.data,
+            )
             .await?;
-        // As Vault's router: a write is a create or an update as the backend finds the entry,
-        // asked only once the token is known to be live.
-        let entry_exists = match &routed {
-            _ if req.operation != Operation::Update => None,
-            Some((_, rel)) if req.path.starts_with(TOKEN_MOUNT) => {
-                token_backend::exists(&unsealed.tokens, rel).await?
-            }
-            Some((mounted, rel)) => {
-                let view = self.barrier.view(&mounted.entry.storage_prefix());
-                mounted.backend.exists(rel, &view).await?
-            }
-            _ => None,
-        };
-        self.authorize(
-            &unsealed,
-            &caller,
-            req.operation,
-            &req.path,
-            &req.data,
-            entry_exists,
-        )
-        .await?;
         if let Some(rel) = req.path.strip_prefix(TOKEN_MOUNT) {
             let rel = rel.to_string();
             return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
@@ -479,6 +478,56 @@ impl Core {
         Ok(resp)
     }
 
+    /// The one way from a token to a decision, for `/v1`, the gateway and audit alike: turns
+    /// (token, remote address, operation, path, data) into the [`Caller`] or a [`Denial`].
+    /// An allowed request counts as a use of a limited-use token.
+    pub async fn authorize_request(
+        &self,
+        token: Option<&str>,
+        remote: Option<std::net::IpAddr>,
+        op: Operation,
+        path: &str,
+        data: &crate::logical::Map,
+    ) -> Result<Caller, Refused> {
+        let unsealed = self.unsealed()?;
+        let routed = {
+            let router = unsealed.router.read();
+            router.route(path).map(|(m, rel)| (m.clone(), rel))
+        };
+        self.decide(&unsealed, routed.as_ref(), token, remote, op, path, data)
+            .await
+    }
+
+    /// [`Core::authorize_request`] for a request already routed to `routed`.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide(
+        &self,
+        unsealed: &Unsealed,
+        routed: Option<&(Mounted, String)>,
+        token: Option<&str>,
+        remote: Option<std::net::IpAddr>,
+        op: Operation,
+        path: &str,
+        data: &crate::logical::Map,
+    ) -> Result<Caller, Refused> {
+        let (key, entry) = self.authenticate(unsealed, token, remote).await?;
+        let grant = if entry.is_root() {
+            None
+        } else {
+            let grant = unsealed.grant_of(&entry).await?;
+            let entry_exists = match op {
+                Operation::Update => self.exists(unsealed, routed, path).await?,
+                _ => None,
+            };
+            grant
+                .acl
+                .allow(op, path, data, entry_exists, is_root_protected(path))?;
+            Some(grant)
+        };
+        unsealed.tokens.record_use(&key, &entry).await?;
+        Ok(Caller::new(key, entry, grant.as_deref()))
+    }
+
     /// Turns `token`, used from `remote`, into its live entry. The entry is looked up on
     /// every call (through the token store's cache, which revocation invalidates) so a revoked
     /// or expired token stops working at once, and its CIDR binding is checked on every use.
@@ -487,15 +536,13 @@ impl Core {
         unsealed: &Unsealed,
         token: Option<&str>,
         remote: Option<std::net::IpAddr>,
-    ) -> Result<Authorization, Error> {
-        let token = token
-            .filter(|t| !t.is_empty())
-            .ok_or(Error::PermissionDenied)?;
+    ) -> Result<(String, Arc<TokenEntry>), Refused> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(Denial::NoToken)?;
         let (key, entry) = unsealed
             .tokens
             .lookup(token)
             .await?
-            .ok_or(Error::PermissionDenied)?;
+            .ok_or(Denial::UnknownToken)?;
         if !entry.bound_cidrs.is_empty() {
             let allowed = remote.is_some_and(|ip| {
                 entry
@@ -505,29 +552,30 @@ impl Core {
                     .any(|net| net.contains(ip))
             });
             if !allowed {
-                return Err(Error::PermissionDenied);
+                return Err(Denial::Cidr.into());
             }
         }
-        Ok(Authorization { key, token: entry })
+        Ok((key, entry))
     }
 
-    /// Decides whether the authenticated `caller` may perform `op` on `path`, then counts
-    /// the use. `entry_exists` is the backend's existence check for a write (see
-    /// [`Backend::exists`]). Root may do anything.
-    async fn authorize(
+    /// Vault's existence check for a write of `path`, asked of the backend it is routed to
+    /// (see [`Backend::exists`]); `None` where the path has none.
+    async fn exists(
         &self,
         unsealed: &Unsealed,
-        caller: &Authorization,
-        op: Operation,
+        routed: Option<&(Mounted, String)>,
         path: &str,
-        data: &crate::logical::Map,
-        entry_exists: Option<bool>,
-    ) -> Result<(), Error> {
-        if !caller.token.is_root() {
-            let acl = unsealed.acl_of(&caller.token).await?;
-            acl.allow(op, path, data, entry_exists, is_root_protected(path))?;
+    ) -> Result<Option<bool>, Error> {
+        match routed {
+            Some((_, rel)) if path.starts_with(TOKEN_MOUNT) => {
+                token_backend::exists(&unsealed.tokens, rel).await
+            }
+            Some((mounted, rel)) => {
+                let view = self.barrier.view(&mounted.entry.storage_prefix());
+                mounted.backend.exists(rel, &view).await
+            }
+            None => Ok(None),
         }
-        unsealed.tokens.record_use(&caller.key, &caller.token).await
     }
 
     fn effective_default_ttl(&self, entry: &MountEntry) -> u64 {
@@ -1052,6 +1100,8 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
 mod tests;
 #[cfg(test)]
 mod tests_existence;
+#[cfg(test)]
+mod tests_pipeline;
 
 /// Built ACLs kept: one per distinct (token policies, entity) pair, so about one per tenant
 /// or service identity. A miss only costs a rebuild.

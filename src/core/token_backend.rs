@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::tokens::{generate_accessor, generate_token_id, TokenEntry, TokenRole, TokenStore};
-use super::{Authorization, Core};
+use super::{Caller, Core};
 use crate::clock::rfc3339;
 use crate::logical::duration::format_secs;
 use crate::logical::{fields, Error, Map, Operation, Request, Response};
@@ -40,7 +40,7 @@ pub async fn exists(store: &TokenStore, rel: &str) -> Result<Option<bool>, Error
 pub async fn handle(
     core: &Core,
     store: &TokenStore,
-    caller: &Authorization,
+    caller: &Caller,
     req: &Request,
     rel: &str,
 ) -> Result<Response, Error> {
@@ -132,7 +132,7 @@ fn required(data: &Map, key: &'static str) -> Result<String, Error> {
 
 /// Sudo-protected endpoints. The core checks `sudo` for Vault's root-protected paths before
 /// routing; this also covers the spellings of a path that list does not name.
-async fn require_sudo(core: &Core, caller: &Authorization, req: &Request) -> Result<(), Error> {
+async fn require_sudo(core: &Core, caller: &Caller, req: &Request) -> Result<(), Error> {
     if core.has_sudo(&caller.token, &req.path).await? {
         Ok(())
     } else {
@@ -170,7 +170,7 @@ pub fn normalize_policies(policies: impl IntoIterator<Item = String>) -> Vec<Str
 async fn create(
     core: &Core,
     store: &TokenStore,
-    caller: &Authorization,
+    caller: &Caller,
     req: &Request,
     orphan_endpoint: bool,
     role: Option<TokenRole>,

@@ -1,0 +1,189 @@
+//! The one way from a token to a decision. `/v1`, the gateway and audit all ask
+//! [`Core::authorize_request`](super::Core::authorize_request), which turns (token, remote
+//! address, operation, path, data) into a [`Caller`] or a typed [`Denial`].
+//!
+//! The steps, in order, as Vault's request handling: the token is looked up (a revoked or
+//! expired one is unknown), its CIDR binding checked, its entity resolved (a disabled or
+//! deleted entity may do nothing), the backend's existence check run for a write, and the
+//! ACL asked. Only an allowed request counts as a use of a limited-use token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::tokens::TokenEntry;
+use crate::logical::Error;
+use crate::policy::Acl;
+
+/// Why the core refused a request before any backend ran. The `/v1` API answers every one
+/// with Vault's 403 `permission denied`; the gateway answers the first three with 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// No token was given.
+    NoToken,
+    /// The token is not one the store knows: never issued, revoked, or used up.
+    UnknownToken,
+    /// The token (or an ancestor) has passed its expiry.
+    Expired,
+    /// The token is bound to CIDRs and was used from outside them.
+    Cidr,
+    /// The token's entity is disabled or was deleted.
+    EntityDisabled,
+    /// The ACL does not grant the operation.
+    Acl,
+}
+
+impl Denial {
+    /// Whether the caller is not authenticated at all (401), as opposed to authenticated and
+    /// refused (403).
+    pub fn is_unauthenticated(self) -> bool {
+        matches!(
+            self,
+            Denial::NoToken | Denial::UnknownToken | Denial::Expired
+        )
+    }
+
+    /// A short name for audit and metrics labels.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Denial::NoToken => "no_token",
+            Denial::UnknownToken => "unknown_token",
+            Denial::Expired => "expired",
+            Denial::Cidr => "cidr",
+            Denial::EntityDisabled => "entity_disabled",
+            Denial::Acl => "acl",
+        }
+    }
+}
+
+/// A request the core did not allow: a decision ([`Denial`]) or a failure to decide (sealed,
+/// storage).
+#[derive(Debug)]
+pub enum Refused {
+    Denied(Denial),
+    Failed(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Self {
+        match e {
+            // The ACL and the parameter checks answer with the logical error.
+            Error::PermissionDenied => Refused::Denied(Denial::Acl),
+            other => Refused::Failed(other),
+        }
+    }
+}
+
+impl From<Denial> for Refused {
+    fn from(d: Denial) -> Self {
+        Refused::Denied(d)
+    }
+}
+
+/// `/v1` answers every denial as Vault does: 403 `permission denied`.
+impl From<Refused> for Error {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Denied(_) => Error::PermissionDenied,
+            Refused::Failed(e) => e,
+        }
+    }
+}
+
+/// Who is calling, once the core has allowed the request. Holds no token id: only the
+/// accessor, which audit HMACs and the gateway may show.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub accessor: String,
+    /// The token's own policies.
+    pub policies: Vec<String>,
+    /// The policies the entity and its groups add.
+    pub identity_policies: Vec<String>,
+    /// Empty for a token without an entity (root, or one made by `auth/token/create`).
+    pub entity_id: String,
+    pub entity_name: String,
+    pub entity_metadata: BTreeMap<String, String>,
+    pub display_name: String,
+    /// Unix seconds; `None` for a token that never expires (root).
+    pub expire_time: Option<u64>,
+    /// The token store's key of the token, for the token store's own endpoints.
+    pub(super) key: String,
+    pub(super) token: Arc<TokenEntry>,
+}
+
+impl Caller {
+    pub(super) fn new(key: String, token: Arc<TokenEntry>, grant: Option<&Grant>) -> Caller {
+        let entity = grant.and_then(|g| g.entity.as_ref());
+        Caller {
+            accessor: token.accessor.clone(),
+            policies: token.policies.clone(),
+            identity_policies: grant
+                .map(|g| g.identity_policies.clone())
+                .unwrap_or_default(),
+            entity_id: token.entity_id.clone(),
+            entity_name: entity.map(|e| e.name.clone()).unwrap_or_default(),
+            entity_metadata: entity.map(|e| e.metadata.clone()).unwrap_or_default(),
+            display_name: token.display_name.clone(),
+            expire_time: token.expire_time,
+            key,
+            token,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.token.is_root()
+    }
+}
+
+/// What a token's policies and entity grant: the ACL, plus the identity facts a [`Caller`]
+/// reports. Built once per (policies, entity) and cached (see `acl_cache`).
+#[derive(Debug)]
+pub struct Grant {
+    pub acl: Arc<Acl>,
+    pub identity_policies: Vec<String>,
+    pub entity: Option<EntityFacts>,
+}
+
+/// The entity's name and metadata as they were when the grant was built.
+#[derive(Debug, Clone)]
+pub struct EntityFacts {
+    pub name: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_unknown_or_expired_token_is_unauthenticated() {
+        let all = [
+            Denial::NoToken,
+            Denial::UnknownToken,
+            Denial::Expired,
+            Denial::Cidr,
+            Denial::EntityDisabled,
+            Denial::Acl,
+        ];
+        let unauthenticated: Vec<_> = all.iter().filter(|d| d.is_unauthenticated()).collect();
+        assert_eq!(
+            unauthenticated,
+            [&Denial::NoToken, &Denial::UnknownToken, &Denial::Expired]
+        );
+        let reasons: std::collections::BTreeSet<_> = all.iter().map(|d| d.reason()).collect();
+        assert_eq!(reasons.len(), all.len(), "reasons are distinct labels");
+    }
+
+    #[test]
+    fn v1_answers_every_denial_with_permission_denied() {
+        for d in [Denial::NoToken, Denial::Cidr, Denial::Acl] {
+            assert!(matches!(
+                Error::from(Refused::from(d)),
+                Error::PermissionDenied
+            ));
+        }
+        assert!(matches!(
+            Error::from(Refused::from(Error::Sealed)),
+            Error::Sealed
+        ));
+    }
+}

@@ -1,0 +1,200 @@
+//! `Core::authorize_request`, the one way from a token to a decision: each refusal is typed,
+//! and an allowed request names its caller with the entity's facts.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::json;
+
+use super::*;
+use crate::clock::SystemClock;
+use crate::logical::fields::into_map;
+use crate::logical::Map;
+use crate::physical::InmemBackend;
+
+const ROOT: &str = "root";
+const INSIDE: &str = "10.1.2.3";
+
+async fn call(core: &Core, op: Operation, path: &str, body: serde_json::Value) -> Response {
+    let req = Request::new(op, path)
+        .with_token(ROOT)
+        .with_data(into_map(body));
+    core.handle_request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e:?}"))
+}
+
+/// A core with userpass user `alice` (CIDR-bound to 10.0.0.0/8) logged in: her token and
+/// entity id. Her policy reads `secret/data/tenant/<her tenant_id>/*`.
+async fn fixture() -> (Arc<Core>, String, String) {
+    let core = Core::new(
+        Arc::new(InmemBackend::new()),
+        Arc::new(SystemClock),
+        CoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode(&init.keys[0]);
+    core.unseal(&key).await.unwrap();
+    call(
+        &core,
+        Operation::Update,
+        "sys/auth/userpass",
+        json!({"type": "userpass"}),
+    )
+    .await;
+    let rule = r#"path "secret/data/tenant/{{identity.entity.metadata.tenant_id}}/*" { capabilities = ["read"] }"#;
+    call(
+        &core,
+        Operation::Update,
+        "sys/policies/acl/tenant",
+        json!({"policy": rule}),
+    )
+    .await;
+    call(
+        &core,
+        Operation::Update,
+        "auth/userpass/users/alice",
+        json!({"password": "pw", "token_policies": ["tenant"], "token_bound_cidrs": ["10.0.0.0/8"]}),
+    )
+    .await;
+    let mut login = Request::new(Operation::Update, "auth/userpass/login/alice")
+        .with_data(into_map(json!({"password": "pw"})));
+    login.remote_addr = Some(INSIDE.parse().unwrap());
+    let auth = core.handle_request(login).await.unwrap().auth.unwrap();
+    let token = auth["client_token"].as_str().unwrap().to_string();
+    let entity = auth["entity_id"].as_str().unwrap().to_string();
+    call(
+        &core,
+        Operation::Update,
+        &format!("identity/entity/id/{entity}"),
+        json!({"metadata": {"tenant_id": "acme"}, "policies": ["extra"]}),
+    )
+    .await;
+    (core, token, entity)
+}
+
+async fn decide(
+    core: &Core,
+    token: Option<&str>,
+    from: &str,
+    path: &str,
+) -> Result<Caller, Refused> {
+    let remote: IpAddr = from.parse().unwrap();
+    core.authorize_request(token, Some(remote), Operation::Read, path, &Map::new())
+        .await
+}
+
+fn denial(r: Result<Caller, Refused>) -> Denial {
+    match r {
+        Err(Refused::Denied(d)) => d,
+        Err(Refused::Failed(e)) => panic!("failed: {e:?}"),
+        Ok(c) => panic!("allowed as {}", c.display_name),
+    }
+}
+
+#[tokio::test]
+async fn an_allowed_request_names_the_caller_and_its_entity() {
+    let (core, token, entity) = fixture().await;
+    let caller = decide(
+        &core,
+        Some(&token),
+        INSIDE,
+        "secret/data/tenant/acme/shopify",
+    )
+    .await
+    .unwrap();
+    assert_eq!(caller.entity_id, entity);
+    assert_eq!(
+        caller.entity_metadata.get("tenant_id").map(String::as_str),
+        Some("acme")
+    );
+    assert!(
+        caller.entity_name.starts_with("entity_"),
+        "{}",
+        caller.entity_name
+    );
+    assert_eq!(caller.policies, ["default", "tenant"]);
+    assert_eq!(caller.identity_policies, ["extra"]);
+    assert_eq!(caller.display_name, "userpass-alice");
+    assert!(caller.expire_time.is_some() && !caller.accessor.is_empty());
+    assert!(
+        !format!("{caller:?}").contains(&token),
+        "Debug shows no token id"
+    );
+}
+
+#[tokio::test]
+async fn each_refusal_says_why() {
+    let (core, token, entity) = fixture().await;
+    let path = "secret/data/tenant/acme/shopify";
+    assert_eq!(
+        denial(decide(&core, None, INSIDE, path).await),
+        Denial::NoToken
+    );
+    assert_eq!(
+        denial(decide(&core, Some(""), INSIDE, path).await),
+        Denial::NoToken
+    );
+    assert_eq!(
+        denial(decide(&core, Some("s.nope"), INSIDE, path).await),
+        Denial::UnknownToken
+    );
+    assert_eq!(
+        denial(decide(&core, Some(&token), "192.168.1.1", path).await),
+        Denial::Cidr
+    );
+    let other = "secret/data/tenant/globex/shopify";
+    assert_eq!(
+        denial(decide(&core, Some(&token), INSIDE, other).await),
+        Denial::Acl
+    );
+    for d in [Denial::NoToken, Denial::UnknownToken] {
+        assert!(d.is_unauthenticated());
+    }
+    assert!(!Denial::Acl.is_unauthenticated() && !Denial::Cidr.is_unauthenticated());
+
+    call(
+        &core,
+        Operation::Update,
+        &format!("identity/entity/id/{entity}"),
+        json!({"disabled": true}),
+    )
+    .await;
+    assert_eq!(
+        denial(decide(&core, Some(&token), INSIDE, path).await),
+        Denial::EntityDisabled
+    );
+    // `/v1` still answers every denial as Vault does.
+    let mut req = Request::new(Operation::Read, path).with_token(&token);
+    req.remote_addr = Some(INSIDE.parse().unwrap());
+    assert!(matches!(
+        core.handle_request(req).await,
+        Err(Error::PermissionDenied)
+    ));
+
+    let revoked = call(
+        &core,
+        Operation::Update,
+        "auth/token/revoke",
+        json!({"token": token}),
+    )
+    .await;
+    assert!(revoked.data.is_none());
+    assert_eq!(
+        denial(decide(&core, Some(&token), INSIDE, path).await),
+        Denial::UnknownToken
+    );
+}
+
+#[tokio::test]
+async fn a_sealed_core_fails_rather_than_denies() {
+    let (core, token, _) = fixture().await;
+    core.seal().await.unwrap();
+    match decide(&core, Some(&token), INSIDE, "secret/data/x").await {
+        Err(Refused::Failed(Error::Sealed)) => {}
+        other => panic!("expected sealed, got {:?}", other.map(|c| c.display_name)),
+    }
+}
