@@ -3,6 +3,7 @@
 
 mod acl_cache;
 mod authorization;
+mod catalog;
 mod generation;
 mod identity;
 mod mounts;
@@ -29,6 +30,7 @@ use crate::policy::Acl;
 use authorization::Grant;
 
 pub use authorization::{Caller, Denial, Refused};
+pub use catalog::{Catalog, Factory};
 pub use mounts::{normalize_mount_path, MountConfig, MountEntry, Table};
 pub use policies::{PolicyStore, StoredPolicy};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
@@ -46,6 +48,8 @@ pub struct CoreConfig {
     pub storage_type: String,
     /// How many decrypted entries the barrier's read cache holds.
     pub cache_capacity: u64,
+    /// The secrets engines and auth methods that mounts may name.
+    pub catalog: Catalog,
 }
 
 impl Default for CoreConfig {
@@ -56,6 +60,7 @@ impl Default for CoreConfig {
             max_lease_ttl: ttl,
             storage_type: "inmem".into(),
             cache_capacity: 100_000,
+            catalog: builtin::catalog(),
         }
     }
 }
@@ -794,26 +799,15 @@ impl Core {
         self.barrier.put(table.storage_path(), bytes).await
     }
 
-    /// The backend behind a mount entry. Secrets engines and the built-in system mount are
-    /// chosen here; every other auth method type is the auth room's to know.
+    /// The backend behind a mount entry: the core's own system backend and token store, or
+    /// what the catalog builds for the type.
     fn backend_for(&self, entry: &MountEntry) -> Result<Arc<dyn Backend>, Error> {
         match (entry.table, entry.kind.as_str()) {
             (Table::Secrets, "system") => Ok(Arc::new(builtin::system::SystemBackend::new(
                 self.this.clone(),
             ))),
-            (Table::Secrets, "kv") => {
-                let version = entry
-                    .options
-                    .as_ref()
-                    .and_then(|o| o.get("version"))
-                    .map(String::as_str);
-                builtin::kv::new_backend(version.unwrap_or(""), self.clock.clone())
-            }
             (Table::Auth, "token") => Ok(Arc::new(token_backend::ServedByTheCore)),
-            (Table::Auth, kind) => builtin::auth::new_backend(kind, self.clock.clone()),
-            (Table::Secrets, other) => Err(Error::bad_request(format!(
-                "plugin not found in the catalog: {other}"
-            ))),
+            _ => self.config.catalog.build(entry, &self.clock),
         }
     }
 

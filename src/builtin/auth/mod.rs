@@ -13,26 +13,10 @@ pub mod kubernetes;
 pub mod token_fields;
 pub mod userpass;
 
-use std::sync::Arc;
-
-use crate::clock::SharedClock;
-use crate::logical::{Alias, Auth, Backend, Error, Map, Request, Response, Storage};
+use crate::logical::{Alias, Auth, Error, Map, Request, Response, Storage};
 
 pub use approle::AppRole;
 pub use userpass::Userpass;
-
-/// Builds the auth method for a mount's `type` (`approle`, `userpass`, `kubernetes`, `jwt`).
-pub fn new_backend(kind: &str, clock: SharedClock) -> Result<Arc<dyn Backend>, Error> {
-    match kind {
-        "approle" => Ok(Arc::new(AppRole::new(clock))),
-        "userpass" => Ok(Arc::new(Userpass::new())),
-        "kubernetes" => Ok(Arc::new(kubernetes::Kubernetes::new())),
-        "jwt" => Ok(Arc::new(jwt::Jwt::new(clock))),
-        other => Err(Error::bad_request(format!(
-            "plugin not found in the catalog: {other}"
-        ))),
-    }
-}
 
 pub use crate::logical::Renewal;
 
@@ -242,7 +226,6 @@ fn test_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemClock;
 
     #[test]
     fn names_follow_vaults_regex() {
@@ -278,16 +261,5 @@ mod tests {
         ] {
             assert!(!glob_match(p, v), "{p} {v}");
         }
-    }
-
-    #[test]
-    fn kinds() {
-        let clock: SharedClock = Arc::new(SystemClock);
-        assert!(new_backend("approle", clock.clone()).is_ok());
-        assert!(new_backend("userpass", clock.clone()).is_ok());
-        assert!(matches!(
-            new_backend("ldap", clock),
-            Err(Error::BadRequest(_))
-        ));
     }
 }

@@ -257,7 +257,9 @@ fn https(api: &FakeApi) -> String {
 #[test]
 fn mounts_as_kubernetes() {
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
-    let b = super::super::new_backend("kubernetes", clock).unwrap();
+    let entry =
+        crate::core::MountEntry::new(crate::core::Table::Auth, "k/", "kubernetes", "", None);
+    let b = crate::builtin::catalog().build(&entry, &clock).unwrap();
     assert_eq!(b.unauthenticated_paths(), &["login"]);
 }
 
