@@ -1,5 +1,18 @@
 //! The encryption barrier: everything the core stores passes through here and reaches the
-//! physical backend only as AES-256-GCM ciphertext bound to its storage path.
+//! physical backend only as AES-256-GCM ciphertext bound to its storage path, stored under a
+//! key whose every segment is encrypted too.
+//!
+//! Hidden names: storage keys name tenants, secret paths, role-ids and users, so they are not
+//! stored in plaintext. Each segment is encrypted deterministically with AES-256-SIV under a
+//! name key of its own in the keyring (`names.rs` gives the format and what still shows). A
+//! key maps to exactly one stored key, so a read is still one lookup, and LIST lists the
+//! stored children of the encoded prefix and decrypts their names. The value's associated
+//! data stays the plaintext path. Only the records the seal needs before unseal live outside
+//! the barrier, with plaintext keys under `core/` (the keyring and the seal configuration).
+//!
+//! The name key survives `sys/rotate` unchanged: names must stay findable, and a new name key
+//! would orphan every stored key. A database from before hidden names (format-1 keyring) is
+//! migrated on its first unseal, in one transaction (`migrate.rs`).
 //!
 //! The barrier is either sealed (no keys in memory, every read and write answers
 //! [`logical::Error::Sealed`]) or unsealed, holding the keyring and the read cache together in
@@ -10,6 +23,8 @@
 //! [`WriteEpochs`] for how a reader that raced a writer is kept from re-inserting what it read.
 
 mod keyring;
+mod migrate;
+mod names;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -24,11 +39,16 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::logical::{self, StorageOp};
 use crate::physical::{self, PhysicalError};
-use keyring::{CryptoError, Keyring, KEY_LEN};
+use keyring::{CryptoError, Keyring, Opened, KEY_LEN};
 
 /// Where the keyring lives, sealed with the root key. Reserved: the barrier's own storage API
 /// refuses it, so no caller can overwrite or read the keyring as an ordinary entry.
 pub const KEYRING_PATH: &str = "core/keyring";
+
+/// The physical directory of the records kept outside the barrier, under plaintext keys: the
+/// keyring and whatever else the seal must read before unseal. No encoded segment can be
+/// `core`, so it never mixes with the barrier's own entries, and LIST of the root skips it.
+pub const RAW_DIR: &str = "core/";
 
 /// A decrypted entry, or `None` for a path known to be absent. Shared with `Arc` so a hit costs
 /// no copy inside the cache; wiped when the last reference goes.
@@ -183,8 +203,23 @@ impl Barrier {
             .await
             .map_err(|e| storage_error("read keyring", &e))?
             .ok_or_else(|| unseal_failed("barrier is not initialized"))?;
-        let keyring = Keyring::from_sealed_blob(&root_key, KEYRING_PATH, &blob)
-            .map_err(|e| unseal_failed(&e.to_string()))?;
+        let keyring = match Keyring::from_sealed_blob(&root_key, KEYRING_PATH, &blob)
+            .map_err(|e| unseal_failed(&e.to_string()))?
+        {
+            Opened::Current(keyring) => keyring,
+            Opened::Legacy(keyring) => {
+                // Still sealed, and `admin` keeps rotate and other unseals out, so nothing
+                // writes through the barrier while the plan is made and committed.
+                let ops = migrate::plan(self.backend.as_ref(), &keyring).await?;
+                let moved = ops.len().saturating_sub(1) / 2;
+                self.backend
+                    .commit(ops)
+                    .await
+                    .map_err(|e| storage_error("commit migration", &e))?;
+                tracing::info!(entries = moved, "barrier: storage names are now hidden");
+                keyring
+            }
+        };
         let mut state = self.state.write();
         if state.is_none() {
             *state = Some(Unsealed::new(keyring, self.cache_capacity));
@@ -290,6 +325,11 @@ impl Barrier {
     }
 
     #[cfg(test)]
+    fn name_key(&self) -> Option<[u8; names::NAME_KEY_LEN]> {
+        Some(*self.state.read().as_ref()?.keyring.names().bytes())
+    }
+
+    #[cfg(test)]
     fn term_keys(&self) -> Vec<[u8; KEY_LEN]> {
         self.state
             .read()
@@ -302,17 +342,23 @@ impl Barrier {
 impl logical::Storage for Barrier {
     async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, logical::Error> {
         refuse_reserved(path)?;
-        {
+        let stored = {
             let state = self.state.read();
             let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            // A hit is served by the plaintext path: no name or value crypto at all.
             if let Some(hit) = unsealed.cache.get(path) {
                 return Ok(hit.map(|value| value.to_vec()));
             }
-        }
+            unsealed
+                .keyring
+                .names()
+                .encode_path(path)
+                .map_err(|e| crypto_error("encode name", &e))?
+        };
         let seen = self.epochs.lock().get(path);
         let blob = self
             .backend
-            .get(path)
+            .get(&stored)
             .await
             .map_err(|e| storage_error("read", &e))?;
         let entry: CachedEntry = match blob {
@@ -332,14 +378,63 @@ impl logical::Storage for Barrier {
         Ok(value)
     }
 
+    /// Lists the stored children of the prefix's directory and decrypts their names. A prefix
+    /// that ends inside a segment (`a/b` rather than `a/`) cannot be matched on encrypted
+    /// names, so the directory (`a/`) is listed and its names filtered by the partial segment
+    /// (`b`) in plaintext: the answer is the same as over plaintext keys.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, logical::Error> {
-        if self.is_sealed() {
-            return Err(logical::Error::Sealed);
-        }
-        self.backend
-            .list(prefix)
+        let (dir, partial) = match prefix.rfind('/') {
+            Some(slash) => prefix.split_at(slash + 1),
+            None => ("", prefix),
+        };
+        let (stored_dir, parent) = {
+            let state = self.state.read();
+            let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            unsealed
+                .keyring
+                .names()
+                .encode_dir(dir)
+                .map_err(|e| crypto_error("encode name", &e))?
+        };
+        let mut children = self
+            .backend
+            .list(&stored_dir)
             .await
-            .map_err(|e| storage_error("list", &e))
+            .map_err(|e| storage_error("list", &e))?;
+        if dir.is_empty() {
+            children.retain(|child| child != RAW_DIR);
+        }
+        let names = {
+            let state = self.state.read();
+            let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            unsealed
+                .keyring
+                .names()
+                .decode_children(
+                    parent.as_ref(),
+                    children
+                        .iter()
+                        .map(|child| child.strip_suffix('/').unwrap_or(child)),
+                )
+                .map_err(|e| crypto_error("decode names", &e))?
+        };
+        let mut out: Vec<String> = names
+            .into_iter()
+            .zip(&children)
+            .filter_map(|(name, child)| {
+                let rest = name.strip_prefix(partial)?;
+                if child.ends_with('/') {
+                    Some(format!("{rest}/"))
+                } else if rest.is_empty() {
+                    None // the prefix itself, as over plaintext keys
+                } else {
+                    Some(rest.to_string())
+                }
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), logical::Error> {
@@ -350,6 +445,12 @@ impl logical::Storage for Barrier {
         let encrypted = {
             let state = self.state.read();
             let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            let names = unsealed.keyring.names();
+            let encode = |path: &str| {
+                names
+                    .encode_path(path)
+                    .map_err(|e| crypto_error("encode name", &e))
+            };
             let mut encrypted = Vec::with_capacity(ops.len());
             for op in ops {
                 encrypted.push(match op {
@@ -359,9 +460,9 @@ impl logical::Storage for Barrier {
                         plaintext.zeroize();
                         let blob = blob.map_err(|e| crypto_error("encrypt", &e))?;
                         unsealed.encryptions.fetch_add(1, Ordering::Relaxed);
-                        StorageOp::Put(path, blob)
+                        StorageOp::Put(encode(&path)?, blob)
                     }
-                    StorageOp::Delete(path) => StorageOp::Delete(path),
+                    StorageOp::Delete(path) => StorageOp::Delete(encode(&path)?),
                 });
             }
             encrypted
