@@ -40,6 +40,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::logical::{self, StorageOp};
 use crate::physical::{self, PhysicalError};
 use keyring::{CryptoError, Keyring, Opened, KEY_LEN};
+use names::ParentTag;
 
 /// Where the keyring lives, sealed with the root key. Reserved: the barrier's own storage API
 /// refuses it, so no caller can overwrite or read the keyring as an ordinary entry.
@@ -63,10 +64,20 @@ pub struct KeyStatus {
     pub encryptions: u64,
 }
 
+/// A directory's stored form and the header of its children's names.
+struct EncodedDir {
+    stored: String,
+    parent: Option<ParentTag>,
+}
+
 /// What exists only while unsealed. Dropping it zeroizes every key and every cached value.
 struct Unsealed {
     keyring: Keyring,
     cache: Cache<String, CachedEntry>,
+    /// Stored forms of directories, so encoding a key costs one segment's AES-SIV instead of
+    /// one per segment. Never stale: an encoding depends only on the name key, which does not
+    /// change while unsealed (rotation keeps it), and sealing drops this with the keyring.
+    dirs: Cache<String, Arc<EncodedDir>>,
     encryptions: AtomicU64,
 }
 
@@ -75,8 +86,34 @@ impl Unsealed {
         Self {
             keyring,
             cache: Cache::builder().max_capacity(cache_capacity).build(),
+            dirs: Cache::builder().max_capacity(cache_capacity).build(),
             encryptions: AtomicU64::new(0),
         }
+    }
+
+    /// The stored form of `dir`, a key prefix that is empty or ends in `/`.
+    fn encode_dir(&self, dir: &str) -> Result<Arc<EncodedDir>, logical::Error> {
+        if let Some(hit) = self.dirs.get(dir) {
+            return Ok(hit);
+        }
+        let (stored, parent) = self
+            .keyring
+            .names()
+            .encode_dir(dir)
+            .map_err(|e| crypto_error("encode name", &e))?;
+        let encoded = Arc::new(EncodedDir { stored, parent });
+        self.dirs.insert(dir.to_string(), Arc::clone(&encoded));
+        Ok(encoded)
+    }
+
+    /// The physical key of `path`.
+    fn encode_path(&self, path: &str) -> Result<String, logical::Error> {
+        let (dir, leaf) = split_dir(path);
+        let dir = self.encode_dir(dir)?;
+        self.keyring
+            .names()
+            .encode_child(&dir.stored, dir.parent.as_ref(), leaf)
+            .map_err(|e| crypto_error("encode name", &e))
     }
 
     fn key_status(&self) -> KeyStatus {
@@ -349,11 +386,7 @@ impl logical::Storage for Barrier {
             if let Some(hit) = unsealed.cache.get(path) {
                 return Ok(hit.map(|value| value.to_vec()));
             }
-            unsealed
-                .keyring
-                .names()
-                .encode_path(path)
-                .map_err(|e| crypto_error("encode name", &e))?
+            unsealed.encode_path(path)?
         };
         let seen = self.epochs.lock().get(path);
         let blob = self
@@ -383,22 +416,15 @@ impl logical::Storage for Barrier {
     /// names, so the directory (`a/`) is listed and its names filtered by the partial segment
     /// (`b`) in plaintext: the answer is the same as over plaintext keys.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, logical::Error> {
-        let (dir, partial) = match prefix.rfind('/') {
-            Some(slash) => prefix.split_at(slash + 1),
-            None => ("", prefix),
-        };
-        let (stored_dir, parent) = {
+        let (dir, partial) = split_dir(prefix);
+        let encoded = {
             let state = self.state.read();
             let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
-            unsealed
-                .keyring
-                .names()
-                .encode_dir(dir)
-                .map_err(|e| crypto_error("encode name", &e))?
+            unsealed.encode_dir(dir)?
         };
         let mut children = self
             .backend
-            .list(&stored_dir)
+            .list(&encoded.stored)
             .await
             .map_err(|e| storage_error("list", &e))?;
         if dir.is_empty() {
@@ -411,7 +437,7 @@ impl logical::Storage for Barrier {
                 .keyring
                 .names()
                 .decode_children(
-                    parent.as_ref(),
+                    encoded.parent.as_ref(),
                     children
                         .iter()
                         .map(|child| child.strip_suffix('/').unwrap_or(child)),
@@ -445,12 +471,6 @@ impl logical::Storage for Barrier {
         let encrypted = {
             let state = self.state.read();
             let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
-            let names = unsealed.keyring.names();
-            let encode = |path: &str| {
-                names
-                    .encode_path(path)
-                    .map_err(|e| crypto_error("encode name", &e))
-            };
             let mut encrypted = Vec::with_capacity(ops.len());
             for op in ops {
                 encrypted.push(match op {
@@ -460,9 +480,9 @@ impl logical::Storage for Barrier {
                         plaintext.zeroize();
                         let blob = blob.map_err(|e| crypto_error("encrypt", &e))?;
                         unsealed.encryptions.fetch_add(1, Ordering::Relaxed);
-                        StorageOp::Put(encode(&path)?, blob)
+                        StorageOp::Put(unsealed.encode_path(&path)?, blob)
                     }
-                    StorageOp::Delete(path) => StorageOp::Delete(encode(&path)?),
+                    StorageOp::Delete(path) => StorageOp::Delete(unsealed.encode_path(&path)?),
                 });
             }
             encrypted
@@ -520,6 +540,14 @@ impl logical::Storage for BarrierView {
             })
             .collect();
         self.barrier.commit(ops).await
+    }
+}
+
+/// `a/b/c` -> (`a/b/`, `c`); `c` -> (``, `c`); `a/` -> (`a/`, ``).
+fn split_dir(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(slash) => path.split_at(slash + 1),
+        None => ("", path),
     }
 }
 

@@ -112,6 +112,21 @@ impl NameKey {
         Ok((out, parent))
     }
 
+    /// The stored form of `segment` as a child of a directory whose stored form (from
+    /// [`Self::encode_dir`]) is `stored_dir` and whose header is `parent`:
+    /// `encode_child(encode_dir(d), s) == encode_path(d + s)`, at the cost of one segment.
+    pub(crate) fn encode_child(
+        &self,
+        stored_dir: &str,
+        parent: Option<&ParentTag>,
+        segment: &str,
+    ) -> Result<String, CryptoError> {
+        let mut out = String::with_capacity(stored_dir.len() + 2 * segment.len() + 48);
+        out.push_str(stored_dir);
+        encode_segment(&mut self.siv.lock(), parent, segment, &mut out)?;
+        Ok(out)
+    }
+
     /// Decrypts the names of `children`, stored under a parent whose header is `parent`. A
     /// name that fails authentication was not written by this key under this parent:
     /// tampering or corruption, and an error, never a silently skipped entry.
@@ -201,6 +216,19 @@ mod tests {
         let (dir, _) = k.encode_dir("tenant/acme/").unwrap();
         assert!(a.starts_with(&dir), "{a} vs {dir}");
         assert_eq!(k.encode_dir("").unwrap(), (String::new(), None));
+        for (d, leaf) in [
+            ("tenant/acme/", "shopify"),
+            ("", "top"),
+            ("a//", ""),
+            ("x/", ""),
+        ] {
+            let (dir, parent) = k.encode_dir(d).unwrap();
+            assert_eq!(
+                k.encode_child(&dir, parent.as_ref(), leaf).unwrap(),
+                k.encode_path(&format!("{d}{leaf}")).unwrap(),
+                "{d:?} + {leaf:?}"
+            );
+        }
     }
 
     #[test]
