@@ -6,7 +6,8 @@
 //! applies a commit in one transaction, so after a crash the file is either entirely in the
 //! old format (format-1 keyring, plaintext names: the next unseal simply migrates again, with
 //! a new name key, since the one generated here was never stored) or entirely in the new one.
-//! There is no state in between to recover from.
+//! There is no state in between to recover from. The price is that the transaction holds
+//! every stored value once (ciphertext), which for a secrets store is megabytes, not more.
 //!
 //! Values are not re-encrypted: their associated data is the plaintext path, which does not
 //! change, so each ciphertext is moved byte for byte.

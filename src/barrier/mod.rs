@@ -11,15 +11,22 @@
 //! the barrier, with plaintext keys under `core/` (the keyring and the seal configuration).
 //!
 //! The name key survives `sys/rotate` unchanged: names must stay findable, and a new name key
-//! would orphan every stored key. A database from before hidden names (format-1 keyring) is
-//! migrated on its first unseal, in one transaction (`migrate.rs`).
+//! would orphan every stored key. It is dropped (and wiped) on seal with the other keys.
+//!
+//! A database from before hidden names (format-1 keyring, plaintext keys) is migrated on its
+//! first unseal rather than refused, because refusing would strand every existing
+//! installation. The migration is one transaction, so a crash leaves the old format whole and
+//! the next unseal starts over; it is refused, changing nothing, only when an entry does not
+//! decrypt (`migrate.rs`).
 //!
 //! The barrier is either sealed (no keys in memory, every read and write answers
 //! [`logical::Error::Sealed`]) or unsealed, holding the keyring and the read cache together in
 //! one value, so sealing drops, and thereby zeroizes, both at once.
 //!
 //! The read cache keeps decrypted entries (and known-absent paths) so hot reads neither touch
-//! disk nor decrypt. It must never serve a value older than the last acknowledged write; see
+//! disk nor decrypt; it is keyed by the plaintext path, so a hit does no name crypto either.
+//! A miss or a write encodes its key: one AES-SIV segment when the directory's stored form is
+//! cached (`Unsealed::dirs`), one per segment otherwise. It must never serve a value older than the last acknowledged write; see
 //! [`WriteEpochs`] for how a reader that raced a writer is kept from re-inserting what it read.
 
 mod keyring;
@@ -165,7 +172,8 @@ impl WriteEpochs {
 
 /// AES-256-GCM over a physical backend, with a term-based keyring and a read cache.
 ///
-/// Lock order: `epochs` before `state`. Neither is ever held across an `.await`.
+/// Lock order: `epochs` before `state` before the name key's own mutex (taken only inside
+/// `NameKey`'s methods). None is ever held across an `.await`.
 pub struct Barrier {
     backend: Arc<dyn physical::Backend>,
     cache_capacity: u64,

@@ -769,7 +769,7 @@ async fn a_prefix_inside_a_segment_lists_as_over_plaintext_keys() {
     }
 }
 
-mod prop {
+mod list_property {
     use proptest::prelude::*;
 
     use super::*;
