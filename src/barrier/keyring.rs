@@ -1,5 +1,5 @@
-//! The keyring: one AES-256-GCM key per term, the active term, and the root key that seals the
-//! keyring itself at rest.
+//! The keyring: one AES-256-GCM key per term, the active term, the name key that hides storage
+//! keys (see `names.rs`), and the root key that seals the keyring itself at rest.
 //!
 //! Ciphertext layout, for entries and for the keyring alike:
 //!
@@ -20,6 +20,8 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::names::{NameKey, NAME_KEY_LEN};
+
 pub(crate) const KEY_LEN: usize = 32;
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -28,8 +30,11 @@ const HEADER_LEN: usize = 4 + 1 + NONCE_LEN;
 /// The term written in front of the keyring blob, which the root key seals.
 const ROOT_TERM: u32 = 0;
 
-/// The serialised keyring's own format version (inside the encrypted blob).
-const KEYRING_FORMAT: u8 = 1;
+/// The serialised keyring's own format version (inside the encrypted blob). Format 1 had no
+/// name key: its database stores plaintext names, and unsealing it migrates them
+/// (`migrate.rs`).
+const KEYRING_FORMAT: u8 = 2;
+const LEGACY_KEYRING_FORMAT: u8 = 1;
 /// Bytes of one serialised term: term, install seconds, install nanos, key.
 const TERM_RECORD_LEN: usize = 4 + 8 + 4 + KEY_LEN;
 
@@ -52,6 +57,8 @@ pub(crate) enum CryptoError {
     MalformedKeyring,
     #[error("key terms are exhausted")]
     TermsExhausted,
+    #[error("stored name is malformed")]
+    MalformedName,
 }
 
 /// One term's key. The raw bytes are kept (zeroized on drop) so the keyring can be persisted;
@@ -93,20 +100,37 @@ pub(crate) struct Keyring {
     root_cipher: Aes256Gcm,
     terms: BTreeMap<u32, TermKey>,
     active_term: u32,
+    names: NameKey,
+}
+
+/// What [`Keyring::from_sealed_blob`] found.
+pub(crate) enum Opened {
+    /// A keyring of the current format.
+    Current(Keyring),
+    /// A format-1 keyring, which had no name key: its database stores plaintext names. The
+    /// keyring carries a freshly generated name key, which becomes durable only together with
+    /// the migrated names.
+    Legacy(Keyring),
 }
 
 impl Keyring {
-    /// A new keyring with one random key at term 1.
+    /// A new keyring with one random key at term 1 and a random name key.
     pub(crate) fn generate(root_key: &[u8; KEY_LEN]) -> Result<Self, CryptoError> {
         let mut terms = BTreeMap::new();
         terms.insert(1, TermKey::generate(SystemTime::now())?);
-        Ok(Self::with_terms(Zeroizing::new(*root_key), terms, 1))
+        Ok(Self::with_terms(
+            Zeroizing::new(*root_key),
+            terms,
+            1,
+            NameKey::generate()?,
+        ))
     }
 
     fn with_terms(
         root_key: Zeroizing<[u8; KEY_LEN]>,
         terms: BTreeMap<u32, TermKey>,
         active_term: u32,
+        names: NameKey,
     ) -> Self {
         let root_cipher = Aes256Gcm::new(root_key.as_ref().into());
         Self {
@@ -114,11 +138,22 @@ impl Keyring {
             root_cipher,
             terms,
             active_term,
+            names,
         }
+    }
+
+    /// The key that hides storage names.
+    pub(crate) fn names(&self) -> &NameKey {
+        &self.names
     }
 
     /// A copy of this keyring with one more term, made active. Old terms stay, so every entry
     /// written before the rotation still decrypts.
+    ///
+    /// The name key is kept as it is: a stored key is found by encrypting its name, so a new
+    /// name key would lose every entry written before, unless every key in the database were
+    /// rewritten in the same transaction. Rotation protects values written from now on; names
+    /// are deterministic by design and stay findable.
     pub(crate) fn rotated(&self) -> Result<Self, CryptoError> {
         let next = self
             .active_term
@@ -130,7 +165,12 @@ impl Keyring {
             .map(|(term, key)| (*term, key.duplicate()))
             .collect();
         terms.insert(next, TermKey::generate(SystemTime::now())?);
-        Ok(Self::with_terms(self.root_key.clone(), terms, next))
+        Ok(Self::with_terms(
+            self.root_key.clone(),
+            terms,
+            next,
+            self.names.duplicate(),
+        ))
     }
 
     pub(crate) fn active_term(&self) -> u32 {
@@ -178,31 +218,38 @@ impl Keyring {
         root_key: &[u8; KEY_LEN],
         path: &str,
         blob: &[u8],
-    ) -> Result<Self, CryptoError> {
+    ) -> Result<Opened, CryptoError> {
         if blob_term(blob)? != ROOT_TERM {
             return Err(CryptoError::MalformedKeyring);
         }
         let root_key = Zeroizing::new(*root_key);
-        let root_cipher = Aes256Gcm::new(root_key.as_ref().into());
-        let plaintext = open(&root_cipher, path.as_bytes(), blob)?;
-        let (terms, active_term) = deserialize(&plaintext)?;
-        Ok(Self {
-            root_key,
-            root_cipher,
-            terms,
-            active_term,
+        let plaintext = open(
+            &Aes256Gcm::new(root_key.as_ref().into()),
+            path.as_bytes(),
+            blob,
+        )?;
+        let (terms, active_term, names) = deserialize(&plaintext)?;
+        Ok(match names {
+            Some(names) => Opened::Current(Self::with_terms(root_key, terms, active_term, names)),
+            None => Opened::Legacy(Self::with_terms(
+                root_key,
+                terms,
+                active_term,
+                NameKey::generate()?,
+            )),
         })
     }
 
-    /// `[format][active term][count]` then per term `[term][secs][nanos][key]`, all
+    /// `[format][active term][count][name key]` then per term `[term][secs][nanos][key]`, all
     /// big-endian, into a buffer that is wiped on drop and never reallocated (its capacity
     /// is exact), so no stray copy of a key is left on the heap.
     fn serialize(&self) -> Zeroizing<Vec<u8>> {
-        let len = 1 + 4 + 4 + self.terms.len() * TERM_RECORD_LEN;
+        let len = 1 + 4 + 4 + NAME_KEY_LEN + self.terms.len() * TERM_RECORD_LEN;
         let mut out = Zeroizing::new(Vec::with_capacity(len));
         out.push(KEYRING_FORMAT);
         out.extend_from_slice(&self.active_term.to_be_bytes());
         out.extend_from_slice(&(self.terms.len() as u32).to_be_bytes());
+        out.extend_from_slice(self.names.bytes());
         for (term, key) in &self.terms {
             let since_epoch = key
                 .install_time
@@ -216,19 +263,39 @@ impl Keyring {
         out
     }
 
+    /// The format-1 serialisation (no name key), sealed: what a database from before hidden
+    /// names holds, for the migration tests.
+    #[cfg(test)]
+    pub(crate) fn to_legacy_sealed_blob(&self, path: &str) -> Result<Vec<u8>, CryptoError> {
+        let current = self.serialize();
+        let mut legacy = Zeroizing::new(Vec::with_capacity(current.len()));
+        legacy.push(LEGACY_KEYRING_FORMAT);
+        legacy.extend_from_slice(&current[1..9]);
+        legacy.extend_from_slice(&current[9 + NAME_KEY_LEN..]);
+        seal(&self.root_cipher, ROOT_TERM, path.as_bytes(), &legacy)
+    }
+
     #[cfg(test)]
     pub(crate) fn term_keys(&self) -> Vec<[u8; KEY_LEN]> {
         self.terms.values().map(|k| *k.key).collect()
     }
 }
 
-fn deserialize(bytes: &[u8]) -> Result<(BTreeMap<u32, TermKey>, u32), CryptoError> {
+type Deserialized = (BTreeMap<u32, TermKey>, u32, Option<NameKey>);
+
+fn deserialize(bytes: &[u8]) -> Result<Deserialized, CryptoError> {
     let mut reader = Reader(bytes);
-    if reader.take::<1>()? != [KEYRING_FORMAT] {
+    let format = reader.take::<1>()?[0];
+    if format != KEYRING_FORMAT && format != LEGACY_KEYRING_FORMAT {
         return Err(CryptoError::MalformedKeyring);
     }
     let active_term = u32::from_be_bytes(reader.take()?);
     let count = u32::from_be_bytes(reader.take()?) as usize;
+    let names = if format == KEYRING_FORMAT {
+        Some(NameKey::new(Zeroizing::new(reader.take::<NAME_KEY_LEN>()?)))
+    } else {
+        None
+    };
     if reader.0.len() != count.saturating_mul(TERM_RECORD_LEN) {
         return Err(CryptoError::MalformedKeyring);
     }
@@ -249,7 +316,7 @@ fn deserialize(bytes: &[u8]) -> Result<(BTreeMap<u32, TermKey>, u32), CryptoErro
     if !terms.contains_key(&active_term) {
         return Err(CryptoError::MalformedKeyring);
     }
-    Ok((terms, active_term))
+    Ok((terms, active_term, names))
 }
 
 /// Reads fixed-size fields off the front of a byte slice.
@@ -374,9 +441,14 @@ mod tests {
     fn keyring_blob_roundtrip_and_wrong_root_key() {
         let ring = keyring().rotated().unwrap();
         let blob = ring.to_sealed_blob("core/keyring").unwrap();
-        let back = Keyring::from_sealed_blob(&[9u8; KEY_LEN], "core/keyring", &blob).unwrap();
+        let Opened::Current(back) =
+            Keyring::from_sealed_blob(&[9u8; KEY_LEN], "core/keyring", &blob).unwrap()
+        else {
+            panic!("a current keyring opened as legacy");
+        };
         assert_eq!(back.active_term(), 2);
         assert_eq!(back.term_keys(), ring.term_keys());
+        assert_eq!(back.names().bytes(), ring.names().bytes());
         let entry = ring.encrypt("x", b"v").unwrap();
         assert_eq!(back.decrypt("x", &entry).unwrap().as_slice(), b"v");
 
@@ -391,6 +463,56 @@ mod tests {
     }
 
     #[test]
+    fn rotation_keeps_the_name_key_and_a_legacy_keyring_gets_a_new_one() {
+        let ring = keyring();
+        let rotated = ring.rotated().unwrap().rotated().unwrap();
+        assert_eq!(rotated.names().bytes(), ring.names().bytes());
+        assert_eq!(
+            rotated.names().encode_path("tenant/acme").unwrap(),
+            ring.names().encode_path("tenant/acme").unwrap()
+        );
+
+        let legacy = rotated.to_legacy_sealed_blob("core/keyring").unwrap();
+        let Opened::Legacy(opened) =
+            Keyring::from_sealed_blob(&[9u8; KEY_LEN], "core/keyring", &legacy).unwrap()
+        else {
+            panic!("a format-1 keyring opened as current");
+        };
+        assert_eq!(opened.active_term(), 3);
+        assert_eq!(opened.term_keys(), rotated.term_keys());
+        assert_ne!(opened.names().bytes(), ring.names().bytes());
+        // Written back, it is of the current format.
+        let blob = opened.to_sealed_blob("core/keyring").unwrap();
+        assert!(matches!(
+            Keyring::from_sealed_blob(&[9u8; KEY_LEN], "core/keyring", &blob),
+            Ok(Opened::Current(_))
+        ));
+    }
+
+    /// Fails to compile if the type implements `Debug`: the two blanket impls make the call
+    /// ambiguous exactly then (the trick of `static_assertions::assert_not_impl_any`). It must
+    /// name a concrete type; inside a generic function only the first impl is ever seen.
+    macro_rules! assert_no_debug {
+        ($t:ty) => {{
+            trait AmbiguousIfDebug<A> {
+                fn check() {}
+            }
+            impl<T: ?Sized> AmbiguousIfDebug<()> for T {}
+            #[allow(dead_code)]
+            struct IsDebug;
+            impl<T: ?Sized + std::fmt::Debug> AmbiguousIfDebug<IsDebug> for T {}
+            <$t as AmbiguousIfDebug<_>>::check();
+        }};
+    }
+
+    #[test]
+    fn no_key_holder_implements_debug() {
+        assert_no_debug!(Keyring);
+        assert_no_debug!(NameKey);
+        assert_no_debug!(TermKey);
+    }
+
+    #[test]
     fn malformed_keyring_is_rejected() {
         assert!(deserialize(&[]).is_err());
         assert!(deserialize(&[KEYRING_FORMAT, 0, 0, 0, 1, 0, 0, 0, 0]).is_err());
@@ -398,5 +520,12 @@ mod tests {
         let bytes = ring.serialize();
         assert!(deserialize(&bytes).is_ok());
         assert!(deserialize(&bytes[..bytes.len() - 1]).is_err());
+        // Without its name key, a format-2 keyring is malformed.
+        let mut short = bytes[..9].to_vec();
+        short.extend_from_slice(&bytes[9 + NAME_KEY_LEN..]);
+        assert!(deserialize(&short).is_err());
+        let mut unknown = bytes.to_vec();
+        unknown[0] = 3;
+        assert!(deserialize(&unknown).is_err());
     }
 }

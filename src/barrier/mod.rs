@@ -1,15 +1,37 @@
 //! The encryption barrier: everything the core stores passes through here and reaches the
-//! physical backend only as AES-256-GCM ciphertext bound to its storage path.
+//! physical backend only as AES-256-GCM ciphertext bound to its storage path, stored under a
+//! key whose every segment is encrypted too.
+//!
+//! Hidden names: storage keys name tenants, secret paths, role-ids and users, so they are not
+//! stored in plaintext. Each segment is encrypted deterministically with AES-256-SIV under a
+//! name key of its own in the keyring (`names.rs` gives the format and what still shows). A
+//! key maps to exactly one stored key, so a read is still one lookup, and LIST lists the
+//! stored children of the encoded prefix and decrypts their names. The value's associated
+//! data stays the plaintext path. Only the records the seal needs before unseal live outside
+//! the barrier, with plaintext keys under `core/` (the keyring and the seal configuration).
+//!
+//! The name key survives `sys/rotate` unchanged: names must stay findable, and a new name key
+//! would orphan every stored key. It is dropped (and wiped) on seal with the other keys.
+//!
+//! A database from before hidden names (format-1 keyring, plaintext keys) is migrated on its
+//! first unseal rather than refused, because refusing would strand every existing
+//! installation. The migration is one transaction, so a crash leaves the old format whole and
+//! the next unseal starts over; it is refused, changing nothing, only when an entry does not
+//! decrypt (`migrate.rs`).
 //!
 //! The barrier is either sealed (no keys in memory, every read and write answers
 //! [`logical::Error::Sealed`]) or unsealed, holding the keyring and the read cache together in
 //! one value, so sealing drops, and thereby zeroizes, both at once.
 //!
 //! The read cache keeps decrypted entries (and known-absent paths) so hot reads neither touch
-//! disk nor decrypt. It must never serve a value older than the last acknowledged write; see
+//! disk nor decrypt; it is keyed by the plaintext path, so a hit does no name crypto either.
+//! A miss or a write encodes its key: one AES-SIV segment when the directory's stored form is
+//! cached (`Unsealed::dirs`), one per segment otherwise. It must never serve a value older than the last acknowledged write; see
 //! [`WriteEpochs`] for how a reader that raced a writer is kept from re-inserting what it read.
 
 mod keyring;
+mod migrate;
+mod names;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -24,11 +46,17 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::logical::{self, StorageOp};
 use crate::physical::{self, PhysicalError};
-use keyring::{CryptoError, Keyring, KEY_LEN};
+use keyring::{CryptoError, Keyring, Opened, KEY_LEN};
+use names::ParentTag;
 
 /// Where the keyring lives, sealed with the root key. Reserved: the barrier's own storage API
 /// refuses it, so no caller can overwrite or read the keyring as an ordinary entry.
 pub const KEYRING_PATH: &str = "core/keyring";
+
+/// The physical directory of the records kept outside the barrier, under plaintext keys: the
+/// keyring and whatever else the seal must read before unseal. No encoded segment can be
+/// `core`, so it never mixes with the barrier's own entries, and LIST of the root skips it.
+pub const RAW_DIR: &str = "core/";
 
 /// A decrypted entry, or `None` for a path known to be absent. Shared with `Arc` so a hit costs
 /// no copy inside the cache; wiped when the last reference goes.
@@ -43,10 +71,20 @@ pub struct KeyStatus {
     pub encryptions: u64,
 }
 
+/// A directory's stored form and the header of its children's names.
+struct EncodedDir {
+    stored: String,
+    parent: Option<ParentTag>,
+}
+
 /// What exists only while unsealed. Dropping it zeroizes every key and every cached value.
 struct Unsealed {
     keyring: Keyring,
     cache: Cache<String, CachedEntry>,
+    /// Stored forms of directories, so encoding a key costs one segment's AES-SIV instead of
+    /// one per segment. Never stale: an encoding depends only on the name key, which does not
+    /// change while unsealed (rotation keeps it), and sealing drops this with the keyring.
+    dirs: Cache<String, Arc<EncodedDir>>,
     encryptions: AtomicU64,
 }
 
@@ -55,8 +93,34 @@ impl Unsealed {
         Self {
             keyring,
             cache: Cache::builder().max_capacity(cache_capacity).build(),
+            dirs: Cache::builder().max_capacity(cache_capacity).build(),
             encryptions: AtomicU64::new(0),
         }
+    }
+
+    /// The stored form of `dir`, a key prefix that is empty or ends in `/`.
+    fn encode_dir(&self, dir: &str) -> Result<Arc<EncodedDir>, logical::Error> {
+        if let Some(hit) = self.dirs.get(dir) {
+            return Ok(hit);
+        }
+        let (stored, parent) = self
+            .keyring
+            .names()
+            .encode_dir(dir)
+            .map_err(|e| crypto_error("encode name", &e))?;
+        let encoded = Arc::new(EncodedDir { stored, parent });
+        self.dirs.insert(dir.to_string(), Arc::clone(&encoded));
+        Ok(encoded)
+    }
+
+    /// The physical key of `path`.
+    fn encode_path(&self, path: &str) -> Result<String, logical::Error> {
+        let (dir, leaf) = split_dir(path);
+        let dir = self.encode_dir(dir)?;
+        self.keyring
+            .names()
+            .encode_child(&dir.stored, dir.parent.as_ref(), leaf)
+            .map_err(|e| crypto_error("encode name", &e))
     }
 
     fn key_status(&self) -> KeyStatus {
@@ -108,7 +172,8 @@ impl WriteEpochs {
 
 /// AES-256-GCM over a physical backend, with a term-based keyring and a read cache.
 ///
-/// Lock order: `epochs` before `state`. Neither is ever held across an `.await`.
+/// Lock order: `epochs` before `state` before the name key's own mutex (taken only inside
+/// `NameKey`'s methods). None is ever held across an `.await`.
 pub struct Barrier {
     backend: Arc<dyn physical::Backend>,
     cache_capacity: u64,
@@ -183,8 +248,23 @@ impl Barrier {
             .await
             .map_err(|e| storage_error("read keyring", &e))?
             .ok_or_else(|| unseal_failed("barrier is not initialized"))?;
-        let keyring = Keyring::from_sealed_blob(&root_key, KEYRING_PATH, &blob)
-            .map_err(|e| unseal_failed(&e.to_string()))?;
+        let keyring = match Keyring::from_sealed_blob(&root_key, KEYRING_PATH, &blob)
+            .map_err(|e| unseal_failed(&e.to_string()))?
+        {
+            Opened::Current(keyring) => keyring,
+            Opened::Legacy(keyring) => {
+                // Still sealed, and `admin` keeps rotate and other unseals out, so nothing
+                // writes through the barrier while the plan is made and committed.
+                let ops = migrate::plan(self.backend.as_ref(), &keyring).await?;
+                let moved = ops.len().saturating_sub(1) / 2;
+                self.backend
+                    .commit(ops)
+                    .await
+                    .map_err(|e| storage_error("commit migration", &e))?;
+                tracing::info!(entries = moved, "barrier: storage names are now hidden");
+                keyring
+            }
+        };
         let mut state = self.state.write();
         if state.is_none() {
             *state = Some(Unsealed::new(keyring, self.cache_capacity));
@@ -290,6 +370,11 @@ impl Barrier {
     }
 
     #[cfg(test)]
+    fn name_key(&self) -> Option<[u8; names::NAME_KEY_LEN]> {
+        Some(*self.state.read().as_ref()?.keyring.names().bytes())
+    }
+
+    #[cfg(test)]
     fn term_keys(&self) -> Vec<[u8; KEY_LEN]> {
         self.state
             .read()
@@ -302,17 +387,19 @@ impl Barrier {
 impl logical::Storage for Barrier {
     async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, logical::Error> {
         refuse_reserved(path)?;
-        {
+        let stored = {
             let state = self.state.read();
             let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            // A hit is served by the plaintext path: no name or value crypto at all.
             if let Some(hit) = unsealed.cache.get(path) {
                 return Ok(hit.map(|value| value.to_vec()));
             }
-        }
+            unsealed.encode_path(path)?
+        };
         let seen = self.epochs.lock().get(path);
         let blob = self
             .backend
-            .get(path)
+            .get(&stored)
             .await
             .map_err(|e| storage_error("read", &e))?;
         let entry: CachedEntry = match blob {
@@ -332,14 +419,56 @@ impl logical::Storage for Barrier {
         Ok(value)
     }
 
+    /// Lists the stored children of the prefix's directory and decrypts their names. A prefix
+    /// that ends inside a segment (`a/b` rather than `a/`) cannot be matched on encrypted
+    /// names, so the directory (`a/`) is listed and its names filtered by the partial segment
+    /// (`b`) in plaintext: the answer is the same as over plaintext keys.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, logical::Error> {
-        if self.is_sealed() {
-            return Err(logical::Error::Sealed);
-        }
-        self.backend
-            .list(prefix)
+        let (dir, partial) = split_dir(prefix);
+        let encoded = {
+            let state = self.state.read();
+            let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            unsealed.encode_dir(dir)?
+        };
+        let mut children = self
+            .backend
+            .list(&encoded.stored)
             .await
-            .map_err(|e| storage_error("list", &e))
+            .map_err(|e| storage_error("list", &e))?;
+        if dir.is_empty() {
+            children.retain(|child| child != RAW_DIR);
+        }
+        let names = {
+            let state = self.state.read();
+            let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            unsealed
+                .keyring
+                .names()
+                .decode_children(
+                    encoded.parent.as_ref(),
+                    children
+                        .iter()
+                        .map(|child| child.strip_suffix('/').unwrap_or(child)),
+                )
+                .map_err(|e| crypto_error("decode names", &e))?
+        };
+        let mut out: Vec<String> = names
+            .into_iter()
+            .zip(&children)
+            .filter_map(|(name, child)| {
+                let rest = name.strip_prefix(partial)?;
+                if child.ends_with('/') {
+                    Some(format!("{rest}/"))
+                } else if rest.is_empty() {
+                    None // the prefix itself, as over plaintext keys
+                } else {
+                    Some(rest.to_string())
+                }
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), logical::Error> {
@@ -359,9 +488,9 @@ impl logical::Storage for Barrier {
                         plaintext.zeroize();
                         let blob = blob.map_err(|e| crypto_error("encrypt", &e))?;
                         unsealed.encryptions.fetch_add(1, Ordering::Relaxed);
-                        StorageOp::Put(path, blob)
+                        StorageOp::Put(unsealed.encode_path(&path)?, blob)
                     }
-                    StorageOp::Delete(path) => StorageOp::Delete(path),
+                    StorageOp::Delete(path) => StorageOp::Delete(unsealed.encode_path(&path)?),
                 });
             }
             encrypted
@@ -419,6 +548,14 @@ impl logical::Storage for BarrierView {
             })
             .collect();
         self.barrier.commit(ops).await
+    }
+}
+
+/// `a/b/c` -> (`a/b/`, `c`); `c` -> (``, `c`); `a/` -> (`a/`, ``).
+fn split_dir(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(slash) => path.split_at(slash + 1),
+        None => ("", path),
     }
 }
 
