@@ -2,6 +2,7 @@
 //! both `/v1` and the gateway call.
 
 mod acl_cache;
+mod expiration;
 mod generation;
 mod identity;
 mod mounts;
@@ -215,24 +216,44 @@ impl Core {
 
     /// What `token` may do on each path, as `sys/capabilities` answers: `root` for a root
     /// token, `deny` when nothing matches. Looking does not count as a use of the token.
+    ///
+    /// `remote` is where the token is used from: `Some` for `sys/capabilities-self`, whose
+    /// token is the caller's own and so CIDR-checked; `None` for `sys/capabilities`, which
+    /// asks about another token without using it (as Vault, no address check there).
     pub async fn capabilities(
         &self,
         token: &str,
+        remote: Option<Option<std::net::IpAddr>>,
         paths: &[String],
     ) -> Result<Vec<Vec<&'static str>>, Error> {
-        let acl = self
-            .token_acl(token)
+        let unsealed = self.unsealed()?;
+        let (_, entry) = unsealed
+            .tokens
+            .lookup(token)
             .await?
             .ok_or_else(|| Error::bad_request("invalid token"))?;
+        if let Some(remote) = remote {
+            check_bound_cidrs(&entry, remote)?;
+        }
+        let acl = unsealed.acl_of(&entry).await?;
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
     }
 
     /// The ACL of a live token as it is now, for handlers that answer without the core's
     /// authorization; `None` for an unknown, revoked or expired token. Not a use of it.
-    pub async fn token_acl(&self, token: &str) -> Result<Option<Arc<Acl>>, Error> {
+    /// Used from `remote`, so a CIDR-bound token used from elsewhere is refused (403), as on
+    /// every other use.
+    pub async fn token_acl(
+        &self,
+        token: &str,
+        remote: Option<std::net::IpAddr>,
+    ) -> Result<Option<Arc<Acl>>, Error> {
         let unsealed = self.unsealed()?;
         match unsealed.tokens.lookup(token).await? {
-            Some((_, entry)) => unsealed.acl_of(&entry).await.map(Some),
+            Some((_, entry)) => {
+                check_bound_cidrs(&entry, remote)?;
+                unsealed.acl_of(&entry).await.map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -474,18 +495,7 @@ impl Core {
             .lookup(token)
             .await?
             .ok_or(Error::PermissionDenied)?;
-        if !entry.bound_cidrs.is_empty() {
-            let allowed = remote.is_some_and(|ip| {
-                entry
-                    .bound_cidrs
-                    .iter()
-                    .filter_map(|c| crate::logical::IpNet::parse(c))
-                    .any(|net| net.contains(ip))
-            });
-            if !allowed {
-                return Err(Error::PermissionDenied);
-            }
-        }
+        check_bound_cidrs(&entry, remote)?;
         if !entry.is_root() {
             let acl = unsealed.acl_of(&entry).await?;
             acl.allow(op, path, data, None, is_root_protected(path))?;
@@ -628,7 +638,9 @@ impl Core {
             .map_err(|_| Error::bad_request("unseal failed: invalid key"))?;
         match self.load_unsealed().await {
             Ok(unsealed) => {
-                *self.state.write() = SealState::Unsealed(Arc::new(unsealed));
+                let unsealed = Arc::new(unsealed);
+                expiration::start(&unsealed);
+                *self.state.write() = SealState::Unsealed(unsealed);
                 tracing::info!("core unsealed");
                 Ok(())
             }
@@ -940,6 +952,26 @@ impl Core {
     }
 }
 
+/// A token with `bound_cidrs` may be used only from an address inside one of them; with no
+/// known address it may not be used at all (fail closed).
+fn check_bound_cidrs(entry: &TokenEntry, remote: Option<std::net::IpAddr>) -> Result<(), Error> {
+    if entry.bound_cidrs.is_empty() {
+        return Ok(());
+    }
+    let allowed = remote.is_some_and(|ip| {
+        entry
+            .bound_cidrs
+            .iter()
+            .filter_map(|c| crate::logical::IpNet::parse(c))
+            .any(|net| net.contains(ip))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied)
+    }
+}
+
 /// Paths that need `sudo` on top of the operation's capability, as Vault's root-protected
 /// paths.
 fn is_root_protected(path: &str) -> bool {
@@ -1014,6 +1046,8 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tokens;
 
 /// Built ACLs kept: one per distinct (token policies, entity) pair, so about one per tenant
 /// or service identity. A miss only costs a rebuild.
