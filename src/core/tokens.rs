@@ -411,13 +411,11 @@ impl TokenStore {
 
     /// Every live accessor, for `auth/token/accessors`.
     pub async fn accessors(&self) -> Result<Vec<String>, Error> {
-        let now = self.now();
         let mut out = Vec::new();
         for key in self.storage.list(ID_PREFIX).await? {
-            if let Some(entry) = self.read_raw(&key).await? {
-                if !entry.is_expired(now) {
-                    out.push(entry.accessor);
-                }
+            // Live ones only: not expired, and no ancestor expired either.
+            if let Some(entry) = self.lookup_key(&key).await? {
+                out.push(entry.accessor.clone());
             }
         }
         out.sort();
