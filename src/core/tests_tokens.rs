@@ -533,3 +533,39 @@ async fn a_cidr_bound_token_is_refused_from_elsewhere_on_every_path() {
         assert!(matches!(wrong, Err(Error::PermissionDenied)));
     }
 }
+
+#[tokio::test]
+async fn a_role_period_beyond_gos_range_is_refused_and_the_largest_is_capped() {
+    let f = fixture().await;
+    let m = bad_request(
+        f.write(
+            ROOT,
+            "auth/token/roles/r",
+            json!({"token_period": "9223372036854775807"}),
+        )
+        .await,
+    );
+    assert_eq!(m, "error converting input for field \"token_period\": multiplication of durations resulted in overflow, one operand may be too large");
+    f.write(
+        ROOT,
+        "auth/token/roles/r2",
+        json!({"token_period": "9223372036"}),
+    )
+    .await
+    .unwrap();
+    // A role's period needs no sudo at create time (the role's writer chose it), but it is
+    // capped like any other.
+    let resp = f
+        .write(ROOT, "auth/token/create/r2", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.warnings,
+        vec!["period of \"2562047h47m16s\" exceeded the effective max_ttl of \"768h\"; period value is capped accordingly"]
+    );
+    let t = resp.auth.unwrap()["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(f.lookup_self(&t).await.is_ok());
+}

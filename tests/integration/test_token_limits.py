@@ -157,3 +157,34 @@ def test_a_cidr_bound_token_is_refused_from_elsewhere(servers):
     ours, theirs = cidr_answers(target), cidr_answers(bao)
     assert ours == {k: 403 for k in ours}, ours
     assert theirs == ours, theirs
+
+
+def entity_answers(srv) -> dict:
+    r = srv.api.post("sys/auth/userpass", {"type": "userpass"})
+    assert r.status_code in (200, 204), r.text
+    r = srv.api.put("sys/policy/creator", {"policy": CREATOR})
+    assert r.status_code in (200, 204), r.text
+    r = srv.api.post("auth/userpass/users/alice", {"password": "pw", "token_policies": "creator"})
+    assert r.status_code in (200, 204), r.text
+    r = srv.api.post("auth/userpass/login/alice", {"password": "pw"}, token=None)
+    assert r.status_code == 200, r.text
+    parent, entity = r.json()["auth"]["client_token"], r.json()["auth"]["entity_id"]
+    r = srv.api.post("auth/token/create", {"policies": ["creator"]}, token=parent)
+    assert r.status_code == 200, r.text
+    child = r.json()["auth"]["client_token"]
+    out = {"child entity is the parent's": r.json()["auth"]["entity_id"] == entity and entity != ""}
+    out["child before"] = srv.api.get("auth/token/lookup-self", token=child).status_code
+    r = srv.api.post(f"identity/entity/id/{entity}", {"disabled": True})
+    assert r.status_code in (200, 204), r.text
+    out["child with entity disabled"] = srv.api.get("auth/token/lookup-self", token=child).status_code
+    r = srv.api.post(f"identity/entity/id/{entity}", {"disabled": False})
+    assert r.status_code in (200, 204), r.text
+    out["child re-enabled"] = srv.api.get("auth/token/lookup-self", token=child).status_code
+    return out
+
+
+def test_a_child_inherits_its_parents_entity_as_in_openbao(servers):
+    target, bao = both(servers)
+    ours, theirs = entity_answers(target), entity_answers(bao)
+    assert theirs["child entity is the parent's"] and theirs["child with entity disabled"] == 403, theirs
+    assert ours == theirs
