@@ -2,11 +2,12 @@
 //! expired token and every descendant of one ([`TokenStore::lookup_key`]); this module also
 //! revokes them in storage, so an expired parent's subtree is gone, not only hidden.
 //!
-//! The index lives in the token store's view, one key per expiring token:
-//! `expire/<hour>/<token key>`, holding the expiry in Unix seconds. It is written in the same
-//! commit as the entry it indexes (create, renew, revoke), so it is exact after any crash and
-//! a restart resumes where the last sweep stopped. Bucketing by hour keeps a sweep to the
-//! buckets that are due instead of every token.
+//! The index lives in the token store's view, one empty key per expiring token:
+//! `expire/<hour>/<expiry>.<token key>`, times in zero-padded Unix seconds so that the
+//! storage's sorted listing is time order. It is written in the same commit as the entry it
+//! indexes (create, renew, revoke), so it is exact after any crash and a restart resumes where
+//! the last sweep stopped. A sweep lists only the buckets that are due, and stops at the first
+//! entry that is not, so its cost follows the tokens that expire, not the tokens that exist.
 //!
 //! A background thread sweeps every [`SWEEP_INTERVAL`] while the core is unsealed. It runs on
 //! a thread and a runtime of its own because the core is unsealed on whatever runtime the
@@ -37,12 +38,12 @@ fn bucket(at: u64) -> String {
 }
 
 fn index_key(at: u64, key: &str) -> String {
-    format!("{INDEX_PREFIX}{}/{key}", bucket(at))
+    format!("{INDEX_PREFIX}{}/{at:020}.{key}", bucket(at))
 }
 
 /// The index entry of a token that expires at `at`.
 pub fn index_put(at: u64, key: &str) -> StorageOp {
-    StorageOp::Put(index_key(at, key), at.to_string().into_bytes())
+    StorageOp::Put(index_key(at, key), Vec::new())
 }
 
 /// Removes the index entry of a token that expired at `at`.
@@ -83,26 +84,27 @@ pub async fn sweep(store: &TokenStore) -> Result<usize, Error> {
         if b > due.as_str() {
             break;
         }
-        for key in storage.list(&format!("{INDEX_PREFIX}{b}/")).await? {
-            let indexed = format!("{INDEX_PREFIX}{b}/{key}");
-            let Some(at) = storage.get(&indexed).await? else {
+        for name in storage.list(&format!("{INDEX_PREFIX}{b}/")).await? {
+            let indexed = format!("{INDEX_PREFIX}{b}/{name}");
+            let Some((at, key)) = name
+                .split_once('.')
+                .and_then(|(at, key)| at.parse::<u64>().ok().map(|at| (at, key)))
+            else {
+                // Not written by this module: drop it rather than trip on it forever.
+                storage.delete(&indexed).await?;
                 continue;
             };
-            let at = std::str::from_utf8(&at)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok());
-            if at.is_some_and(|at| at > now) {
-                continue;
+            if at > now {
+                // Sorted by time within the bucket: the rest is not due either.
+                break;
             }
-            match store.read_raw(&key).await? {
+            match store.read_raw(key).await? {
                 Some(entry) if entry.is_expired(now) => {
-                    store.revoke_tree(&key).await?;
+                    store.revoke_tree(key).await?;
                     revoked += 1;
                 }
-                Some(entry)
-                    if entry
-                        .expire_time
-                        .is_some_and(|t| index_key(t, &key) == indexed) => {}
+                // Still live under this very entry: nothing to do.
+                Some(entry) if entry.expire_time == Some(at) => {}
                 // The token is gone or now expires elsewhere (or never): a stale entry.
                 _ => storage.delete(&indexed).await?,
             }
@@ -143,5 +145,47 @@ pub fn start(unsealed: &Arc<Unsealed>) {
         });
     if let Err(e) = spawned {
         tracing::error!("token expiry sweep cannot start: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::core::tokens::{generate_accessor, TokenEntry};
+    use crate::logical::{InmemStorage, Storage};
+
+    #[tokio::test]
+    async fn the_sweep_revokes_only_what_is_due_and_leaves_no_index_behind() {
+        let storage = Arc::new(InmemStorage::new());
+        let clock = Arc::new(ManualClock::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        ));
+        let store = TokenStore::open(storage.clone(), clock.clone())
+            .await
+            .unwrap();
+        let now = store.now();
+        for (id, ttl) in [("a", 10), ("b", 20), ("c", 7200)] {
+            let entry = TokenEntry {
+                accessor: generate_accessor(),
+                policies: vec!["default".into()],
+                expire_time: Some(now + ttl),
+                ..TokenEntry::default()
+            };
+            store.create(id, entry).await.unwrap();
+        }
+        assert_eq!(sweep(&store).await.unwrap(), 0);
+        clock.advance(Duration::from_secs(15));
+        assert_eq!(sweep(&store).await.unwrap(), 1);
+        assert!(store.read_raw(&store.key_of("a")).await.unwrap().is_none());
+        assert!(store.read_raw(&store.key_of("b")).await.unwrap().is_some());
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(sweep(&store).await.unwrap(), 1);
+        clock.advance(Duration::from_secs(7200));
+        assert_eq!(sweep(&store).await.unwrap(), 1);
+        assert!(store.all_keys().await.unwrap().is_empty());
+        assert!(storage.list(INDEX_PREFIX).await.unwrap().is_empty());
     }
 }
