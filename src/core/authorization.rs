@@ -80,6 +80,13 @@ impl From<Denial> for Refused {
 }
 
 /// `/v1` answers every denial as Vault does: 403 `permission denied`.
+impl From<Denial> for Error {
+    fn from(_: Denial) -> Self {
+        Error::PermissionDenied
+    }
+}
+
+/// See `From<Denial>`.
 impl From<Refused> for Error {
     fn from(r: Refused) -> Self {
         match r {

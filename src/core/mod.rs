@@ -4,6 +4,7 @@
 mod acl_cache;
 mod authorization;
 mod catalog;
+mod expiration;
 mod generation;
 mod identity;
 mod mounts;
@@ -247,24 +248,44 @@ impl Core {
 
     /// What `token` may do on each path, as `sys/capabilities` answers: `root` for a root
     /// token, `deny` when nothing matches. Looking does not count as a use of the token.
+    ///
+    /// `remote` is where the token is used from: `Some` for `sys/capabilities-self`, whose
+    /// token is the caller's own and so CIDR-checked; `None` for `sys/capabilities`, which
+    /// asks about another token without using it (as Vault, no address check there).
     pub async fn capabilities(
         &self,
         token: &str,
+        remote: Option<Option<std::net::IpAddr>>,
         paths: &[String],
     ) -> Result<Vec<Vec<&'static str>>, Error> {
-        let acl = self
-            .token_acl(token)
+        let unsealed = self.unsealed()?;
+        let (_, entry) = unsealed
+            .tokens
+            .lookup(token)
             .await?
             .ok_or_else(|| Error::bad_request("invalid token"))?;
+        if let Some(remote) = remote {
+            check_bound_cidrs(&entry, remote)?;
+        }
+        let acl = unsealed.acl_of(&entry).await?;
         Ok(paths.iter().map(|p| acl.capabilities(p).names()).collect())
     }
 
     /// The ACL of a live token as it is now, for handlers that answer without the core's
     /// authorization; `None` for an unknown, revoked or expired token. Not a use of it.
-    pub async fn token_acl(&self, token: &str) -> Result<Option<Arc<Acl>>, Error> {
+    /// Used from `remote`, so a CIDR-bound token used from elsewhere is refused (403), as on
+    /// every other use.
+    pub async fn token_acl(
+        &self,
+        token: &str,
+        remote: Option<std::net::IpAddr>,
+    ) -> Result<Option<Arc<Acl>>, Error> {
         let unsealed = self.unsealed()?;
         match unsealed.tokens.lookup(token).await? {
-            Some((_, entry)) => unsealed.acl_of(&entry).await.map(Some),
+            Some((_, entry)) => {
+                check_bound_cidrs(&entry, remote)?;
+                unsealed.acl_of(&entry).await.map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -543,23 +564,13 @@ impl Core {
         remote: Option<std::net::IpAddr>,
     ) -> Result<(String, Arc<TokenEntry>), Refused> {
         let token = token.filter(|t| !t.is_empty()).ok_or(Denial::NoToken)?;
-        let (key, entry) = unsealed
-            .tokens
-            .lookup(token)
-            .await?
-            .ok_or(Denial::UnknownToken)?;
-        if !entry.bound_cidrs.is_empty() {
-            let allowed = remote.is_some_and(|ip| {
-                entry
-                    .bound_cidrs
-                    .iter()
-                    .filter_map(|c| crate::logical::IpNet::parse(c))
-                    .any(|net| net.contains(ip))
-            });
-            if !allowed {
-                return Err(Denial::Cidr.into());
-            }
-        }
+        let key = unsealed.tokens.key_of(token);
+        let entry = match unsealed.tokens.find_key(&key).await? {
+            tokens::Found::Live(entry) => entry,
+            tokens::Found::Expired => return Err(Denial::Expired.into()),
+            tokens::Found::Unknown => return Err(Denial::UnknownToken.into()),
+        };
+        check_bound_cidrs(&entry, remote)?;
         Ok((key, entry))
     }
 
@@ -717,7 +728,9 @@ impl Core {
             .map_err(|_| Error::bad_request("unseal failed: invalid key"))?;
         match self.load_unsealed().await {
             Ok(unsealed) => {
-                *self.state.write() = SealState::Unsealed(Arc::new(unsealed));
+                let unsealed = Arc::new(unsealed);
+                expiration::start(&unsealed);
+                *self.state.write() = SealState::Unsealed(unsealed);
                 tracing::info!("core unsealed");
                 Ok(())
             }
@@ -1018,6 +1031,26 @@ impl Core {
     }
 }
 
+/// A token with `bound_cidrs` may be used only from an address inside one of them; with no
+/// known address it may not be used at all (fail closed).
+fn check_bound_cidrs(entry: &TokenEntry, remote: Option<std::net::IpAddr>) -> Result<(), Denial> {
+    if entry.bound_cidrs.is_empty() {
+        return Ok(());
+    }
+    let allowed = remote.is_some_and(|ip| {
+        entry
+            .bound_cidrs
+            .iter()
+            .filter_map(|c| crate::logical::IpNet::parse(c))
+            .any(|net| net.contains(ip))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denial::Cidr)
+    }
+}
+
 /// Paths that need `sudo` on top of the operation's capability, as Vault's root-protected
 /// paths.
 fn is_root_protected(path: &str) -> bool {
@@ -1096,6 +1129,8 @@ mod tests;
 mod tests_existence;
 #[cfg(test)]
 mod tests_pipeline;
+#[cfg(test)]
+mod tests_tokens;
 
 /// Built ACLs kept: one per distinct (token policies, entity) pair, so about one per tenant
 /// or service identity. A miss only costs a rebuild.

@@ -198,3 +198,51 @@ async fn a_sealed_core_fails_rather_than_denies() {
         other => panic!("expected sealed, got {:?}", other.map(|c| c.display_name)),
     }
 }
+
+#[tokio::test]
+async fn an_expired_token_and_the_children_of_an_expired_parent_are_expired() {
+    let clock = Arc::new(crate::clock::ManualClock::new(
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+    ));
+    let core = Core::new(
+        Arc::new(InmemBackend::new()),
+        clock.clone(),
+        CoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode(&init.keys[0]);
+    core.unseal(&key).await.unwrap();
+    let token = |resp: Response| {
+        resp.auth.unwrap()["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let parent = token(
+        call(
+            &core,
+            Operation::Update,
+            "auth/token/create",
+            json!({"ttl": "1h"}),
+        )
+        .await,
+    );
+    let req = Request::new(Operation::Update, "auth/token/create")
+        .with_token(&parent)
+        .with_data(into_map(json!({"ttl": "3h"})));
+    let child = token(core.handle_request(req).await.unwrap());
+    assert!(
+        decide(&core, Some(&child), INSIDE, "auth/token/lookup-self")
+            .await
+            .is_ok()
+    );
+    clock.advance(std::time::Duration::from_secs(3601));
+    for t in [&parent, &child] {
+        assert_eq!(
+            denial(decide(&core, Some(t), INSIDE, "auth/token/lookup-self").await),
+            Denial::Expired
+        );
+    }
+}

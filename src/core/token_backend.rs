@@ -177,6 +177,12 @@ async fn create(
 ) -> Result<Response, Error> {
     let data = &req.data;
     let parent = &caller.token;
+    // A limited-use token could escape its count through children, as Vault says.
+    if parent.num_uses > 0 {
+        return Err(Error::bad_request(
+            "restricted use token cannot generate child tokens",
+        ));
+    }
     let parent_is_root = parent.is_root();
     // Vault lets root or a caller with `sudo` on the create path choose the id, make an
     // orphan, and go beyond its own policies (but never to `root`).
@@ -230,35 +236,30 @@ async fn create(
     }
 
     let now = store.now();
-    let system_default = core.config().default_lease_ttl.as_secs();
-    let system_max = core.config().max_lease_ttl.as_secs();
-    let period = match &role {
-        Some(r) if r.token_period > 0 => r.token_period,
-        _ => fields::duration_secs(data, "period")?.unwrap_or(0),
+    // The token store's own mount may be tuned; its TTLs default to the system's.
+    let (mount_default, mount_max) = match core.mount_for(super::TOKEN_MOUNT)? {
+        Some(mount) => core.effective_ttls(&mount),
+        None => (
+            core.config().default_lease_ttl.as_secs(),
+            core.config().max_lease_ttl.as_secs(),
+        ),
     };
-    let explicit_max = match &role {
-        Some(r) if r.token_explicit_max_ttl > 0 => r.token_explicit_max_ttl,
-        _ => fields::duration_secs(data, "explicit_max_ttl")?.unwrap_or(0),
-    };
-    let requested_ttl =
-        fields::duration_secs(data, "ttl")?.or(fields::duration_secs(data, "lease")?);
-    let mut ttl = match (period, requested_ttl) {
-        (p, _) if p > 0 => p,
-        (_, Some(t)) if t > 0 => t,
-        // A root token made by root without a TTL never expires, as in Vault.
-        _ if is_root_token && parent_is_root => 0,
-        _ => system_default,
-    };
-    let max_expire_time = match (period, explicit_max) {
-        (0, 0) if ttl == 0 => None,
-        (0, 0) => Some(now + system_max),
-        (0, m) => Some(now + m.min(system_max)),
-        (_, 0) => None,
-        (_, m) => Some(now + m),
-    };
-    if let Some(max) = max_expire_time {
-        ttl = ttl.min(max.saturating_sub(now));
+    let lifetime = Lifetime::parse(data, role.as_ref(), is_sudo)?;
+    let mut warnings = lifetime.warnings.clone();
+    let explicit_max = lifetime.explicit_max_ttl;
+    let (period, ttl, max_expire_time) =
+        lifetime.resolve(now, mount_default, mount_max, is_root_token, &mut warnings)?;
+    // Vault refuses this where the TTL comes out as zero: a root token that never expires
+    // may come only from one that never expires either.
+    if ttl == 0 && parent.expire_time.is_some() {
+        return Err(Error::bad_request(
+            "expiring root tokens cannot create non-expiring root tokens",
+        ));
     }
+    let expire_time = match ttl {
+        0 => None,
+        t => Some(checked_at(now, t)?),
+    };
 
     let display_name = match fields::string(data, "display_name")?.filter(|s| !s.is_empty()) {
         Some(name) => token_display_name(&name),
@@ -293,19 +294,32 @@ async fn create(
             Some(r) if r.token_num_uses > 0 => r.token_num_uses,
             _ => fields::unsigned(data, "num_uses")?.unwrap_or(0),
         },
-        entity_id: String::new(),
+        // A child acts for its parent's entity, as in Vault: the entity's policies and
+        // templates apply to it, and disabling or deleting the entity stops it too.
+        entity_id: if orphan {
+            String::new()
+        } else {
+            parent.entity_id.clone()
+        },
         issue_time: rfc3339(core.clock().now()),
-        expire_time: (ttl > 0).then_some(now + ttl),
+        expire_time,
         max_expire_time,
         explicit_max_ttl: explicit_max,
         period,
         renewable: fields::boolean(data, "renewable")?.unwrap_or(true)
             && role.as_ref().is_none_or(|r| r.renewable)
             && ttl > 0,
-        bound_cidrs: role
-            .as_ref()
-            .map(|r| r.token_bound_cidrs.clone())
-            .unwrap_or_default(),
+        bound_cidrs: match &role {
+            Some(r) => r.token_bound_cidrs.clone(),
+            // As Vault: a child made without a role keeps its parent's binding, so binding a
+            // token cannot be escaped by minting a child. A never-expiring (root) token is
+            // never bound, as in Vault.
+            None if !orphan => parent.bound_cidrs.clone(),
+            None => Vec::new(),
+        }
+        .into_iter()
+        .filter(|_| ttl > 0)
+        .collect(),
     };
     let token = match custom_id {
         Some(id) => {
@@ -322,8 +336,153 @@ async fn create(
     store.create(&token, entry.clone()).await?;
     Ok(Response {
         auth: Some(auth_object(&token, &entry, ttl)),
+        warnings,
         ..Response::default()
     })
+}
+
+/// `now + secs` as a stored time. Request durations are bounded by the parser, so this only
+/// fails on a corrupt entry; it is checked anyway so no input can wrap a time.
+fn checked_at(now: u64, secs: u64) -> Result<u64, Error> {
+    now.checked_add(secs)
+        .ok_or_else(|| Error::bad_request("duration out of range"))
+}
+
+/// A create request's `period`, `explicit_max_ttl` and `ttl`, merged with its role's.
+struct Lifetime {
+    period: u64,
+    explicit_max_ttl: u64,
+    ttl: u64,
+    warnings: Vec<String>,
+}
+
+impl Lifetime {
+    /// Vault's `parseAndMergeTTLPeriod`: a period needs root or sudo on the create path; a
+    /// role's period and explicit max TTL apply, the lesser one winning when both are given.
+    fn parse(data: &Map, role: Option<&TokenRole>, is_sudo: bool) -> Result<Lifetime, Error> {
+        let mut warnings = Vec::new();
+        let mut explicit_max_ttl = create_duration(data, "explicit_max_ttl")?.unwrap_or(0);
+        let mut period = create_duration(data, "period")?.unwrap_or(0);
+        if period > 0 && !is_sudo {
+            return Err(Error::bad_request(
+                "root or sudo privileges required to create periodic token",
+            ));
+        }
+        let ttl = match create_duration(data, "ttl")? {
+            Some(t) => t,
+            None => create_duration(data, "lease")?.unwrap_or(0),
+        };
+        if let Some(role) = role {
+            if role.token_explicit_max_ttl > 0 {
+                if explicit_max_ttl == 0 {
+                    explicit_max_ttl = role.token_explicit_max_ttl;
+                } else {
+                    explicit_max_ttl = explicit_max_ttl.min(role.token_explicit_max_ttl);
+                    warnings.push(format!("Explicit max TTL specified both during creation call and in role; using the lesser value of {explicit_max_ttl} seconds"));
+                }
+            }
+            if role.token_period > 0 {
+                if period == 0 {
+                    period = role.token_period;
+                } else {
+                    period = period.min(role.token_period);
+                    warnings.push(format!("Period specified both during creation call and in role; using the lesser value of {period} seconds"));
+                }
+            }
+        }
+        Ok(Lifetime {
+            period,
+            explicit_max_ttl,
+            ttl,
+            warnings,
+        })
+    }
+
+    /// Vault's `CalculateTTL` at creation: the period, or the TTL (the mount's default when
+    /// none), each capped by the mount's max TTL and the explicit max, with Vault's warnings.
+    /// Returns the period, the TTL (0 = never expires) and the time no renewal may pass.
+    fn resolve(
+        &self,
+        now: u64,
+        mount_default: u64,
+        mount_max: u64,
+        is_root_token: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<(u64, u64, Option<u64>), Error> {
+        let explicit = self.explicit_max_ttl;
+        // A root token asked for without a TTL or period never expires (but for an explicit
+        // max), as in Vault.
+        if self.period == 0 && self.ttl == 0 && is_root_token {
+            let max = match explicit {
+                0 => None,
+                e => Some(checked_at(now, e)?),
+            };
+            return Ok((0, explicit, max));
+        }
+        let mut max_ttl = mount_max;
+        if explicit > 0 && explicit < max_ttl {
+            max_ttl = explicit;
+        }
+        let mut period = self.period;
+        let mut ttl = self.ttl;
+        let max_valid = if period > 0 {
+            if period > max_ttl {
+                warnings.push(format!(
+                    "period of \"{}\" exceeded the effective max_ttl of \"{}\"; period value is capped accordingly",
+                    human(period),
+                    human(max_ttl)
+                ));
+                period = max_ttl;
+            }
+            ttl = period;
+            match explicit {
+                0 => None,
+                e => Some(checked_at(now, e)?),
+            }
+        } else {
+            if ttl == 0 {
+                ttl = mount_default;
+            }
+            Some(checked_at(now, max_ttl)?)
+        };
+        if let Some(limit) = max_valid {
+            let left = limit.saturating_sub(now);
+            if ttl > left {
+                warnings.push(format!(
+                    "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
+                    human(ttl),
+                    human(left)
+                ));
+                ttl = left;
+            }
+        }
+        Ok((period, ttl, max_valid))
+    }
+}
+
+/// Go's `humanDuration` of the SDK's TTL warnings: `time.Duration.String` without zero
+/// minutes and seconds (`768h`, `1h30m`, `2562047h47m16s`).
+fn human(secs: u64) -> String {
+    let mut s = format_secs(i64::try_from(secs).unwrap_or(i64::MAX));
+    if let Some(trimmed) = s.strip_suffix("m0s") {
+        s = format!("{trimmed}m");
+    }
+    if let Some(idx) = s.find("h0m").filter(|i| *i > 0) {
+        s = format!("{}{}", &s[..=idx], &s[idx + 3..]);
+    }
+    s
+}
+
+/// A duration of the create request, with the token store's own messages (it parses these
+/// itself in Vault, so the errors are not the framework's field errors).
+fn create_duration(data: &Map, key: &'static str) -> Result<Option<u64>, Error> {
+    let Some(v) = data.get(key).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let secs = crate::logical::duration::parse_duration_secs(v).map_err(Error::bad_request)?;
+    u64::try_from(secs)
+        .map(Some)
+        .map_err(|_| Error::bad_request(format!("{key} must be positive")))
 }
 
 /// Vault's display name of a created token: `token-` and the name, every character but ASCII
@@ -456,7 +615,8 @@ fn lookup_data(store: &TokenStore, entry: &TokenEntry, id: &str) -> Map {
         "creation_ttl": entry.expire_time.map(|_| entry.ttl).unwrap_or(0),
         "display_name": entry.display_name,
         "entity_id": entry.entity_id,
-        "expire_time": entry.expire_time.map(|t| rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))),
+        // `checked_add`: an entry stored before durations were bounded may hold any time.
+        "expire_time": entry.expire_time.and_then(|t| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(t))).map(rfc3339),
         "explicit_max_ttl": entry.explicit_max_ttl,
         "id": id,
         "issue_time": entry.issue_time,
@@ -511,7 +671,7 @@ async fn renew(
     } else {
         increment.unwrap_or(if terms.ttl > 0 { terms.ttl } else { entry.ttl })
     };
-    let system_max_expire = now + core.config().max_lease_ttl.as_secs();
+    let system_max_expire = now.saturating_add(core.config().max_lease_ttl.as_secs());
     let mut cap = entry
         .max_expire_time
         .unwrap_or(system_max_expire)
@@ -521,20 +681,20 @@ async fn renew(
             system_max_expire
         });
     if terms.max_ttl > 0 && period == 0 {
-        cap = cap.min(entry.creation_time + terms.max_ttl);
+        cap = cap.min(entry.creation_time.saturating_add(terms.max_ttl));
     }
     let ttl = wanted.min(cap.saturating_sub(now));
     let mut resp = Response::default();
     if ttl < wanted {
         resp.warnings.push(format!(
             "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
-            format_secs(i64::try_from(wanted).unwrap_or(i64::MAX)),
-            format_secs(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            human(wanted),
+            human(ttl),
         ));
     }
     let mut next = (*entry).clone();
     next.ttl = ttl;
-    next.expire_time = Some(now + ttl);
+    next.expire_time = Some(now.saturating_add(ttl));
     store.update(key, &next).await?;
     resp.auth = Some(auth_object(token, &next, ttl));
     Ok(resp)

@@ -6,10 +6,13 @@
 //! - `id/<hmac(token)>`: the [`TokenEntry`];
 //! - `accessor/<hmac(accessor)>`: the token's key, for the accessor endpoints;
 //! - `parent/<parent key>/<child key>`: the children of a token, so revoking a parent revokes
-//!   them all.
+//!   them all;
+//! - `expire/<hour>/<key>`: the expiry index that the sweep of [`super::expiration`] walks,
+//!   written in the same commit as the entry, so it survives a restart.
 //!
 //! Expiry is decided against the injected clock on every lookup, so an expired token is refused
-//! at once even if it is cached, and TTLs keep counting across a restart.
+//! at once even if it is cached, and TTLs keep counting across a restart. A token whose parent
+//! (or any ancestor) has expired is refused too, before the sweep has revoked it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::expiration;
 use crate::clock::SharedClock;
 use crate::logical::{Error, Storage, StorageOp};
 
@@ -29,6 +33,10 @@ const ID_PREFIX: &str = "id/";
 const ACCESSOR_PREFIX: &str = "accessor/";
 const PARENT_PREFIX: &str = "parent/";
 const ROLE_PREFIX: &str = "roles/";
+
+/// How many ancestors a lookup checks. Chains are acyclic by construction (a parent exists
+/// before its child); the bound only keeps a corrupt store from looping, and fails closed.
+const MAX_ANCESTORS: usize = 1024;
 
 /// A token role (`auth/token/roles/<name>`): what `auth/token/create/<name>` may hand out.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -134,13 +142,32 @@ fn random_alphanumeric(n: usize) -> String {
         .collect()
 }
 
+/// What a token id names, as the authorization pipeline tells its denials apart.
+pub enum Found {
+    Live(Arc<TokenEntry>),
+    /// Stored, but it or an ancestor has passed its expiry (the sweep has not revoked it yet).
+    Expired,
+    /// Never issued, revoked, or used up.
+    Unknown,
+}
+
 /// Looks tokens up by HMAC, with a cache of entries that writes, revocations and the seal
 /// invalidate synchronously.
+///
+/// A lookup that misses reads storage and then fills the cache; a revoke may finish between
+/// the two. So a reader notes the write generation before it reads, and inserts what it read
+/// only if the generation is unchanged, checking and inserting under the generation's lock.
+/// A writer commits, then advances the generation and invalidates its key under the same
+/// lock. So either the reader's insert comes first and the writer's invalidation removes it,
+/// or the reader sees the advance and inserts nothing: no revoked entry is ever cached, not
+/// even for a moment. (The barrier's read cache uses the same order with its write epochs.)
 pub struct TokenStore {
     storage: Arc<dyn Storage>,
     clock: SharedClock,
     salt: Zeroizing<Vec<u8>>,
     cache: moka::sync::Cache<String, Arc<TokenEntry>>,
+    /// Completed writes; see the type's comment for the lock's part.
+    generation: parking_lot::Mutex<u64>,
 }
 
 impl TokenStore {
@@ -155,12 +182,26 @@ impl TokenStore {
                 salt
             }
         };
-        Ok(TokenStore {
+        let store = TokenStore {
             storage,
             clock,
             salt,
             cache: moka::sync::Cache::new(10_000),
-        })
+            generation: parking_lot::Mutex::new(0),
+        };
+        expiration::build_index_once(&store).await?;
+        Ok(store)
+    }
+
+    pub(super) fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// Called after every committed write of `key`: see the type's comment for the order.
+    fn written(&self, key: &str) {
+        let mut generation = self.generation.lock();
+        *generation += 1;
+        self.cache.invalidate(key);
     }
 
     pub fn now(&self) -> u64 {
@@ -195,8 +236,11 @@ impl TokenStore {
                 Vec::new(),
             ));
         }
+        if let Some(at) = entry.expire_time {
+            ops.push(expiration::index_put(at, &key));
+        }
         self.storage.commit(ops).await?;
-        self.cache.invalidate(&key);
+        self.written(&key);
         Ok(key)
     }
 
@@ -206,25 +250,64 @@ impl TokenStore {
         Ok(self.lookup_key(&key).await?.map(|e| (key, e)))
     }
 
-    /// The live entry stored under `key`.
+    /// The live entry stored under `key`: not expired, and neither is any ancestor.
     pub async fn lookup_key(&self, key: &str) -> Result<Option<Arc<TokenEntry>>, Error> {
-        let entry = match self.cache.get(key) {
-            Some(hit) => hit,
-            None => {
-                let Some(bytes) = self.storage.get(&format!("{ID_PREFIX}{key}")).await? else {
-                    return Ok(None);
-                };
-                let entry: Arc<TokenEntry> = Arc::new(
-                    serde_json::from_slice(&bytes)
-                        .map_err(|e| Error::internal(format!("decoding token entry: {e}")))?,
-                );
-                self.cache.insert(key.to_string(), entry.clone());
-                entry
-            }
+        Ok(match self.find_key(key).await? {
+            Found::Live(entry) => Some(entry),
+            Found::Expired | Found::Unknown => None,
+        })
+    }
+
+    /// What the store holds under `key`. A child of an expired parent is expired at once, as
+    /// in Vault, whose expiration manager revokes the subtree at the parent's expiry; the
+    /// sweep revokes it in storage later.
+    pub async fn find_key(&self, key: &str) -> Result<Found, Error> {
+        let now = self.now();
+        let Some(entry) = self.entry(key).await? else {
+            return Ok(Found::Unknown);
         };
-        if entry.is_expired(self.now()) {
-            return Ok(None);
+        if entry.is_expired(now) {
+            return Ok(Found::Expired);
         }
+        let mut parent = entry.parent.clone();
+        for _ in 0..MAX_ANCESTORS {
+            let Some(p) = parent else {
+                return Ok(Found::Live(entry));
+            };
+            // A parent that is gone was revoked, and its children with it (children are
+            // revoked first, so this is only reached on a corrupt store): fail closed.
+            match self.entry(&p).await? {
+                Some(pe) if !pe.is_expired(now) => parent = pe.parent.clone(),
+                Some(_) => return Ok(Found::Expired),
+                None => return Ok(Found::Unknown),
+            }
+        }
+        tracing::warn!("token chain deeper than {MAX_ANCESTORS}: refused");
+        Ok(Found::Unknown)
+    }
+
+    /// The stored entry under `key`, expired or not, through the cache.
+    async fn entry(&self, key: &str) -> Result<Option<Arc<TokenEntry>>, Error> {
+        if let Some(hit) = self.cache.get(key) {
+            return Ok(Some(hit));
+        }
+        // Taken before the read; see the type's comment.
+        let seen = *self.generation.lock();
+        let Some(bytes) = self.storage.get(&format!("{ID_PREFIX}{key}")).await? else {
+            return Ok(None);
+        };
+        let entry: Arc<TokenEntry> = Arc::new(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| Error::internal(format!("decoding token entry: {e}")))?,
+        );
+        let generation = self.generation.lock();
+        // A write that finished while this read was in flight may be newer than what was
+        // read, so it is not cached. This request still answers from it, as a request that
+        // had started just before the write would.
+        if *generation == seen {
+            self.cache.insert(key.to_string(), entry.clone());
+        }
+        drop(generation);
         Ok(Some(entry))
     }
 
@@ -242,12 +325,22 @@ impl TokenStore {
             .map_err(|_| Error::internal("corrupt accessor index"))
     }
 
-    /// Replaces the entry stored under `key` (renewal, use counting).
+    /// Replaces the entry stored under `key` (renewal, use counting), moving its place in the
+    /// expiry index in the same commit.
     pub async fn update(&self, key: &str, entry: &TokenEntry) -> Result<(), Error> {
-        self.storage
-            .put(&format!("{ID_PREFIX}{key}"), encode(entry)?)
-            .await?;
-        self.cache.invalidate(key);
+        let old = self.read_raw(key).await?;
+        let mut ops = vec![StorageOp::Put(format!("{ID_PREFIX}{key}"), encode(entry)?)];
+        let old_expiry = old.and_then(|o| o.expire_time);
+        if old_expiry != entry.expire_time {
+            if let Some(at) = old_expiry {
+                ops.push(expiration::index_delete(at, key));
+            }
+            if let Some(at) = entry.expire_time {
+                ops.push(expiration::index_put(at, key));
+            }
+        }
+        self.storage.commit(ops).await?;
+        self.written(key);
         Ok(())
     }
 
@@ -295,7 +388,7 @@ impl TokenStore {
         self.revoke_one(key, true).await
     }
 
-    async fn read_raw(&self, key: &str) -> Result<Option<TokenEntry>, Error> {
+    pub(super) async fn read_raw(&self, key: &str) -> Result<Option<TokenEntry>, Error> {
         let Some(bytes) = self.storage.get(&format!("{ID_PREFIX}{key}")).await? else {
             return Ok(None);
         };
@@ -315,6 +408,9 @@ impl TokenStore {
             if let Some(parent) = &entry.parent {
                 ops.push(StorageOp::Delete(format!("{PARENT_PREFIX}{parent}/{key}")));
             }
+            if let Some(at) = entry.expire_time {
+                ops.push(expiration::index_delete(at, key));
+            }
         }
         if drop_child_links || entry.is_some() {
             for child in self.storage.list(&format!("{PARENT_PREFIX}{key}/")).await? {
@@ -325,19 +421,22 @@ impl TokenStore {
             }
         }
         self.storage.commit(ops).await?;
-        self.cache.invalidate(key);
+        self.written(key);
         Ok(())
+    }
+
+    /// The keys of every stored token, expired or not (for the index's first build).
+    pub(super) async fn all_keys(&self) -> Result<Vec<String>, Error> {
+        self.storage.list(ID_PREFIX).await
     }
 
     /// Every live accessor, for `auth/token/accessors`.
     pub async fn accessors(&self) -> Result<Vec<String>, Error> {
-        let now = self.now();
         let mut out = Vec::new();
         for key in self.storage.list(ID_PREFIX).await? {
-            if let Some(entry) = self.read_raw(&key).await? {
-                if !entry.is_expired(now) {
-                    out.push(entry.accessor);
-                }
+            // Live ones only: not expired, and no ancestor expired either.
+            if let Some(entry) = self.lookup_key(&key).await? {
+                out.push(entry.accessor.clone());
             }
         }
         out.sort();
@@ -372,6 +471,11 @@ impl TokenStore {
     /// Forgets every cached entry; called on seal.
     pub fn clear_cache(&self) {
         self.cache.invalidate_all();
+    }
+
+    #[cfg(test)]
+    pub fn is_cached(&self, key: &str) -> bool {
+        self.cache.contains_key(key)
     }
 
     #[cfg(test)]
@@ -532,6 +636,77 @@ mod tests {
         assert_eq!(store.key_for_accessor(&accessor).await.unwrap(), Some(key));
         assert_eq!(store.accessors().await.unwrap(), vec![accessor]);
         assert_eq!(store.key_for_accessor("nope").await.unwrap(), None);
+    }
+
+    /// Holds the next read, after it has read, until the test releases it: a deterministic
+    /// lookup that overlaps a revoke (as `barrier::tests::GatedReads`).
+    struct GatedReads {
+        inner: InmemStorage,
+        armed: std::sync::atomic::AtomicBool,
+        reached: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl Storage for GatedReads {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+            let value = self.inner.get(key).await;
+            if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.reached.notify_one();
+                self.release.notified().await;
+            }
+            value
+        }
+
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+            self.inner.list(prefix).await
+        }
+
+        async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), Error> {
+            self.inner.commit(ops).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_raced_a_revoke_does_not_bring_the_token_back() {
+        let gate = Arc::new(GatedReads {
+            inner: InmemStorage::new(),
+            armed: false.into(),
+            reached: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+        });
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH));
+        let store = Arc::new(TokenStore::open(gate.clone(), clock).await.unwrap());
+        let key = store.create("t", entry(&["default"], None)).await.unwrap();
+        assert!(!store.is_cached(&key));
+
+        gate.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let reader = tokio::spawn({
+            let store = Arc::clone(&store);
+            async move { store.lookup("t").await }
+        });
+        gate.reached.notified().await; // the lookup holds the entry, read before the revoke
+        store.revoke_tree(&key).await.unwrap();
+        gate.release.notify_one();
+
+        // The overlapping lookup may answer with what it read, but must not cache it.
+        assert!(reader.await.unwrap().unwrap().is_some());
+        assert!(!store.is_cached(&key), "revoked entry cached");
+        assert!(store.lookup("t").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_child_of_an_expired_parent_is_refused() {
+        let (store, _, clock) = store().await;
+        let mut p = entry(&["default"], None);
+        p.expire_time = Some(store.now() + 60);
+        let pk = store.create("parent", p).await.unwrap();
+        let mut c = entry(&["default"], Some(pk));
+        c.expire_time = Some(store.now() + 600);
+        store.create("child", c).await.unwrap();
+        assert!(store.lookup("child").await.unwrap().is_some());
+        clock.advance(Duration::from_secs(61));
+        assert!(store.lookup("child").await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -32,7 +32,7 @@ fn parse_duration_str(s: &str) -> Result<i64, String> {
         return Ok(0);
     }
     if let Ok(secs) = s.parse::<i64>() {
-        return Ok(secs);
+        return within_go_duration(secs);
     }
     if let Some(days) = s.strip_suffix('d') {
         return days
@@ -44,11 +44,26 @@ fn parse_duration_str(s: &str) -> Result<i64, String> {
                     "strconv.ParseInt: parsing {}: invalid syntax",
                     go_quote(days)
                 )
-            });
+            })
+            .and_then(within_go_duration);
     }
     let nanos = parse_go_duration(s)?;
     i64::try_from(nanos / NANOS_PER_SEC)
         .map_err(|_| format!("time: invalid duration {}", go_quote(s)))
+}
+
+/// Vault holds every duration as Go's `time.Duration` (int64 nanoseconds), and refuses a
+/// count of seconds that does not fit (OpenBao 2.x answers 400 with this text). This bound
+/// is also what keeps every `now + duration` in the core far from overflowing.
+fn within_go_duration(secs: i64) -> Result<i64, String> {
+    const MAX_SECS: i64 = i64::MAX / 1_000_000_000;
+    if secs.unsigned_abs() > MAX_SECS.unsigned_abs() {
+        return Err(
+            "multiplication of durations resulted in overflow, one operand may be too large"
+                .to_string(),
+        );
+    }
+    Ok(secs)
 }
 
 /// Go's `time.ParseDuration`: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, in nanoseconds.
@@ -181,6 +196,22 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_duration_secs(&input), Ok(want), "{input}");
         }
+    }
+
+    #[test]
+    fn seconds_beyond_go_durations_are_refused_like_openbao() {
+        let overflow =
+            "multiplication of durations resulted in overflow, one operand may be too large";
+        for v in [
+            json!(9_223_372_037_i64),
+            json!("9223372036854775807"),
+            json!("-9223372037"),
+            json!("106752d"),
+        ] {
+            assert_eq!(parse_duration_secs(&v).unwrap_err(), overflow, "{v}");
+        }
+        assert_eq!(parse_duration_secs(&json!("9223372036")), Ok(9_223_372_036));
+        assert_eq!(parse_duration_secs(&json!("106751d")), Ok(9_223_286_400));
     }
 
     #[test]

@@ -446,6 +446,9 @@ mod tests {
         let cases = [
             (json!({"token_ttl": "-1s"}), "error converting input for field \"token_ttl\": cannot provide negative value '-1'"),
             (json!({"token_ttl": "2h", "token_max_ttl": "1h"}), "'token_ttl' cannot be greater than 'token_max_ttl'"),
+            // OpenBao 2.7.2's answer for a duration beyond Go's range.
+            (json!({"token_ttl": "9223372036854775807"}), "error converting input for field \"token_ttl\": multiplication of durations resulted in overflow, one operand may be too large"),
+            (json!({"token_period": 9_223_372_037_u64}), "error converting input for field \"token_period\": multiplication of durations resulted in overflow, one operand may be too large"),
             (json!({"token_num_uses": -1}), "'token_num_uses' cannot be negative"),
             (json!({"token_type": "xx"}), "invalid 'token_type' value \"xx\""),
             (json!({"token_bound_cidrs": "bad"}), "error parsing address \"bad\": Unable to convert \"bad\" to an IPv4 or IPv6 address, or a UNIX Socket"),

@@ -127,7 +127,7 @@ pub async fn ui_mounts(core: &Core, req: &Request, path: &str) -> Result<Respons
     // which mainkey does not offer: an empty listing. A token that is not live is refused.
     let acl = match req.client_token.as_deref().filter(|t| !t.is_empty()) {
         Some(token) => Some(
-            core.token_acl(token)
+            core.token_acl(token, req.remote_addr)
                 .await?
                 .ok_or(Error::PermissionDenied)?,
         ),

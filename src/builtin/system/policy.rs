@@ -117,11 +117,15 @@ pub async fn capabilities(core: &Core, subject: Subject, req: &Request) -> Resul
     let answers = match subject {
         Subject::Token => {
             let token = fields::string(&req.data, "token")?.unwrap_or_default();
-            core.capabilities(&token, &paths).await?
+            core.capabilities(&token, None, &paths).await?
         }
         Subject::Caller => {
-            core.capabilities(req.client_token.as_deref().unwrap_or(""), &paths)
-                .await?
+            core.capabilities(
+                req.client_token.as_deref().unwrap_or(""),
+                Some(req.remote_addr),
+                &paths,
+            )
+            .await?
         }
         Subject::Accessor => {
             let accessor = fields::string(&req.data, "accessor")?.unwrap_or_default();
