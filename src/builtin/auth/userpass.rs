@@ -11,6 +11,13 @@
 //! Login costs one argon2 verification whether or not the user exists: an unknown user is
 //! verified against a fixed dummy hash with the same parameters, so the answer's timing does
 //! not tell which usernames exist.
+//!
+//! Hashing parameters: argon2id, version 0x13, m = 19 MiB (19456 KiB), t = 2, p = 1, a 16-byte
+//! random salt and a 32-byte output: OWASP's recommended argon2id setting, costing about as
+//! much time per login as Vault's bcrypt (cost 10) does. Every hash and verification runs on
+//! the small fixed [`pool::HashPool`] (half the cores, a short queue), so concurrent logins
+//! take a fixed amount of memory; past the queue a login is answered 429 at once, whether the
+//! user exists or not.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
+
+use pool::HashPool;
 
 use super::token_fields::{with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields};
 use super::{cidr, input, internal, unsupported_path, valid_name};
@@ -99,18 +108,18 @@ impl Userpass {
     /// Hashes off the async threads: one argon2 run takes tens of milliseconds.
     async fn hash(&self, password: Zeroizing<String>) -> Result<String, Error> {
         let hasher = self.hasher();
-        tokio::task::spawn_blocking(move || {
-            let mut salt = [0u8; 16];
-            rand::rngs::OsRng.fill_bytes(&mut salt);
-            let salt = SaltString::encode_b64(&salt)
-                .map_err(|_| Error::internal("userpass: cannot encode salt"))?;
-            hasher
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|_| Error::internal("userpass: cannot hash password"))
-        })
-        .await
-        .map_err(|_| Error::internal("userpass: hashing task failed"))?
+        HashPool::global()?
+            .run(move || {
+                let mut salt = [0u8; 16];
+                rand::rngs::OsRng.fill_bytes(&mut salt);
+                let salt = SaltString::encode_b64(&salt)
+                    .map_err(|_| Error::internal("userpass: cannot encode salt"))?;
+                hasher
+                    .hash_password(password.as_bytes(), &salt)
+                    .map(|h| h.to_string())
+                    .map_err(|_| Error::internal("userpass: cannot hash password"))
+            })
+            .await?
     }
 
     async fn dummy_hash(&self) -> Result<String, Error> {
@@ -129,21 +138,21 @@ impl Userpass {
     async fn verify(&self, password: Zeroizing<String>, phc: String) -> Result<bool, Error> {
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let dummy = self.dummy_hash().await?;
-        tokio::task::spawn_blocking(move || {
-            let (phc, genuine) = match PasswordHash::new(&phc) {
-                Ok(_) => (phc, true),
-                Err(_) => (dummy, false),
-            };
-            let Ok(parsed) = PasswordHash::new(&phc) else {
-                return false;
-            };
-            let ok = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            ok && genuine
-        })
-        .await
-        .map_err(|_| Error::internal("userpass: verification task failed"))
+        HashPool::global()?
+            .run(move || {
+                let (phc, genuine) = match PasswordHash::new(&phc) {
+                    Ok(h) if affordable(&h) => (phc, true),
+                    _ => (dummy, false),
+                };
+                let Ok(parsed) = PasswordHash::new(&phc) else {
+                    return false;
+                };
+                let ok = Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok();
+                ok && genuine
+            })
+            .await
     }
 }
 
@@ -166,11 +175,32 @@ async fn save_user(storage: &dyn Storage, name: &str, user: &UserEntry) -> Resul
 /// Accepts a pre-hashed password: an argon2id PHC string. (OpenBao takes bcrypt here.)
 fn check_password_hash(phc: &str) -> Result<(), Error> {
     match PasswordHash::new(phc) {
-        Ok(h) if h.algorithm == Algorithm::Argon2id.ident() && h.hash.is_some() => Ok(()),
+        Ok(h) if h.algorithm == Algorithm::Argon2id.ident() && h.hash.is_some() => {
+            if affordable(&h) {
+                Ok(())
+            } else {
+                Err(Error::bad_request(format!(
+                    "password_hash costs more than m={MAX_M_COST_KIB}, t={MAX_T_COST}, p={MAX_P_COST}"
+                )))
+            }
+        }
         _ => Err(Error::bad_request(
             "password_hash is not a valid argon2id hash",
         )),
     }
+}
+
+/// The most a stored hash may cost to verify: each verification runs on one of the few
+/// hashing threads, and a hash set with `m` of gigabytes would make every login to that user
+/// allocate them.
+const MAX_M_COST_KIB: u32 = 64 * 1024;
+const MAX_T_COST: u32 = 10;
+const MAX_P_COST: u32 = 4;
+
+fn affordable(hash: &PasswordHash<'_>) -> bool {
+    Params::try_from(hash).is_ok_and(|p| {
+        p.m_cost() <= MAX_M_COST_KIB && p.t_cost() <= MAX_T_COST && p.p_cost() <= MAX_P_COST
+    })
 }
 
 /// The path's parts: `users/<name>[/password|/policies]` or `login/<name>`.
@@ -481,5 +511,6 @@ const USER_FIELDS: &[&str] = &[
     "bound_cidrs",
 ];
 
+pub mod pool;
 #[cfg(test)]
 mod tests;

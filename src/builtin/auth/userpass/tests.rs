@@ -841,3 +841,32 @@ async fn renewal_needs_the_user_and_the_same_policies() {
         .unwrap();
     assert!(b.renew(&s, &auth).await.is_err());
 }
+
+#[tokio::test]
+async fn a_pre_hashed_password_may_not_cost_more_than_the_hashing_threads_can_afford() {
+    let (b, s) = (backend(), InmemStorage::new());
+    // m = 4 GiB: every login to this user would allocate it.
+    let costly = "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0$\
+                  qIvlnQqvDnAH5QmcYtQb1zXMX3iGYi0z4qNWc1hdGSg";
+    let e = err(call(
+        &b,
+        &s,
+        Operation::Update,
+        "users/u",
+        json!({"password_hash": costly}),
+    )
+    .await);
+    assert!(e.to_string().contains("costs more than"), "{e}");
+    // Stored anyway (an older version, or by hand): verified as the dummy, never at its cost.
+    let stored = serde_json::to_vec(&json!({"password_hash": costly})).unwrap();
+    s.put("user/u", stored).await.unwrap();
+    let e = err(call(
+        &b,
+        &s,
+        Operation::Update,
+        "login/u",
+        json!({"password": "x"}),
+    )
+    .await);
+    assert_eq!(e.to_string(), "invalid username or password");
+}
