@@ -25,7 +25,7 @@ pub use userpass::Userpass;
 pub fn new_backend(kind: &str, clock: SharedClock) -> Result<Arc<dyn Backend>, Error> {
     match kind {
         "approle" => Ok(Arc::new(AppRole::new(clock))),
-        "userpass" => Ok(Arc::new(Userpass::new())),
+        "userpass" => Ok(Arc::new(Userpass::new().with_clock(clock))),
         "kubernetes" => Ok(Arc::new(kubernetes::Kubernetes::new())),
         "jwt" => Ok(Arc::new(jwt::Jwt::new(clock))),
         other => Err(Error::bad_request(format!(

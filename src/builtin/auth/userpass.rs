@@ -30,10 +30,12 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
+use lockout::Lockout;
 use pool::HashPool;
 
 use super::token_fields::{with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields};
 use super::{cidr, input, internal, unsupported_path, valid_name};
+use crate::clock::SharedClock;
 use crate::logical::fields::sorted_data;
 use crate::logical::{Alias, Auth, Backend, Error, Map, Operation, Request, Response, Storage};
 
@@ -72,6 +74,8 @@ pub struct Userpass {
     dummy_hash: OnceCell<String>,
     /// Number of argon2 verifications run, so tests can see that an unknown user costs one.
     verifications: AtomicU64,
+    /// Failed logins per username; five lock the name for 15 minutes.
+    lockout: Lockout,
 }
 
 impl Default for Userpass {
@@ -93,7 +97,19 @@ impl Userpass {
             params,
             dummy_hash: OnceCell::new(),
             verifications: AtomicU64::new(0),
+            lockout: Lockout::new(std::sync::Arc::new(crate::clock::SystemClock)),
         }
+    }
+
+    /// The clock the lockout reads (the core's injected one).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.lockout = Lockout::new(clock);
+        self
+    }
+
+    /// The lockout state of this mount, for `sys/locked-users` and the mount's tuning.
+    pub fn lockout(&self) -> &Lockout {
+        &self.lockout
     }
 
     /// How many password verifications this backend has run.
@@ -373,17 +389,27 @@ impl Userpass {
         // Make the dummy hash before looking the user up, so the first login costs the same
         // for a known and an unknown name.
         self.dummy_hash().await?;
+        let locked = self.lockout.is_locked(&name);
         let user = load_user(storage, &name).await;
         let phc = match &user {
             Ok(Some(u)) => u.password_hash.clone(),
             _ => String::new(),
         };
-        // Always exactly one verification; an empty hash verifies against the dummy.
+        // Always exactly one verification, locked or not; an empty hash verifies against the
+        // dummy. A login turned away by the hashing queue (429) is not a failure.
         let matched = self.verify(password, phc).await?;
+        if locked {
+            // The answer, and the cost, of a wrong password.
+            return Err(Error::bad_request(INVALID_CREDENTIALS));
+        }
         let user = match user? {
             Some(u) if matched => u,
-            _ => return Err(Error::bad_request(INVALID_CREDENTIALS)),
+            _ => {
+                self.lockout.record_failure(&name);
+                return Err(Error::bad_request(INVALID_CREDENTIALS));
+            }
         };
+        self.lockout.record_success(&name);
         if !user.token.token_bound_cidrs.is_empty() {
             let nets = cidr::parse_stored(&user.token.token_bound_cidrs)?;
             match req.remote_addr {
@@ -511,6 +537,7 @@ const USER_FIELDS: &[&str] = &[
     "bound_cidrs",
 ];
 
+pub mod lockout;
 pub mod pool;
 #[cfg(test)]
 mod tests;

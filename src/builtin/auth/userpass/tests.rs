@@ -870,3 +870,62 @@ async fn a_pre_hashed_password_may_not_cost_more_than_the_hashing_threads_can_af
     .await);
     assert_eq!(e.to_string(), "invalid username or password");
 }
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_user_for_fifteen_minutes_at_the_same_cost() {
+    use crate::clock::ManualClock;
+    use std::time::{Duration, UNIX_EPOCH};
+    let clock = std::sync::Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(1 << 30)));
+    let b = backend().with_clock(clock.clone());
+    let s = InmemStorage::new();
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "users/alice",
+        json!({"password": "right"}),
+    )
+    .await
+    .unwrap();
+    let login = |password: &'static str| {
+        let (b, s) = (&b, &s);
+        async move {
+            call(
+                b,
+                s,
+                Operation::Update,
+                "login/alice",
+                json!({ "password": password }),
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        assert!(login("wrong").await.is_err());
+    }
+    let before = b.verifications();
+    let e = err(login("right").await);
+    // The answer of a wrong password, and its one verification.
+    assert_eq!(e.to_string(), "invalid username or password");
+    assert!(matches!(e, Error::BadRequest(_)));
+    assert_eq!(b.verifications(), before + 1);
+    assert_eq!(b.lockout().locked(), vec!["alice".to_string()]);
+
+    clock.advance(Duration::from_secs(15 * 60 - 1));
+    assert!(login("right").await.is_err());
+    clock.advance(Duration::from_secs(1));
+    login("right").await.unwrap();
+
+    // An unknown name locks the same way, so locking tells nothing about who exists.
+    for _ in 0..5 {
+        let _ = call(
+            &b,
+            &s,
+            Operation::Update,
+            "login/ghost",
+            json!({"password": "x"}),
+        )
+        .await;
+    }
+    assert_eq!(b.lockout().locked(), vec!["ghost".to_string()]);
+}
