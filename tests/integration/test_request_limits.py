@@ -287,3 +287,28 @@ def test_json_limits_are_per_listener_options(servers):
     refused = srv.api.post("secret/data/a", {"data": {"list": [1, 2, 3, 4]}})
     assert refused.status_code == 400
     assert "high complexity" in refused.json()["errors"][0]
+
+
+def test_five_wrong_passwords_lock_the_user_as_in_openbao(servers):
+    srv = servers.target()
+    srv.init_unseal()
+    bao = servers.openbao_dev()
+    answers = []
+    for s in (srv, bao):
+        api = s.api
+        assert api.post("sys/auth/userpass", {"type": "userpass"}).status_code in (200, 204)
+        assert api.post("auth/userpass/users/alice", {"password": "right"}).status_code in (200, 204)
+        anon = type(api)(api.url)
+        wrong = [anon.post("auth/userpass/login/alice", {"password": "wrong"}, token=None) for _ in range(5)]
+        assert all(r.status_code == 400 for r in wrong), [r.text for r in wrong]
+        locked = anon.post("auth/userpass/login/alice", {"password": "right"}, token=None)
+        answers.append((wrong[-1], locked))
+    (mine_wrong, mine_locked), (_, bao_locked) = answers
+    # Both refuse the right password once locked.
+    assert bao_locked.status_code == 403
+    if TARGET == "mainkey":
+        # Stricter than OpenBao, whose 403 tells a locked (so existing) user from a wrong
+        # password: mainkey answers exactly as for a wrong password.
+        assert (mine_locked.status_code, mine_locked.json()) == (mine_wrong.status_code, mine_wrong.json())
+    else:
+        assert mine_locked.status_code == 403
