@@ -197,6 +197,14 @@ impl<A: ServeHttp + Send + Sync + 'static> ServerApp for Connections<A> {
             );
             return None;
         };
+        // Only HTTP/1 is read here; the TLS settings offer no ALPN, so h2 is never negotiated,
+        // and if it ever were, closing is safer than parsing h2 frames as a head.
+        if matches!(
+            stream.selected_alpn_proto(),
+            Some(pingora::protocols::ALPN::H2)
+        ) {
+            return None;
+        }
         let mut first = true;
         loop {
             let mut buf = BytesMut::with_capacity(4096);
