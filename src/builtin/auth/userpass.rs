@@ -21,7 +21,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use rand::RngCore;
@@ -117,24 +117,11 @@ impl Userpass {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    fn hasher(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
-
     /// Hashes off the async threads: one argon2 run takes tens of milliseconds.
     async fn hash(&self, password: Zeroizing<String>) -> Result<String, Error> {
-        let hasher = self.hasher();
+        let params = self.params.clone();
         HashPool::global()?
-            .run(move || {
-                let mut salt = [0u8; 16];
-                rand::rngs::OsRng.fill_bytes(&mut salt);
-                let salt = SaltString::encode_b64(&salt)
-                    .map_err(|_| Error::internal("userpass: cannot encode salt"))?;
-                hasher
-                    .hash_password(password.as_bytes(), &salt)
-                    .map(|h| h.to_string())
-                    .map_err(|_| Error::internal("userpass: cannot hash password"))
-            })
+            .run(move || hash_phc(&password, params))
             .await?
     }
 
@@ -163,10 +150,7 @@ impl Userpass {
                 let Ok(parsed) = PasswordHash::new(&phc) else {
                     return false;
                 };
-                let ok = Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok();
-                ok && genuine
+                verify_phc(password.as_bytes(), &parsed) && genuine
             })
             .await
     }
@@ -212,6 +196,86 @@ fn check_password_hash(phc: &str) -> Result<(), Error> {
 const MAX_M_COST_KIB: u32 = 64 * 1024;
 const MAX_T_COST: u32 = 10;
 const MAX_P_COST: u32 = 4;
+
+thread_local! {
+    /// The argon2 memory of this hashing thread, reused by every hash it runs: the pool's
+    /// threads never allocate per hash, so memory stays at threads x `m` however many logins
+    /// come (a fresh 19 MiB allocation per hash left the allocator holding tens of MB).
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `count` blocks of this thread's argon2 memory. The buffer grows to the
+/// largest cost seen, which [`affordable`] bounds.
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, argon2::Block::default());
+        }
+        f(&mut blocks[..count])
+    })
+}
+
+/// A new argon2id PHC string for `password`, with a random 16-byte salt.
+fn hash_phc(password: &str, params: Params) -> Result<String, Error> {
+    let fail = || Error::internal("userpass: cannot hash password");
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|_| fail())?;
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt
+        .as_salt()
+        .decode_b64(&mut raw_salt)
+        .map_err(|_| fail())?;
+    let mut out = Zeroizing::new(vec![
+        0u8;
+        params
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+    ]);
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password.as_bytes(), raw_salt, &mut out, blocks)
+    })
+    .map_err(|_| fail())?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(&params).map_err(|_| fail())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).map_err(|_| fail())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches `hash`, computed in this thread's reused memory; the outputs
+/// are compared in constant time (`Output`'s equality).
+fn verify_phc(password: &[u8], hash: &PasswordHash<'_>) -> bool {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let mut raw_salt = [0u8; 64];
+    let Ok(raw_salt) = salt.decode_b64(&mut raw_salt) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let hasher = Argon2::new(algorithm, version, params.clone());
+    let computed = with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password, raw_salt, &mut out, blocks)
+    });
+    computed.is_ok() && argon2::password_hash::Output::new(&out).is_ok_and(|out| out == *expected)
+}
 
 fn affordable(hash: &PasswordHash<'_>) -> bool {
     Params::try_from(hash).is_ok_and(|p| {

@@ -929,3 +929,33 @@ async fn five_wrong_passwords_lock_the_user_for_fifteen_minutes_at_the_same_cost
     }
     assert_eq!(b.lockout().locked(), vec!["ghost".to_string()]);
 }
+
+#[test]
+fn hashes_in_reused_memory_agree_with_the_argon2_crate_both_ways() {
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(256, 2, 1, None).unwrap();
+    // Ours, checked by the crate.
+    let phc = super::hash_phc("s3cret", params.clone()).unwrap();
+    let parsed = PasswordHash::new(&phc).unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=256,t=2,p=1$"), "{phc}");
+    assert!(Argon2::default()
+        .verify_password(b"s3cret", &parsed)
+        .is_ok());
+    assert!(Argon2::default()
+        .verify_password(b"other", &parsed)
+        .is_err());
+    // The crate's (as stored by earlier versions), checked by ours.
+    let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+    let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(b"s3cret", &salt)
+        .unwrap()
+        .to_string();
+    let parsed = PasswordHash::new(&theirs).unwrap();
+    assert!(super::verify_phc(b"s3cret", &parsed));
+    assert!(!super::verify_phc(b"s3creT", &parsed));
+    // A larger cost after a smaller one reuses and grows the same buffer.
+    let big = super::hash_phc("x", Params::new(1024, 1, 1, None).unwrap()).unwrap();
+    assert!(super::verify_phc(b"x", &PasswordHash::new(&big).unwrap()));
+    assert!(super::verify_phc(b"s3cret", &parsed));
+}
