@@ -312,3 +312,24 @@ def test_five_wrong_passwords_lock_the_user_as_in_openbao(servers):
         assert (mine_locked.status_code, mine_locked.json()) == (mine_wrong.status_code, mine_wrong.json())
     else:
         assert mine_locked.status_code == 403
+
+
+@pytest.mark.mainkey_only
+def test_sequential_logins_leave_one_hash_buffer_per_hashing_thread(servers):
+    # The issue measured 124 MB after 30 ordinary logins. Each hashing thread keeps one
+    # 19 MiB argon2 buffer; nothing else may stay behind.
+    import os
+
+    srv = servers.target()
+    srv.init_unseal()
+    api = srv.api
+    api.post("sys/auth/userpass", {"type": "userpass"})
+    idle = rss_kb(srv.proc.pid)
+    api.post("auth/userpass/users/alice", {"password": "right"})
+    anon = type(api)(api.url)
+    for _ in range(30):
+        assert anon.post("auth/userpass/login/alice", {"password": "right"}, token=None).status_code == 200
+    threads = min(max((os.cpu_count() or 1) // 2, 1), 4)
+    grew_mb = (rss_kb(srv.proc.pid) - idle) / 1024
+    print(f"30 logins: +{grew_mb:.1f} MB with {threads} hashing thread(s)")
+    assert grew_mb < 20 * threads + 15, f"RSS grew {grew_mb:.0f} MB"
