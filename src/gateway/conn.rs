@@ -98,8 +98,13 @@ pub enum HeadState {
 /// Classifies the head at the start of `buf`. `scanned` is where the search for the end of the
 /// head may resume (it is updated), so that a head read in many small pieces is not re-scanned.
 pub fn check_head(buf: &[u8], scanned: &mut usize) -> HeadState {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    let line_len = line_end.unwrap_or(buf.len());
+    // Only the start of the buffer can hold a request line that fits: searching no further
+    // keeps the cost of each read small however the head is sliced.
+    let window = &buf[..buf.len().min(MAX_TARGET_BYTES + 64)];
+    let line_len = window
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(window.len());
     // "METHOD SP target SP HTTP/1.1": the target is bounded by the line, so a line within the
     // limit never needs the split.
     if line_len > MAX_TARGET_BYTES {
