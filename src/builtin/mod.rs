@@ -23,8 +23,8 @@ pub fn catalog() -> Catalog {
         .register(Table::Auth, "approle", |_, clock| {
             Ok(Arc::new(auth::AppRole::new(clock.clone())))
         })
-        .register(Table::Auth, "userpass", |_, _| {
-            Ok(Arc::new(auth::Userpass::new()))
+        .register(Table::Auth, "userpass", |_, clock| {
+            Ok(Arc::new(auth::Userpass::new().with_clock(clock.clone())))
         })
         .register(Table::Auth, "kubernetes", |_, _| {
             Ok(Arc::new(auth::kubernetes::Kubernetes::new()))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::tree::{Body, Content, Item, Value};
 use super::types::{
-    ListenerConfig, ServerConfig, StorageConfig, TlsFiles, DEFAULT_LEASE_TTL,
+    ListenerConfig, ListenerLimits, ServerConfig, StorageConfig, TlsFiles, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_REQUEST_SIZE,
 };
 use super::values;
@@ -72,8 +72,6 @@ pub const IGNORED_LISTENER_KEYS: &[&str] = &[
     "cluster_address",
     "custom_response_headers",
     "disable_replication_status_endpoints",
-    "http_idle_timeout",
-    "http_read_header_timeout",
     "http_read_timeout",
     "http_write_timeout",
     "inflight_requests_logging",
@@ -338,9 +336,65 @@ fn listener_config(at: &At<'_>, kind: &str, body: &Body) -> Result<ListenerConfi
     let mut cert_file = None;
     let mut key_file = None;
     let mut max_request_size = None;
+    let mut limits = ListenerLimits::default();
     for item in &body.items {
         let key = item.key.as_str();
+        // A negative JSON limit turns it off, zero means the default, as Vault reads them.
+        let json_limit = |default: Option<u64>| -> Result<Option<u64>, ConfigError> {
+            Ok(match at.convert(item, values::integer)? {
+                0 => default,
+                n if n < 0 => None,
+                n => Some(n.unsigned_abs()),
+            })
+        };
+        let json_defaults = super::types::JsonLimits::default();
         match key {
+            // Zero keeps the default, as in Vault (Go's server only takes a positive value).
+            "http_read_header_timeout" => {
+                let d = at.convert(item, values::duration)?;
+                if !d.is_zero() {
+                    limits.http_read_header_timeout = d;
+                }
+            }
+            "http_idle_timeout" => {
+                let d = at.convert(item, values::duration)?;
+                if !d.is_zero() {
+                    limits.http_idle_timeout = d;
+                }
+            }
+            "max_connections" => {
+                let n = at.convert(item, values::integer)?;
+                limits.max_connections = match usize::try_from(n) {
+                    Ok(0) => limits.max_connections,
+                    Ok(n) => n,
+                    Err(_) => {
+                        return Err(at.error(Some(key), format!("must not be negative, got {n}")))
+                    }
+                };
+            }
+            "max_json_depth" => {
+                limits.json.max_json_depth = json_limit(json_defaults.max_json_depth)?
+            }
+            "max_json_string_value_length" => {
+                limits.json.max_json_string_value_length =
+                    json_limit(json_defaults.max_json_string_value_length)?
+            }
+            "max_json_object_entry_count" => {
+                limits.json.max_json_object_entry_count =
+                    json_limit(json_defaults.max_json_object_entry_count)?
+            }
+            "max_json_array_element_count" => {
+                limits.json.max_json_array_element_count =
+                    json_limit(json_defaults.max_json_array_element_count)?
+            }
+            "max_request_json_memory" => {
+                limits.json.max_request_json_memory =
+                    json_limit(json_defaults.max_request_json_memory)?
+            }
+            "max_request_json_strings" => {
+                limits.json.max_request_json_strings =
+                    json_limit(json_defaults.max_request_json_strings)?
+            }
             "address" => address = Some(at.convert(item, listen_address)?),
             "tls_disable" => tls_disable = at.convert(item, values::boolean)?,
             "tls_cert_file" => cert_file = Some(at.convert(item, values::string)?),
@@ -392,6 +446,7 @@ fn listener_config(at: &At<'_>, kind: &str, body: &Body) -> Result<ListenerConfi
         address: address.unwrap_or_else(|| "127.0.0.1:8200".to_string()),
         tls,
         max_request_size,
+        limits,
     })
 }
 

@@ -15,8 +15,9 @@ use std::path::Path;
 pub use error::ConfigError;
 pub use extract::{IGNORED_LISTENER_KEYS, IGNORED_TOP_LEVEL_KEYS, UNSUPPORTED_TOP_LEVEL_KEYS};
 pub use types::{
-    ListenerConfig, ServerConfig, StorageConfig, TlsFiles, DEFAULT_LEASE_TTL,
-    DEFAULT_MAX_REQUEST_SIZE,
+    JsonLimits, ListenerConfig, ListenerLimits, ServerConfig, StorageConfig, TlsFiles,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE_TTL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_SIZE,
+    DEFAULT_READ_HEADER_TIMEOUT,
 };
 
 /// The syntax of a config file.

@@ -91,6 +91,7 @@ fn minimal_config_gets_vault_defaults() {
             address: "127.0.0.1:8200".into(),
             tls: None,
             max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
+            limits: ListenerLimits::default(),
         }]
     );
     assert_eq!(DEFAULT_MAX_REQUEST_SIZE, 32 * 1024 * 1024);
@@ -136,6 +137,7 @@ fn full_config_with_tls_and_every_key() {
                 key_file: tls.key.clone(),
             }),
             max_request_size: Some(1_048_576),
+            limits: ListenerLimits::default(),
         }]
     );
     assert_eq!(
@@ -670,4 +672,48 @@ fn dev_config_is_plain_http_in_memory() {
         c.listeners[0].max_request_size,
         Some(DEFAULT_MAX_REQUEST_SIZE)
     );
+}
+
+#[test]
+fn listener_limits_take_vaults_names_and_defaults() {
+    let c = hcl_ok("storage \"inmem\" {}\nlistener \"tcp\" { tls_disable = 1 }\n");
+    let l = &c.listeners[0].limits;
+    assert_eq!(l.http_read_header_timeout, Duration::from_secs(10));
+    assert_eq!(l.http_idle_timeout, Duration::from_secs(300));
+    assert_eq!(l.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(l.json, JsonLimits::default());
+    assert_eq!(l.json.max_json_depth, Some(300));
+    assert_eq!(l.json.max_json_string_value_length, Some(1_048_576));
+    assert_eq!(l.json.max_json_object_entry_count, Some(10_000));
+    assert_eq!(l.json.max_json_array_element_count, Some(10_000));
+    assert_eq!(l.json.max_request_json_memory, Some(34_078_720));
+    assert_eq!(l.json.max_request_json_strings, Some(1000));
+
+    let c = hcl_ok(
+        r#"
+        storage "inmem" {}
+        listener "tcp" {
+          tls_disable = 1
+          http_read_header_timeout = "3s"
+          http_idle_timeout = 20
+          max_connections = 7
+          max_json_depth = 5
+          max_json_string_value_length = -1
+          max_json_object_entry_count = 0
+          max_json_array_element_count = 9
+          max_request_json_memory = 1000
+          max_request_json_strings = "12"
+        }
+        "#,
+    );
+    let l = &c.listeners[0].limits;
+    assert_eq!(l.http_read_header_timeout, Duration::from_secs(3));
+    assert_eq!(l.http_idle_timeout, Duration::from_secs(20));
+    assert_eq!(l.max_connections, 7);
+    assert_eq!(l.json.max_json_depth, Some(5));
+    assert_eq!(l.json.max_json_string_value_length, None);
+    assert_eq!(l.json.max_json_object_entry_count, Some(10_000));
+    assert_eq!(l.json.max_json_array_element_count, Some(9));
+    assert_eq!(l.json.max_request_json_memory, Some(1000));
+    assert_eq!(l.json.max_request_json_strings, Some(12));
 }

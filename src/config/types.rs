@@ -33,6 +33,70 @@ pub struct ListenerConfig {
     pub tls: Option<TlsFiles>,
     /// The body limit in bytes; `None` turns limiting off (a negative `max_request_size`).
     pub max_request_size: Option<u64>,
+    /// Timeouts, the connection cap and the JSON complexity limits of this listener.
+    pub limits: ListenerLimits,
+}
+
+/// Vault's default `http_read_header_timeout`.
+pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Vault's default `http_idle_timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// mainkey's default `max_connections` (Vault has no such cap): enough for any ordinary
+/// client fleet, small enough that the worst case (each connection holding a 1 MiB head and a
+/// body at `max_request_size`) is bounded.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// The denial-of-service limits of one listener. Each field is a listener key of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// The whole request head (request line and headers) must arrive within this; Vault's
+    /// `http_read_header_timeout`.
+    pub http_read_header_timeout: Duration,
+    /// A kept-alive connection with no new request for this long is closed;
+    /// `http_idle_timeout`.
+    pub http_idle_timeout: Duration,
+    /// Connections open at once on this listener; one more is closed at once.
+    pub max_connections: usize,
+    pub json: JsonLimits,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            http_read_header_timeout: DEFAULT_READ_HEADER_TIMEOUT,
+            http_idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            json: JsonLimits::default(),
+        }
+    }
+}
+
+/// The JSON complexity limits of a request body, checked while the body is read, before any
+/// value is built. Vault's four (`max_json_*`, Vault's defaults) and OpenBao's two
+/// (`max_request_json_*`, OpenBao's defaults); `None` turns one off (a negative value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonLimits {
+    pub max_json_depth: Option<u64>,
+    pub max_json_string_value_length: Option<u64>,
+    pub max_json_object_entry_count: Option<u64>,
+    pub max_json_array_element_count: Option<u64>,
+    /// OpenBao's estimate of the memory the decoded body would take.
+    pub max_request_json_memory: Option<u64>,
+    /// OpenBao's count of strings (keys included) in the body.
+    pub max_request_json_strings: Option<u64>,
+}
+
+impl Default for JsonLimits {
+    fn default() -> Self {
+        JsonLimits {
+            max_json_depth: Some(300),
+            max_json_string_value_length: Some(1024 * 1024),
+            max_json_object_entry_count: Some(10_000),
+            max_json_array_element_count: Some(10_000),
+            max_request_json_memory: Some(32 * 1024 * 1024 + 512 * 1024),
+            max_request_json_strings: Some(1000),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +118,7 @@ impl ServerConfig {
                 address: listen_address.to_string(),
                 tls: None,
                 max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
+                limits: ListenerLimits::default(),
             }],
             api_addr: None,
             ui: false,

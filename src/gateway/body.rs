@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::json_limits::{Exceeded, JsonScanner};
 use crate::config::DEFAULT_MAX_REQUEST_SIZE;
 use crate::logical::Error;
 
@@ -40,7 +41,28 @@ pub async fn read_limited(
     source: &mut dyn BodySource,
     limit: Option<u64>,
 ) -> Result<Vec<u8>, Error> {
+    read_body(source, limit, BodyUse::Keep(None)).await
+}
+
+/// What becomes of the body's bytes while they are read.
+pub enum BodyUse<'a> {
+    /// Kept; when a scanner is given, each chunk passes its JSON limits first, so a hostile
+    /// body is refused before more of it is stored.
+    Keep(Option<&'a mut JsonScanner>),
+    /// Counted against the limit and dropped: the request ignores its body, so buffering it
+    /// would only cost memory.
+    Discard,
+}
+
+/// [`read_limited`], with the body's bytes kept (and scanned) or dropped as `usage` says. A
+/// dropped body comes back empty.
+pub async fn read_body(
+    source: &mut dyn BodySource,
+    limit: Option<u64>,
+    mut usage: BodyUse<'_>,
+) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
+    let mut total: u64 = 0;
     loop {
         let chunk = match source.next_chunk().await {
             Ok(Some(chunk)) => chunk,
@@ -50,17 +72,26 @@ pub async fn read_limited(
                 return Err(Error::bad_request("error reading data"));
             }
         };
-        let total = body.len() as u64 + chunk.len() as u64;
+        total = total.saturating_add(chunk.len() as u64);
         if limit.is_some_and(|limit| total > limit) {
             return Err(Error::TooLarge);
         }
-        body.extend_from_slice(&chunk);
+        match &mut usage {
+            BodyUse::Keep(scanner) => {
+                if let Some(scanner) = scanner {
+                    scanner.feed(&chunk).map_err(Exceeded::into_error)?;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            BodyUse::Discard => {}
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::JsonLimits;
 
     struct Chunks {
         chunks: std::collections::VecDeque<Result<Bytes, String>>,
@@ -120,6 +151,32 @@ mod tests {
         };
         let err = read_limited(&mut src, Some(10)).await.unwrap_err();
         assert!(matches!(err, Error::BadRequest(_)));
+    }
+
+    #[tokio::test]
+    async fn a_kept_body_is_scanned_chunk_by_chunk_and_a_discarded_one_is_not_stored() {
+        let limits = JsonLimits {
+            max_json_array_element_count: Some(2),
+            ..JsonLimits::default()
+        };
+        let mut scanner = JsonScanner::new(&limits);
+        let mut src = Chunks::new(vec![b"[1,", b"2,3", b"]", b"never read"]);
+        let err = read_body(&mut src, None, BodyUse::Keep(Some(&mut scanner)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("high complexity"), "{err}");
+        assert_eq!(src.reads, 2);
+
+        let mut src = Chunks::new(vec![b"aaaa", b"bbbb"]);
+        let body = read_body(&mut src, Some(8), BodyUse::Discard)
+            .await
+            .unwrap();
+        assert!(body.is_empty());
+        let mut src = Chunks::new(vec![b"aaaa", b"bbbb"]);
+        let err = read_body(&mut src, Some(7), BodyUse::Discard)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::TooLarge));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod body;
+pub mod conn;
+pub mod json_limits;
 pub mod path_check;
 pub mod server;
 pub mod tls;

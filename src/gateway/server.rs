@@ -13,7 +13,6 @@
 //! listening sockets to whatever listens on a fixed path in `/tmp`; mainkey never upgrades that
 //! way, so it watches signals itself ([`StopSignal::unix_signals`]).
 
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +22,17 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, EXPECT};
 use http::Method;
 use pingora::apps::http_app::ServeHttp;
-use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::http::ServerSession;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 use tokio::sync::watch;
 
-use super::body::{self, BodySource};
+use super::body::{self, BodySource, BodyUse};
+use super::conn::Connections;
+use super::json_limits::JsonScanner;
 use super::{api, tls, GatewayError, Handler};
-use crate::config::ListenerConfig;
+use crate::config::{JsonLimits, ListenerConfig};
 use crate::core::Core;
 use crate::logical::{Error, Response};
 
@@ -111,36 +111,27 @@ fn build_server<H: Handler>(
         .collect::<Result<Vec<_>, _>>()?;
     probe_bind(&addresses)?;
 
-    // Listeners with the same body limit share one service (and one runtime).
-    let mut groups: BTreeMap<Option<u64>, Vec<(SocketAddr, Option<TlsSettings>)>> = BTreeMap::new();
-    for (listener, address) in listeners.iter().zip(addresses) {
-        let tls = listener.tls.as_ref().map(tls::settings).transpose()?;
-        groups
-            .entry(body::effective_limit(listener.max_request_size))
-            .or_default()
-            .push((address, tls));
-    }
-
+    // One service per listener: each has its own limits, and its own connection cap.
     let mut server = Server::new_with_opt_and_conf(None, server_conf());
     server.bootstrap();
-    for (limit, endpoints) in groups {
+    for (listener, address) in listeners.iter().zip(addresses) {
+        let tls = listener.tls.as_ref().map(tls::settings).transpose()?;
         let app = ApiApp {
             handler: handler.clone(),
-            limit,
+            limit: body::effective_limit(listener.max_request_size),
+            json: listener.limits.json.clone(),
         };
-        let names: Vec<String> = endpoints.iter().map(|(a, _)| a.to_string()).collect();
-        let mut service = Service::new(format!("mainkey api {}", names.join(" ")), app);
-        for (address, tls) in endpoints {
-            let address = address.to_string();
-            match tls {
-                Some(settings) => {
-                    service.add_tls_with_settings(&address, None, settings);
-                    tracing::info!(%address, tls = true, "listener configured");
-                }
-                None => {
-                    service.add_tcp(&address);
-                    tracing::info!(%address, tls = false, "listener configured");
-                }
+        let connections = Connections::new(app, listener.limits.clone());
+        let mut service = Service::new(format!("mainkey api {address}"), connections);
+        let address = address.to_string();
+        match tls {
+            Some(settings) => {
+                service.add_tls_with_settings(&address, None, settings);
+                tracing::info!(%address, tls = true, "listener configured");
+            }
+            None => {
+                service.add_tcp(&address);
+                tracing::info!(%address, tls = false, "listener configured");
             }
         }
         server.add_service(service);
@@ -179,8 +170,10 @@ fn probe_bind(addresses: &[SocketAddr]) -> Result<(), GatewayError> {
 /// The pingora app that serves `/v1` on one group of listeners.
 struct ApiApp<H> {
     handler: Arc<H>,
-    /// The body limit of these listeners; `None` is unlimited.
+    /// The body limit of this listener; `None` is unlimited.
     limit: Option<u64>,
+    /// The JSON complexity limits of this listener's bodies.
+    json: JsonLimits,
 }
 
 impl<H: Handler> ApiApp<H> {
@@ -217,7 +210,15 @@ impl<H: Handler> ApiApp<H> {
                 .map_err(|_| Error::bad_request("error reading data"))?;
         }
         session.set_read_timeout(Some(BODY_READ_TIMEOUT));
-        let body = body::read_limited(&mut SessionBody(session), self.limit).await?;
+        // Only a write carries data; other bodies are counted against the limit and dropped.
+        // A write's body passes the JSON limits chunk by chunk as it arrives.
+        let mut scanner = JsonScanner::new(&self.json);
+        let usage = if head.takes_body() {
+            BodyUse::Keep(Some(&mut scanner))
+        } else {
+            BodyUse::Discard
+        };
+        let body = body::read_body(&mut SessionBody(session), self.limit, usage).await?;
 
         let req = head.into_request(&body)?;
         self.handler.handle(req).await
@@ -437,11 +438,20 @@ mod tests {
     }
 
     fn start(limit: Option<u64>, tls: Option<TlsFiles>) -> Running {
+        start_with(limit, tls, crate::config::ListenerLimits::default())
+    }
+
+    fn start_with(
+        limit: Option<u64>,
+        tls: Option<TlsFiles>,
+        limits: crate::config::ListenerLimits,
+    ) -> Running {
         let addr = format!("127.0.0.1:{}", free_port());
         let listeners = vec![ListenerConfig {
             address: addr.clone(),
             tls,
             max_request_size: limit,
+            limits,
         }];
         let fake = Arc::new(Fake::default());
         let (trigger, signal) = stop_trigger();
@@ -728,6 +738,185 @@ mod tests {
     }
 
     #[test]
+    fn odd_heads_get_an_answer_not_a_dropped_connection() {
+        let mut s = start(None, None);
+        let a = s.addr.clone();
+        let seen = s.requests();
+
+        let long = format!(
+            "GET /v1/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(70 * 1024)
+        );
+        let r = send(&a, long.as_bytes());
+        assert_eq!(r.status, 414);
+        assert_eq!(r.json(), json!({"errors": ["request URI too long"]}));
+
+        let big = format!(
+            "GET /v1/x HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(2 * 1024 * 1024)
+        );
+        let r = send(&a, big.as_bytes());
+        assert_eq!(r.status, 431);
+
+        let mut many = String::from("GET /v1/x HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..300 {
+            many.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        assert_eq!(send(&a, many.as_bytes()).status, 431);
+
+        let r = send(
+            &a,
+            b"GET /v1/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: \x1b\r\n\r\n",
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json(), json!({"errors": ["invalid header value"]}));
+        assert_eq!(s.requests(), seen, "a refused head reached the backend");
+
+        // The server still serves.
+        assert_eq!(request(&a, "GET", "/v1/ok", "", "").status, 200);
+        s.trigger.fast();
+        s.join();
+    }
+
+    #[test]
+    fn a_slow_head_is_cut_off_at_the_total_deadline() {
+        let limits = crate::config::ListenerLimits {
+            http_read_header_timeout: Duration::from_millis(800),
+            ..Default::default()
+        };
+        let mut s = start_with(None, None, limits);
+        let mut stream = TcpStream::connect(&s.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let start = Instant::now();
+        stream
+            .write_all(b"GET /v1/x HTTP/1.1\r\nHost: x\r\n")
+            .expect("write");
+        // A header line every 300 ms: each read is quick, the head is never done.
+        let mut cut = false;
+        for i in 0..20 {
+            std::thread::sleep(Duration::from_millis(300));
+            if stream
+                .write_all(format!("X-{i}: v\r\n").as_bytes())
+                .is_err()
+            {
+                cut = true;
+                break;
+            }
+            let mut probe = [0u8; 1];
+            stream.set_nonblocking(true).expect("nonblocking");
+            let closed = matches!(stream.read(&mut probe), Ok(0));
+            stream.set_nonblocking(false).expect("blocking");
+            if closed {
+                cut = true;
+                break;
+            }
+        }
+        assert!(cut, "a head trickled for 6 s was still being read");
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(3), "cut off after {took:?}");
+        assert_eq!(s.requests(), 0);
+        s.trigger.fast();
+        s.join();
+    }
+
+    #[test]
+    fn idle_connections_close_and_the_connection_cap_holds() {
+        let limits = crate::config::ListenerLimits {
+            http_idle_timeout: Duration::from_millis(500),
+            max_connections: 2,
+            ..Default::default()
+        };
+        let mut s = start_with(None, None, limits);
+        let a = s.addr.clone();
+
+        // Idle after one request: closed by the server.
+        let mut idle = TcpStream::connect(&a).expect("connect");
+        idle.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        idle.write_all(b"GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let start = Instant::now();
+        let mut raw = Vec::new();
+        let _ = idle.read_to_end(&mut raw);
+        assert!(raw.starts_with(b"HTTP/1.1 200"));
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "idle connection kept {took:?}"
+        );
+
+        // Two connections held open; a third is closed without an answer.
+        let held: Vec<TcpStream> = (0..2)
+            .map(|_| TcpStream::connect(&a).expect("connect"))
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut third = TcpStream::connect(&a).expect("connect");
+        third
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let _ = third.write_all(b"GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = third.read_to_end(&mut buf);
+        assert!(buf.is_empty(), "a connection over the cap was served");
+        drop(held);
+        // Once they are gone (the header deadline ends them at worst), a new one is served.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let mut c = TcpStream::connect(&a).expect("connect");
+            c.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let _ = c.write_all(b"GET /v1/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = Vec::new();
+            let _ = c.read_to_end(&mut buf);
+            if buf.starts_with(b"HTTP/1.1 200") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the cap was never released");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s.trigger.fast();
+        s.join();
+    }
+
+    #[test]
+    fn a_hostile_json_body_is_refused_while_it_is_read() {
+        let mut s = start(None, None);
+        let a = s.addr.clone();
+        let mut stream = TcpStream::connect(&a).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        // A 30 MiB array, announced in full: refused after its first chunks, not buffered.
+        let len = 30 * 1024 * 1024;
+        stream
+            .write_all(
+                format!("POST /v1/secret/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n[")
+                    .as_bytes(),
+            )
+            .expect("write");
+        let chunk = b"1,".repeat(32 * 1024);
+        let mut sent = 1;
+        while sent < len {
+            if stream.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        let r = read_reply(&mut stream);
+        assert_eq!(r.status, 400);
+        assert!(r.json()["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("high complexity")));
+        assert!(sent < len, "the whole 30 MiB body was accepted");
+        assert_eq!(s.requests(), 0);
+        s.trigger.fast();
+        s.join();
+    }
+
+    #[test]
     fn graceful_stop_finishes_requests_in_flight_and_is_quick() {
         let mut s = start(Some(1024), None);
         let addr = s.addr.clone();
@@ -795,6 +984,7 @@ mod tests {
                     address: address.clone(),
                     tls: None,
                     max_request_size: None,
+                    limits: crate::config::ListenerLimits::default(),
                 }],
                 "cannot listen",
             ),
@@ -803,6 +993,7 @@ mod tests {
                     address: "not an address".into(),
                     tls: None,
                     max_request_size: None,
+                    limits: crate::config::ListenerLimits::default(),
                 }],
                 "invalid",
             ),
@@ -814,6 +1005,7 @@ mod tests {
                         key_file: "/nonexistent/k.pem".into(),
                     }),
                     max_request_size: None,
+                    limits: crate::config::ListenerLimits::default(),
                 }],
                 "/nonexistent/c.pem",
             ),

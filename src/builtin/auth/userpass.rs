@@ -11,10 +11,17 @@
 //! Login costs one argon2 verification whether or not the user exists: an unknown user is
 //! verified against a fixed dummy hash with the same parameters, so the answer's timing does
 //! not tell which usernames exist.
+//!
+//! Hashing parameters: argon2id, version 0x13, m = 19 MiB (19456 KiB), t = 2, p = 1, a 16-byte
+//! random salt and a 32-byte output: OWASP's recommended argon2id setting, costing about as
+//! much time per login as Vault's bcrypt (cost 10) does. Every hash and verification runs on
+//! the small fixed [`pool::HashPool`] (half the cores, a short queue), so concurrent logins
+//! take a fixed amount of memory; past the queue a login is answered 429 at once, whether the
+//! user exists or not.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use rand::RngCore;
@@ -23,8 +30,12 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
+use lockout::Lockout;
+use pool::HashPool;
+
 use super::token_fields::{with_token_keys, Legacy, LegacyFields, ParseOptions, TokenFields};
 use super::{cidr, input, internal, unsupported_path, valid_name};
+use crate::clock::SharedClock;
 use crate::logical::fields::sorted_data;
 use crate::logical::{Alias, Auth, Backend, Error, Map, Operation, Request, Response, Storage};
 
@@ -63,6 +74,8 @@ pub struct Userpass {
     dummy_hash: OnceCell<String>,
     /// Number of argon2 verifications run, so tests can see that an unknown user costs one.
     verifications: AtomicU64,
+    /// Failed logins per username; five lock the name for 15 minutes.
+    lockout: Lockout,
 }
 
 impl Default for Userpass {
@@ -84,7 +97,19 @@ impl Userpass {
             params,
             dummy_hash: OnceCell::new(),
             verifications: AtomicU64::new(0),
+            lockout: Lockout::new(std::sync::Arc::new(crate::clock::SystemClock)),
         }
+    }
+
+    /// The clock the lockout reads (the core's injected one).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.lockout = Lockout::new(clock);
+        self
+    }
+
+    /// The lockout state of this mount, for `sys/locked-users` and the mount's tuning.
+    pub fn lockout(&self) -> &Lockout {
+        &self.lockout
     }
 
     /// How many password verifications this backend has run.
@@ -92,25 +117,12 @@ impl Userpass {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    fn hasher(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
-
     /// Hashes off the async threads: one argon2 run takes tens of milliseconds.
     async fn hash(&self, password: Zeroizing<String>) -> Result<String, Error> {
-        let hasher = self.hasher();
-        tokio::task::spawn_blocking(move || {
-            let mut salt = [0u8; 16];
-            rand::rngs::OsRng.fill_bytes(&mut salt);
-            let salt = SaltString::encode_b64(&salt)
-                .map_err(|_| Error::internal("userpass: cannot encode salt"))?;
-            hasher
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|_| Error::internal("userpass: cannot hash password"))
-        })
-        .await
-        .map_err(|_| Error::internal("userpass: hashing task failed"))?
+        let params = self.params.clone();
+        HashPool::global()?
+            .run(move || hash_phc(&password, params))
+            .await?
     }
 
     async fn dummy_hash(&self) -> Result<String, Error> {
@@ -129,21 +141,18 @@ impl Userpass {
     async fn verify(&self, password: Zeroizing<String>, phc: String) -> Result<bool, Error> {
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let dummy = self.dummy_hash().await?;
-        tokio::task::spawn_blocking(move || {
-            let (phc, genuine) = match PasswordHash::new(&phc) {
-                Ok(_) => (phc, true),
-                Err(_) => (dummy, false),
-            };
-            let Ok(parsed) = PasswordHash::new(&phc) else {
-                return false;
-            };
-            let ok = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            ok && genuine
-        })
-        .await
-        .map_err(|_| Error::internal("userpass: verification task failed"))
+        HashPool::global()?
+            .run(move || {
+                let (phc, genuine) = match PasswordHash::new(&phc) {
+                    Ok(h) if affordable(&h) => (phc, true),
+                    _ => (dummy, false),
+                };
+                let Ok(parsed) = PasswordHash::new(&phc) else {
+                    return false;
+                };
+                verify_phc(password.as_bytes(), &parsed) && genuine
+            })
+            .await
     }
 }
 
@@ -166,11 +175,112 @@ async fn save_user(storage: &dyn Storage, name: &str, user: &UserEntry) -> Resul
 /// Accepts a pre-hashed password: an argon2id PHC string. (OpenBao takes bcrypt here.)
 fn check_password_hash(phc: &str) -> Result<(), Error> {
     match PasswordHash::new(phc) {
-        Ok(h) if h.algorithm == Algorithm::Argon2id.ident() && h.hash.is_some() => Ok(()),
+        Ok(h) if h.algorithm == Algorithm::Argon2id.ident() && h.hash.is_some() => {
+            if affordable(&h) {
+                Ok(())
+            } else {
+                Err(Error::bad_request(format!(
+                    "password_hash costs more than m={MAX_M_COST_KIB}, t={MAX_T_COST}, p={MAX_P_COST}"
+                )))
+            }
+        }
         _ => Err(Error::bad_request(
             "password_hash is not a valid argon2id hash",
         )),
     }
+}
+
+/// The most a stored hash may cost to verify: each verification runs on one of the few
+/// hashing threads, and a hash set with `m` of gigabytes would make every login to that user
+/// allocate them.
+const MAX_M_COST_KIB: u32 = 64 * 1024;
+const MAX_T_COST: u32 = 10;
+const MAX_P_COST: u32 = 4;
+
+thread_local! {
+    /// The argon2 memory of this hashing thread, reused by every hash it runs: the pool's
+    /// threads never allocate per hash, so memory stays at threads x `m` however many logins
+    /// come (a fresh 19 MiB allocation per hash left the allocator holding tens of MB).
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `count` blocks of this thread's argon2 memory. The buffer grows to the
+/// largest cost seen, which [`affordable`] bounds.
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, argon2::Block::default());
+        }
+        f(&mut blocks[..count])
+    })
+}
+
+/// A new argon2id PHC string for `password`, with a random 16-byte salt.
+fn hash_phc(password: &str, params: Params) -> Result<String, Error> {
+    let fail = || Error::internal("userpass: cannot hash password");
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|_| fail())?;
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt
+        .as_salt()
+        .decode_b64(&mut raw_salt)
+        .map_err(|_| fail())?;
+    let mut out = Zeroizing::new(vec![
+        0u8;
+        params
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+    ]);
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password.as_bytes(), raw_salt, &mut out, blocks)
+    })
+    .map_err(|_| fail())?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(&params).map_err(|_| fail())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).map_err(|_| fail())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches `hash`, computed in this thread's reused memory; the outputs
+/// are compared in constant time (`Output`'s equality).
+fn verify_phc(password: &[u8], hash: &PasswordHash<'_>) -> bool {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let mut raw_salt = [0u8; 64];
+    let Ok(raw_salt) = salt.decode_b64(&mut raw_salt) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let hasher = Argon2::new(algorithm, version, params.clone());
+    let computed = with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password, raw_salt, &mut out, blocks)
+    });
+    computed.is_ok() && argon2::password_hash::Output::new(&out).is_ok_and(|out| out == *expected)
+}
+
+fn affordable(hash: &PasswordHash<'_>) -> bool {
+    Params::try_from(hash).is_ok_and(|p| {
+        p.m_cost() <= MAX_M_COST_KIB && p.t_cost() <= MAX_T_COST && p.p_cost() <= MAX_P_COST
+    })
 }
 
 /// The path's parts: `users/<name>[/password|/policies]` or `login/<name>`.
@@ -353,17 +463,27 @@ impl Userpass {
         // Make the dummy hash before looking the user up, so the first login costs the same
         // for a known and an unknown name.
         self.dummy_hash().await?;
+        let locked = self.lockout.is_locked(&name);
         let user = load_user(storage, &name).await;
         let phc = match &user {
             Ok(Some(u)) => u.password_hash.clone(),
             _ => String::new(),
         };
-        // Always exactly one verification; an empty hash verifies against the dummy.
+        // Always exactly one verification, locked or not; an empty hash verifies against the
+        // dummy. A login turned away by the hashing queue (429) is not a failure.
         let matched = self.verify(password, phc).await?;
+        if locked {
+            // The answer, and the cost, of a wrong password.
+            return Err(Error::bad_request(INVALID_CREDENTIALS));
+        }
         let user = match user? {
             Some(u) if matched => u,
-            _ => return Err(Error::bad_request(INVALID_CREDENTIALS)),
+            _ => {
+                self.lockout.record_failure(&name);
+                return Err(Error::bad_request(INVALID_CREDENTIALS));
+            }
         };
+        self.lockout.record_success(&name);
         if !user.token.token_bound_cidrs.is_empty() {
             let nets = cidr::parse_stored(&user.token.token_bound_cidrs)?;
             match req.remote_addr {
@@ -491,5 +611,7 @@ const USER_FIELDS: &[&str] = &[
     "bound_cidrs",
 ];
 
+pub mod lockout;
+pub mod pool;
 #[cfg(test)]
 mod tests;

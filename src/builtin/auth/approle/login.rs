@@ -21,17 +21,43 @@ fn invalid() -> Error {
 }
 
 impl AppRole {
+    /// The lockout state of this mount, for `sys/locked-users` and the mount's tuning.
+    pub fn lockout(&self) -> &super::super::userpass::lockout::Lockout {
+        &self.lockout
+    }
+
+    /// Vault's user lockout around the login: five refusals of a role-id as invalid lock it
+    /// for 15 minutes, during which every login with it, the right secret-id too, gets the
+    /// same answer as a wrong one.
     pub(super) async fn login(
         &self,
         req: &Request,
         storage: &dyn Storage,
     ) -> Result<Response, Error> {
         let role_id = input::string(&req.data, "role_id")?.unwrap_or_default();
-        let role_id = role_id.trim();
+        let role_id = role_id.trim().to_string();
         if role_id.is_empty() {
             // Vault fails this in its alias lookahead, which makes it a 500.
             return Err(Error::Internal("missing role_id".into()));
         }
+        if self.lockout.is_locked(&role_id) {
+            return Err(invalid());
+        }
+        let result = self.login_unlocked(req, storage, &role_id).await;
+        match &result {
+            Ok(_) => self.lockout.record_success(&role_id),
+            Err(Error::BadRequest(m)) if m == INVALID => self.lockout.record_failure(&role_id),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn login_unlocked(
+        &self,
+        req: &Request,
+        storage: &dyn Storage,
+        role_id: &str,
+    ) -> Result<Response, Error> {
         let Some(salt) = self.salt(storage).await? else {
             return Err(invalid());
         };

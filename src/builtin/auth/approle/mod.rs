@@ -48,11 +48,14 @@ pub struct AppRole {
     secret_locks: Vec<Mutex<()>>,
     /// Serializes the creation of the mount's salt.
     salt_lock: Mutex<()>,
+    /// Failed logins per role-id; five lock it for 15 minutes (see `login`).
+    lockout: super::userpass::lockout::Lockout,
 }
 
 impl AppRole {
     pub fn new(clock: SharedClock) -> Self {
         AppRole {
+            lockout: super::userpass::lockout::Lockout::new(clock.clone()),
             clock,
             role_lock: Mutex::new(()),
             secret_locks: (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect(),

@@ -1275,3 +1275,42 @@ async fn per_field_role_endpoints_read_set_and_reset_one_field() {
         .await;
     assert!(matches!(err(root), Error::BadRequest(_)));
 }
+
+#[tokio::test]
+async fn five_invalid_logins_lock_the_role_id_for_fifteen_minutes() {
+    let e = env();
+    e.write("role/r", json!({})).await;
+    let rid = e.role_id("r").await;
+    let (sid, _) = e.secret_id("r", json!({})).await;
+    for _ in 0..5 {
+        assert_eq!(
+            err(e.login(&rid, "wrong").await).to_string(),
+            "invalid role or secret ID"
+        );
+    }
+    // Locked: the right secret-id gets the answer of a wrong one, and uses nothing.
+    let locked = err(e.login(&rid, &sid).await);
+    assert_eq!(locked.to_string(), "invalid role or secret ID");
+    assert!(matches!(locked, Error::BadRequest(_)));
+    assert_eq!(e.b.lockout().locked(), vec![rid.clone()]);
+    e.clock.advance(Duration::from_secs(15 * 60));
+    e.login(&rid, &sid).await.unwrap();
+
+    // Four failures, 15 minutes, four more: the first four no longer count.
+    for _ in 0..4 {
+        let _ = e.login(&rid, "wrong").await;
+    }
+    e.clock.advance(Duration::from_secs(15 * 60));
+    for _ in 0..4 {
+        let _ = e.login(&rid, "wrong").await;
+    }
+    e.login(&rid, &sid).await.unwrap();
+
+    // Unlocked by hand (sys/locked-users), it logs in again at once.
+    for _ in 0..5 {
+        let _ = e.login(&rid, "wrong").await;
+    }
+    assert!(e.login(&rid, &sid).await.is_err());
+    assert!(e.b.lockout().unlock(&rid));
+    e.login(&rid, &sid).await.unwrap();
+}

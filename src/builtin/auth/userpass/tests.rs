@@ -841,3 +841,121 @@ async fn renewal_needs_the_user_and_the_same_policies() {
         .unwrap();
     assert!(b.renew(&s, &auth).await.is_err());
 }
+
+#[tokio::test]
+async fn a_pre_hashed_password_may_not_cost_more_than_the_hashing_threads_can_afford() {
+    let (b, s) = (backend(), InmemStorage::new());
+    // m = 4 GiB: every login to this user would allocate it.
+    let costly = "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0$\
+                  qIvlnQqvDnAH5QmcYtQb1zXMX3iGYi0z4qNWc1hdGSg";
+    let e = err(call(
+        &b,
+        &s,
+        Operation::Update,
+        "users/u",
+        json!({"password_hash": costly}),
+    )
+    .await);
+    assert!(e.to_string().contains("costs more than"), "{e}");
+    // Stored anyway (an older version, or by hand): verified as the dummy, never at its cost.
+    let stored = serde_json::to_vec(&json!({"password_hash": costly})).unwrap();
+    s.put("user/u", stored).await.unwrap();
+    let e = err(call(
+        &b,
+        &s,
+        Operation::Update,
+        "login/u",
+        json!({"password": "x"}),
+    )
+    .await);
+    assert_eq!(e.to_string(), "invalid username or password");
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_user_for_fifteen_minutes_at_the_same_cost() {
+    use crate::clock::ManualClock;
+    use std::time::{Duration, UNIX_EPOCH};
+    let clock = std::sync::Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(1 << 30)));
+    let b = backend().with_clock(clock.clone());
+    let s = InmemStorage::new();
+    call(
+        &b,
+        &s,
+        Operation::Update,
+        "users/alice",
+        json!({"password": "right"}),
+    )
+    .await
+    .unwrap();
+    let login = |password: &'static str| {
+        let (b, s) = (&b, &s);
+        async move {
+            call(
+                b,
+                s,
+                Operation::Update,
+                "login/alice",
+                json!({ "password": password }),
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        assert!(login("wrong").await.is_err());
+    }
+    let before = b.verifications();
+    let e = err(login("right").await);
+    // The answer of a wrong password, and its one verification.
+    assert_eq!(e.to_string(), "invalid username or password");
+    assert!(matches!(e, Error::BadRequest(_)));
+    assert_eq!(b.verifications(), before + 1);
+    assert_eq!(b.lockout().locked(), vec!["alice".to_string()]);
+
+    clock.advance(Duration::from_secs(15 * 60 - 1));
+    assert!(login("right").await.is_err());
+    clock.advance(Duration::from_secs(1));
+    login("right").await.unwrap();
+
+    // An unknown name locks the same way, so locking tells nothing about who exists.
+    for _ in 0..5 {
+        let _ = call(
+            &b,
+            &s,
+            Operation::Update,
+            "login/ghost",
+            json!({"password": "x"}),
+        )
+        .await;
+    }
+    assert_eq!(b.lockout().locked(), vec!["ghost".to_string()]);
+}
+
+#[test]
+fn hashes_in_reused_memory_agree_with_the_argon2_crate_both_ways() {
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(256, 2, 1, None).unwrap();
+    // Ours, checked by the crate.
+    let phc = super::hash_phc("s3cret", params.clone()).unwrap();
+    let parsed = PasswordHash::new(&phc).unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=256,t=2,p=1$"), "{phc}");
+    assert!(Argon2::default()
+        .verify_password(b"s3cret", &parsed)
+        .is_ok());
+    assert!(Argon2::default()
+        .verify_password(b"other", &parsed)
+        .is_err());
+    // The crate's (as stored by earlier versions), checked by ours.
+    let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+    let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(b"s3cret", &salt)
+        .unwrap()
+        .to_string();
+    let parsed = PasswordHash::new(&theirs).unwrap();
+    assert!(super::verify_phc(b"s3cret", &parsed));
+    assert!(!super::verify_phc(b"s3creT", &parsed));
+    // A larger cost after a smaller one reuses and grows the same buffer.
+    let big = super::hash_phc("x", Params::new(1024, 1, 1, None).unwrap()).unwrap();
+    assert!(super::verify_phc(b"x", &PasswordHash::new(&big).unwrap()));
+    assert!(super::verify_phc(b"s3cret", &parsed));
+}
