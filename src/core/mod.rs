@@ -504,6 +504,37 @@ impl Core {
         Ok(resp)
     }
 
+    /// Whether a request for `path` from `remote` may have its body read: paths answered
+    /// without a token always may; every other path needs a live token (with its CIDR
+    /// binding kept), checked by the same first stage as [`Core::authorize_request`]. The
+    /// rest of the decision waits for the body. A sealed core admits everything, so that
+    /// every request gets `handle_request`'s answer.
+    pub async fn admits(
+        &self,
+        token: Option<&str>,
+        remote: Option<std::net::IpAddr>,
+        path: &str,
+    ) -> Result<(), Refused> {
+        if builtin::system::UNAUTHENTICATED_PATHS.contains(&path) {
+            return Ok(());
+        }
+        let Ok(unsealed) = self.unsealed() else {
+            return Ok(());
+        };
+        let login = {
+            let router = unsealed.router.read();
+            router
+                .route(path)
+                .is_some_and(|(m, rel)| is_unauthenticated(m.backend.unauthenticated_paths(), &rel))
+        };
+        if login {
+            return Ok(());
+        }
+        self.authenticate(&unsealed, token, remote)
+            .await
+            .map(|_| ())
+    }
+
     /// The one way from a token to a decision, for `/v1`, the gateway and audit alike: turns
     /// (token, remote address, operation, path, data) into the [`Caller`] or a [`Denial`].
     /// An allowed request counts as a use of a limited-use token.

@@ -246,3 +246,46 @@ async fn an_expired_token_and_the_children_of_an_expired_parent_are_expired() {
         );
     }
 }
+
+/// What the gateway asks before it reads a body: only a live token, or a path that needs
+/// none, lets the body be read.
+#[tokio::test]
+async fn a_body_is_admitted_only_with_a_live_token_or_on_a_path_that_needs_none() {
+    let (core, token, _) = fixture().await;
+    let inside: IpAddr = INSIDE.parse().unwrap();
+    let admits = |t: Option<&'static str>, path: &'static str| {
+        let core = core.clone();
+        async move { core.admits(t, Some(inside), path).await }
+    };
+    for path in ["secret/data/x", "sys/policies/acl/x", "auth/token/create"] {
+        assert!(matches!(
+            admits(None, path).await,
+            Err(Refused::Denied(Denial::NoToken))
+        ));
+        assert!(matches!(
+            admits(Some("s.nope"), path).await,
+            Err(Refused::Denied(Denial::UnknownToken))
+        ));
+    }
+    for path in [
+        "sys/unseal",
+        "sys/init",
+        "auth/userpass/login/alice",
+        "sys/internal/ui/mounts",
+    ] {
+        assert!(admits(None, path).await.is_ok(), "{path}");
+    }
+    assert!(core
+        .admits(Some(&token), Some(inside), "secret/data/x")
+        .await
+        .is_ok());
+    let outside: IpAddr = "192.168.1.1".parse().unwrap();
+    assert!(matches!(
+        core.admits(Some(&token), Some(outside), "secret/data/x")
+            .await,
+        Err(Refused::Denied(Denial::Cidr))
+    ));
+    // Sealed: admitted, so that handle_request answers 503.
+    core.seal().await.unwrap();
+    assert!(admits(None, "secret/data/x").await.is_ok());
+}

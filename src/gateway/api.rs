@@ -50,6 +50,14 @@ impl DecodedHead {
         &self.path
     }
 
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn remote_addr(&self) -> Option<IpAddr> {
+        self.remote_addr
+    }
+
     /// Whether the body carries the request data. For the other operations the body is read
     /// (so the limit still applies and the connection stays usable) and then ignored, as Vault
     /// ignores it.

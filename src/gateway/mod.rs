@@ -29,12 +29,25 @@ pub use server::{run, serve, stop_trigger, StopSignal, StopTrigger};
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, req: Request) -> Result<Response, Error>;
+
+    /// Asked once the head is decoded, before the body is read: an error answers at once and
+    /// the body is never read, so a request without a live token cannot make the server
+    /// buffer or parse a large body.
+    async fn admits(&self, _head: &api::DecodedHead) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Handler for Core {
     async fn handle(&self, req: Request) -> Result<Response, Error> {
         self.handle_request(req).await
+    }
+
+    async fn admits(&self, head: &api::DecodedHead) -> Result<(), Error> {
+        Core::admits(self, head.token(), head.remote_addr(), head.path())
+            .await
+            .map_err(Error::from)
     }
 }
 

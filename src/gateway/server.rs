@@ -196,6 +196,7 @@ impl<H: Handler> ApiApp<H> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         body::check_declared_length(declared, self.limit)?;
+        self.handler.admits(&head).await?;
         let expects_continue = header
             .headers
             .get(EXPECT)

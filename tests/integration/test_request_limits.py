@@ -333,3 +333,48 @@ def test_sequential_logins_leave_one_hash_buffer_per_hashing_thread(servers):
     grew_mb = (rss_kb(srv.proc.pid) - idle) / 1024
     print(f"30 logins: +{grew_mb:.1f} MB with {threads} hashing thread(s)")
     assert grew_mb < 20 * threads + 15, f"RSS grew {grew_mb:.0f} MB"
+
+
+def answer_before_body(port: int, path: str, token: str | None, declared: int) -> tuple[int | None, float]:
+    """Sends a head declaring a `declared`-byte JSON body and only its first bytes, then waits
+    for the answer: the status, and how long it took. A server that reads the body first
+    never answers (the client never sends the rest)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = f"POST /v1/{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    if token:
+        head += f"X-Vault-Token: {token}\r\n"
+    head += f"Content-Length: {declared}\r\n\r\n"
+    t0 = time.monotonic()
+    try:
+        sock.sendall(head.encode() + b'{"data": {"k": "')
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    except socket.timeout:
+        reply = b""
+    finally:
+        sock.close()
+    return status_of(reply), time.monotonic() - t0
+
+
+@pytest.mark.mainkey_only
+def test_a_body_without_a_live_token_is_never_read(servers):
+    """A request to an authenticated path without a token, or with an unknown one, is refused
+    from its head: the 20 MiB body it declares is never waited for. A live token's request is
+    waited for, and a login path is read without a token."""
+    srv = servers.target(max_request_size=64 * 1024 * 1024)
+    srv.init_unseal()
+    srv.api.enable_kv("secret", 2)
+    r = srv.api.post("sys/auth/userpass", {"type": "userpass"})
+    assert r.status_code in (200, 204), r.text
+    size = 20 * 1024 * 1024
+    for token in (None, "s.unknown"):
+        status, took = answer_before_body(srv.port, "secret/data/x", token, size)
+        assert status == 403 and took < 5, (token, status, took)
+    # With a live token, and on a login path, the server waits for the body.
+    for path, token in (("secret/data/x", srv.root_token), ("auth/userpass/login/u", None)):
+        status, took = answer_before_body(srv.port, path, token, size)
+        assert status is None and took >= 9, (path, status, took)

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use crate::core::{Core, Table};
 use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 
-pub use seal::unauthenticated;
+pub use seal::{unauthenticated, UNAUTHENTICATED_PATHS};
 
 /// The `sys/` mount. It holds a weak reference: the core owns the router that owns this.
 pub struct SystemBackend {

@@ -10,6 +10,15 @@ use crate::core::Core;
 use crate::logical::{fields, Error, Map, Operation, Request, Response};
 
 /// Answers the seal endpoints; `None` for every other path.
+/// The `sys/` paths answered without a token, sealed or not: [`unauthenticated`] serves them.
+pub const UNAUTHENTICATED_PATHS: &[&str] = &[
+    "sys/init",
+    "sys/seal-status",
+    "sys/unseal",
+    "sys/health",
+    "sys/leader",
+];
+
 pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Response, Error>> {
     let result = match (req.path.as_str(), req.operation) {
         ("sys/init", Operation::Read) => Ok(Response::raw(
@@ -21,9 +30,7 @@ pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Respon
         ("sys/unseal", Operation::Update) => unseal(core, &req.data).await,
         ("sys/health", Operation::Read) => health(core, &req.data),
         ("sys/leader", Operation::Read) => Ok(Response::raw(200, json!({"ha_enabled": false}))),
-        ("sys/init" | "sys/seal-status" | "sys/unseal" | "sys/health" | "sys/leader", _) => {
-            Err(Error::UnsupportedOperation)
-        }
+        (path, _) if UNAUTHENTICATED_PATHS.contains(&path) => Err(Error::UnsupportedOperation),
         _ => return None,
     };
     Some(result)
