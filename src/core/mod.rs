@@ -281,12 +281,13 @@ impl Core {
         remote: Option<std::net::IpAddr>,
     ) -> Result<Option<Arc<Acl>>, Error> {
         let unsealed = self.unsealed()?;
-        match unsealed.tokens.lookup(token).await? {
-            Some((_, entry)) => {
-                check_bound_cidrs(&entry, remote)?;
-                unsealed.acl_of(&entry).await.map(Some)
+        // The pipeline's first stage, so the token is checked as on every other use.
+        match self.authenticate(&unsealed, Some(token), remote).await {
+            Ok((_, entry)) => unsealed.acl_of(&entry).await.map(Some),
+            Err(Refused::Denied(Denial::NoToken | Denial::UnknownToken | Denial::Expired)) => {
+                Ok(None)
             }
-            None => Ok(None),
+            Err(refused) => Err(refused.into()),
         }
     }
 
