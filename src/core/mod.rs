@@ -1156,6 +1156,8 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_existence;

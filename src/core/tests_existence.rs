@@ -4,15 +4,11 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde_json::json;
 
+use super::test_support::{unsealed_core, ROOT};
 use super::*;
-use crate::clock::SystemClock;
 use crate::logical::fields::into_map;
-use crate::physical::InmemBackend;
-
-const ROOT: &str = "root";
 
 /// A harmless policy body.
 const RULE: &str = "path \"x\" { capabilities = [\"read\"] }";
@@ -37,80 +33,52 @@ fn write(token: &str, path: &str, data: serde_json::Value) -> Request {
         .with_data(into_map(data))
 }
 
-async fn root_write(core: &Core, path: &str, data: serde_json::Value) {
-    core.handle_request(write(ROOT, path, data))
-        .await
-        .unwrap_or_else(|e| panic!("root write of {path}: {e:?}"));
-}
-
 /// A core with a KV v1 mount at `kv1/`, KV v2 at `secret/`, userpass, AppRole and JWT, one
 /// existing entry on every path of [`PATHS`] (named `old`), and a token holding only `create`
 /// and one holding only `update` on all of them.
 async fn fixture() -> (Arc<Core>, String, String) {
-    let core = Core::new(
-        Arc::new(InmemBackend::new()),
-        Arc::new(SystemClock),
-        CoreConfig::default(),
-    )
-    .await
-    .unwrap();
-    let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
-    let key = base64::engine::general_purpose::STANDARD.encode(&init.keys[0]);
-    core.unseal(&key).await.unwrap();
-    root_write(&core, "sys/mounts/kv1", json!({"type": "kv"})).await;
-    root_write(&core, "sys/mounts/secret", json!({"type": "kv-v2"})).await;
-    for method in ["userpass", "approle", "jwt"] {
-        root_write(
-            &core,
-            &format!("sys/auth/{method}"),
-            json!({"type": method}),
-        )
-        .await;
+    let t = unsealed_core().await;
+    let setup = [
+        ("sys/mounts/kv1", json!({"type": "kv"})),
+        ("sys/mounts/secret", json!({"type": "kv-v2"})),
+        ("sys/auth/userpass", json!({"type": "userpass"})),
+        ("sys/auth/approle", json!({"type": "approle"})),
+        ("sys/auth/jwt", json!({"type": "jwt"})),
+        ("kv1/old", json!({"k": "v"})),
+        ("secret/data/old", json!({"data": {"k": "v"}})),
+        ("secret/data/meta-old", json!({"data": {"k": "v"}})),
+        ("sys/policies/acl/old", json!({"policy": RULE})),
+        ("sys/policy/old", json!({"policy": RULE})),
+        ("auth/userpass/users/old", json!({"password": "pw"})),
+        ("auth/approle/role/old", json!({})),
+        (
+            "auth/jwt/role/old",
+            json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": ["a"]}),
+        ),
+        ("auth/token/roles/old", json!({})),
+        ("identity/entity/name/old", json!({})),
+    ];
+    for (path, body) in setup {
+        t.root(Operation::Update, path, body).await;
     }
-    root_write(&core, "kv1/old", json!({"k": "v"})).await;
-    root_write(&core, "secret/data/old", json!({"data": {"k": "v"}})).await;
-    root_write(&core, "secret/data/meta-old", json!({"data": {"k": "v"}})).await;
-    root_write(&core, "sys/policies/acl/old", json!({"policy": RULE})).await;
-    root_write(&core, "auth/userpass/users/old", json!({"password": "pw"})).await;
-    root_write(&core, "auth/approle/role/old", json!({})).await;
-    root_write(
-        &core,
-        "auth/jwt/role/old",
-        json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": ["a"]}),
-    )
-    .await;
-    root_write(&core, "auth/token/roles/old", json!({})).await;
-    root_write(&core, "identity/entity/name/old", json!({})).await;
     let mut tokens = Vec::new();
     for cap in ["create", "update"] {
         let rules: String = PATHS
             .iter()
             .map(|p| format!("path \"{p}\" {{ capabilities = [\"{cap}\"] }}\n"))
             .collect();
-        root_write(
-            &core,
-            &format!("sys/policies/acl/{cap}-only"),
+        let name = format!("{cap}-only");
+        t.root(
+            Operation::Update,
+            &format!("sys/policies/acl/{name}"),
             json!({ "policy": rules }),
         )
         .await;
-        let resp = core
-            .handle_request(write(
-                ROOT,
-                "auth/token/create",
-                json!({"policies": [format!("{cap}-only")]}),
-            ))
-            .await
-            .unwrap();
-        tokens.push(
-            resp.auth.unwrap()["client_token"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        tokens.push(t.token(ROOT, json!({ "policies": [name] })).await);
     }
     let update = tokens.pop().unwrap();
     let create = tokens.pop().unwrap();
-    (core, create, update)
+    (t.core, create, update)
 }
 
 /// The writes of the tests: (path of a new entry, path of the existing one, body).
@@ -230,7 +198,9 @@ async fn create_on_policies_cannot_rewrite_default_into_root() {
 #[tokio::test]
 async fn a_destroyed_kv2_key_still_exists() {
     let (core, create, _) = fixture().await;
-    root_write(&core, "secret/destroy/old", json!({"versions": [1]})).await;
+    core.handle_request(write(ROOT, "secret/destroy/old", json!({"versions": [1]})))
+        .await
+        .unwrap();
     let body = json!({"data": {"k": "x"}});
     assert_eq!(
         outcome(&core, &create, "secret/data/old", &body).await,

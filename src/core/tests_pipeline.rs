@@ -2,78 +2,51 @@
 //! and an allowed request names its caller with the entity's facts.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::json;
 
+use super::test_support::{unsealed_core, TestCore, ROOT};
 use super::*;
-use crate::clock::SystemClock;
 use crate::logical::fields::into_map;
 use crate::logical::Map;
-use crate::physical::InmemBackend;
 
-const ROOT: &str = "root";
 const INSIDE: &str = "10.1.2.3";
-
-async fn call(core: &Core, op: Operation, path: &str, body: serde_json::Value) -> Response {
-    let req = Request::new(op, path)
-        .with_token(ROOT)
-        .with_data(into_map(body));
-    core.handle_request(req)
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e:?}"))
-}
 
 /// A core with userpass user `alice` (CIDR-bound to 10.0.0.0/8) logged in: her token and
 /// entity id. Her policy reads `secret/data/tenant/<her tenant_id>/*`.
-async fn fixture() -> (Arc<Core>, String, String) {
-    let core = Core::new(
-        Arc::new(InmemBackend::new()),
-        Arc::new(SystemClock),
-        CoreConfig::default(),
-    )
-    .await
-    .unwrap();
-    let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
-    let key = base64::engine::general_purpose::STANDARD.encode(&init.keys[0]);
-    core.unseal(&key).await.unwrap();
-    call(
-        &core,
-        Operation::Update,
-        "sys/auth/userpass",
-        json!({"type": "userpass"}),
-    )
-    .await;
+async fn fixture() -> (TestCore, String, String) {
+    let t = unsealed_core().await;
     let rule = r#"path "secret/data/tenant/{{identity.entity.metadata.tenant_id}}/*" { capabilities = ["read"] }"#;
-    call(
-        &core,
-        Operation::Update,
-        "sys/policies/acl/tenant",
-        json!({"policy": rule}),
-    )
-    .await;
-    call(
-        &core,
-        Operation::Update,
-        "auth/userpass/users/alice",
-        json!({"password": "pw", "token_policies": ["tenant"], "token_bound_cidrs": ["10.0.0.0/8"]}),
-    )
-    .await;
+    let setup = [
+        ("sys/auth/userpass", json!({"type": "userpass"})),
+        ("sys/policies/acl/tenant", json!({ "policy": rule })),
+        (
+            "auth/userpass/users/alice",
+            json!({"password": "pw", "token_policies": ["tenant"], "token_bound_cidrs": ["10.0.0.0/8"]}),
+        ),
+    ];
+    for (path, body) in setup {
+        t.root(Operation::Update, path, body).await;
+    }
     let mut login = Request::new(Operation::Update, "auth/userpass/login/alice")
         .with_data(into_map(json!({"password": "pw"})));
     login.remote_addr = Some(INSIDE.parse().unwrap());
-    let auth = core.handle_request(login).await.unwrap().auth.unwrap();
+    let auth = t.core.handle_request(login).await.unwrap().auth.unwrap();
     let token = auth["client_token"].as_str().unwrap().to_string();
     let entity = auth["entity_id"].as_str().unwrap().to_string();
-    call(
-        &core,
-        Operation::Update,
-        &format!("identity/entity/id/{entity}"),
+    set_entity(
+        &t,
+        &entity,
         json!({"metadata": {"tenant_id": "acme"}, "policies": ["extra"]}),
     )
     .await;
-    (core, token, entity)
+    (t, token, entity)
+}
+
+async fn set_entity(t: &TestCore, id: &str, body: serde_json::Value) {
+    t.root(Operation::Update, &format!("identity/entity/id/{id}"), body)
+        .await;
 }
 
 async fn decide(
@@ -97,9 +70,10 @@ fn denial(r: Result<Caller, Refused>) -> Denial {
 
 #[tokio::test]
 async fn an_allowed_request_names_the_caller_and_its_entity() {
-    let (core, token, entity) = fixture().await;
+    let (t, token, entity) = fixture().await;
+    let core = &t.core;
     let caller = decide(
-        &core,
+        core,
         Some(&token),
         INSIDE,
         "secret/data/tenant/acme/shopify",
@@ -128,27 +102,28 @@ async fn an_allowed_request_names_the_caller_and_its_entity() {
 
 #[tokio::test]
 async fn each_refusal_says_why() {
-    let (core, token, entity) = fixture().await;
+    let (t, token, entity) = fixture().await;
+    let core = &t.core;
     let path = "secret/data/tenant/acme/shopify";
     assert_eq!(
-        denial(decide(&core, None, INSIDE, path).await),
+        denial(decide(core, None, INSIDE, path).await),
         Denial::NoToken
     );
     assert_eq!(
-        denial(decide(&core, Some(""), INSIDE, path).await),
+        denial(decide(core, Some(""), INSIDE, path).await),
         Denial::NoToken
     );
     assert_eq!(
-        denial(decide(&core, Some("s.nope"), INSIDE, path).await),
+        denial(decide(core, Some("s.nope"), INSIDE, path).await),
         Denial::UnknownToken
     );
     assert_eq!(
-        denial(decide(&core, Some(&token), "192.168.1.1", path).await),
+        denial(decide(core, Some(&token), "192.168.1.1", path).await),
         Denial::Cidr
     );
     let other = "secret/data/tenant/globex/shopify";
     assert_eq!(
-        denial(decide(&core, Some(&token), INSIDE, other).await),
+        denial(decide(core, Some(&token), INSIDE, other).await),
         Denial::Acl
     );
     for d in [Denial::NoToken, Denial::UnknownToken] {
@@ -156,15 +131,9 @@ async fn each_refusal_says_why() {
     }
     assert!(!Denial::Acl.is_unauthenticated() && !Denial::Cidr.is_unauthenticated());
 
-    call(
-        &core,
-        Operation::Update,
-        &format!("identity/entity/id/{entity}"),
-        json!({"disabled": true}),
-    )
-    .await;
+    set_entity(&t, &entity, json!({"disabled": true})).await;
     assert_eq!(
-        denial(decide(&core, Some(&token), INSIDE, path).await),
+        denial(decide(core, Some(&token), INSIDE, path).await),
         Denial::EntityDisabled
     );
     // `/v1` still answers every denial as Vault does.
@@ -175,25 +144,26 @@ async fn each_refusal_says_why() {
         Err(Error::PermissionDenied)
     ));
 
-    let revoked = call(
-        &core,
-        Operation::Update,
-        "auth/token/revoke",
-        json!({"token": token}),
-    )
-    .await;
+    let revoked = t
+        .root(
+            Operation::Update,
+            "auth/token/revoke",
+            json!({ "token": token }),
+        )
+        .await;
     assert!(revoked.data.is_none());
     assert_eq!(
-        denial(decide(&core, Some(&token), INSIDE, path).await),
+        denial(decide(core, Some(&token), INSIDE, path).await),
         Denial::UnknownToken
     );
 }
 
 #[tokio::test]
 async fn a_sealed_core_fails_rather_than_denies() {
-    let (core, token, _) = fixture().await;
+    let (t, token, _) = fixture().await;
+    let core = &t.core;
     core.seal().await.unwrap();
-    match decide(&core, Some(&token), INSIDE, "secret/data/x").await {
+    match decide(core, Some(&token), INSIDE, "secret/data/x").await {
         Err(Refused::Failed(Error::Sealed)) => {}
         other => panic!("expected sealed, got {:?}", other.map(|c| c.display_name)),
     }
@@ -201,47 +171,17 @@ async fn a_sealed_core_fails_rather_than_denies() {
 
 #[tokio::test]
 async fn an_expired_token_and_the_children_of_an_expired_parent_are_expired() {
-    let clock = Arc::new(crate::clock::ManualClock::new(
-        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
-    ));
-    let core = Core::new(
-        Arc::new(InmemBackend::new()),
-        clock.clone(),
-        CoreConfig::default(),
-    )
-    .await
-    .unwrap();
-    let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
-    let key = base64::engine::general_purpose::STANDARD.encode(&init.keys[0]);
-    core.unseal(&key).await.unwrap();
-    let token = |resp: Response| {
-        resp.auth.unwrap()["client_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let parent = token(
-        call(
-            &core,
-            Operation::Update,
-            "auth/token/create",
-            json!({"ttl": "1h"}),
-        )
-        .await,
-    );
-    let req = Request::new(Operation::Update, "auth/token/create")
-        .with_token(&parent)
-        .with_data(into_map(json!({"ttl": "3h"})));
-    let child = token(core.handle_request(req).await.unwrap());
-    assert!(
-        decide(&core, Some(&child), INSIDE, "auth/token/lookup-self")
-            .await
-            .is_ok()
-    );
-    clock.advance(std::time::Duration::from_secs(3601));
-    for t in [&parent, &child] {
+    let t = unsealed_core().await;
+    let core = &t.core;
+    let parent = t.token(ROOT, json!({"ttl": "1h"})).await;
+    let child = t.token(&parent, json!({"ttl": "3h"})).await;
+    assert!(decide(core, Some(&child), INSIDE, "auth/token/lookup-self")
+        .await
+        .is_ok());
+    t.clock.advance(Duration::from_secs(3601));
+    for token in [&parent, &child] {
         assert_eq!(
-            denial(decide(&core, Some(t), INSIDE, "auth/token/lookup-self").await),
+            denial(decide(core, Some(token), INSIDE, "auth/token/lookup-self").await),
             Denial::Expired
         );
     }
@@ -251,11 +191,12 @@ async fn an_expired_token_and_the_children_of_an_expired_parent_are_expired() {
 /// none, lets the body be read.
 #[tokio::test]
 async fn a_body_is_admitted_only_with_a_live_token_or_on_a_path_that_needs_none() {
-    let (core, token, _) = fixture().await;
+    let (t, token, _) = fixture().await;
+    let core = &t.core;
     let inside: IpAddr = INSIDE.parse().unwrap();
-    let admits = |t: Option<&'static str>, path: &'static str| {
+    let admits = |token: Option<&'static str>, path: &'static str| {
         let core = core.clone();
-        async move { core.admits(t, Some(inside), path).await }
+        async move { core.admits(token, Some(inside), path).await }
     };
     for path in ["secret/data/x", "sys/policies/acl/x", "auth/token/create"] {
         assert!(matches!(

@@ -2,80 +2,19 @@
 //! limited-use parents, entity inheritance and CIDR bindings on every use, through the core.
 //! The cache race is tested beside the store, in `tokens.rs`.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::clock::ManualClock;
 use crate::logical::fields::into_map;
-use crate::physical::InmemBackend;
 
-struct Fixture {
-    core: Arc<Core>,
-    clock: Arc<ManualClock>,
-    backend: Arc<InmemBackend>,
-    keys: Vec<String>,
-}
+use super::test_support::{unsealed_core, TestCore, ROOT};
 
-const ROOT: &str = "root";
-
-async fn fixture() -> Fixture {
-    let clock = Arc::new(ManualClock::new(
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-    ));
-    let backend = Arc::new(InmemBackend::new());
-    let core = Core::new(backend.clone(), clock.clone(), CoreConfig::default())
-        .await
-        .unwrap();
-    let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
-    let keys: Vec<String> = init
-        .keys
-        .iter()
-        .map(|k| base64::engine::general_purpose::STANDARD.encode(k))
-        .collect();
-    core.unseal(&keys[0]).await.unwrap();
-    Fixture {
-        core,
-        clock,
-        backend,
-        keys,
-    }
-}
-
-impl Fixture {
-    async fn call(
-        &self,
-        token: &str,
-        op: Operation,
-        path: &str,
-        body: Value,
-    ) -> Result<Response, Error> {
-        self.core
-            .handle_request(
-                Request::new(op, path)
-                    .with_token(token)
-                    .with_data(into_map(body)),
-            )
-            .await
-    }
-
-    async fn write(&self, token: &str, path: &str, body: Value) -> Result<Response, Error> {
-        self.call(token, Operation::Update, path, body).await
-    }
-
+/// The token store's own questions, on top of the shared test core.
+impl TestCore {
     async fn create(&self, parent: &str, body: Value) -> Result<Response, Error> {
         self.write(parent, "auth/token/create", body).await
-    }
-
-    async fn token(&self, parent: &str, body: Value) -> String {
-        let resp = self.create(parent, body).await.unwrap();
-        resp.auth.unwrap()["client_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
     }
 
     async fn lookup_self(&self, token: &str) -> Result<Response, Error> {
@@ -110,7 +49,7 @@ const CREATE_ONLY: &str = r#"path "auth/token/create*" { capabilities = ["update
 
 #[tokio::test]
 async fn a_periodic_token_needs_root_or_sudo() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     f.policy("creator", CREATE_ONLY).await;
     let creator = f.token(ROOT, json!({"policies": ["creator"]})).await;
     let m = bad_request(
@@ -162,7 +101,7 @@ async fn a_periodic_token_needs_root_or_sudo() {
 
 #[tokio::test]
 async fn a_period_is_capped_at_the_max_ttl_with_vaults_warning() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     // OpenBao 2.7.2, `period=9223372036` (the largest it accepts) and `100000h` by root.
     let resp = f
         .create(ROOT, json!({"period": "9223372036"}))
@@ -198,7 +137,7 @@ async fn a_period_is_capped_at_the_max_ttl_with_vaults_warning() {
 
 #[tokio::test]
 async fn durations_beyond_gos_range_are_400_and_lookup_never_panics() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     let overflow = "multiplication of durations resulted in overflow, one operand may be too large";
     for body in [
         json!({"period": "9223372036854775807"}),
@@ -244,7 +183,7 @@ async fn durations_beyond_gos_range_are_400_and_lookup_never_panics() {
 
 #[tokio::test]
 async fn a_limited_use_token_cannot_create_tokens() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     f.policy("creator", CREATE_ONLY).await;
     let limited = f
         .token(ROOT, json!({"policies": ["creator"], "num_uses": 5}))
@@ -260,7 +199,7 @@ async fn a_limited_use_token_cannot_create_tokens() {
 
 #[tokio::test]
 async fn a_child_dies_with_its_expired_parent_at_once_and_is_revoked_by_the_sweep() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     f.policy("creator", CREATE_ONLY).await;
     let parent = f
         .token(ROOT, json!({"ttl": "1h", "policies": ["creator"]}))
@@ -294,7 +233,7 @@ async fn a_child_dies_with_its_expired_parent_at_once_and_is_revoked_by_the_swee
 
 #[tokio::test]
 async fn the_sweep_survives_a_restart() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     f.policy("creator", CREATE_ONLY).await;
     let parent = f
         .token(ROOT, json!({"ttl": "1h", "policies": ["creator"]}))
@@ -331,7 +270,7 @@ async fn the_sweep_survives_a_restart() {
 
 #[tokio::test]
 async fn tokens_stored_before_the_index_are_indexed_on_unseal() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     let t = f.token(ROOT, json!({"ttl": "1h"})).await;
     let tokens = &f.core.unsealed().unwrap().tokens;
     // As a store from before the index: no index entries and no marker.
@@ -360,7 +299,7 @@ async fn tokens_stored_before_the_index_are_indexed_on_unseal() {
 
 #[tokio::test]
 async fn a_child_acts_for_its_parents_entity() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     f.write(ROOT, "sys/mounts/kv", json!({"type": "kv"}))
         .await
         .unwrap();
@@ -450,7 +389,7 @@ fn from(req: Request, addr: &str) -> Request {
 
 #[tokio::test]
 async fn a_cidr_bound_token_is_refused_from_elsewhere_on_every_path() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     f.policy("creator", CREATE_ONLY).await;
     f.write(
         ROOT,
@@ -536,7 +475,7 @@ async fn a_cidr_bound_token_is_refused_from_elsewhere_on_every_path() {
 
 #[tokio::test]
 async fn a_role_period_beyond_gos_range_is_refused_and_the_largest_is_capped() {
-    let f = fixture().await;
+    let f = unsealed_core().await;
     let m = bad_request(
         f.write(
             ROOT,

@@ -222,9 +222,13 @@ def test_concurrent_hostile_json_bodies_leave_rss_near_idle(servers, with_token)
     idle = rss_kb(srv.proc.pid)
     with RssSampler(srv.proc.pid) as rss, ThreadPoolExecutor(4) as pool:
         replies = list(pool.map(lambda _: hostile_array(srv.port, token), range(4)))
+    assert status_of(theirs) == 400 and b"high complexity" in theirs, theirs[:300]
     for reply in replies:
-        assert status_of(reply) == status_of(theirs) == 400, (reply[:300], theirs[:300])
-        assert b"high complexity" in reply and b"high complexity" in theirs
+        if with_token:
+            assert status_of(reply) == 400 and b"high complexity" in reply, reply[:300]
+        else:
+            # OpenBao parses the body first; mainkey refuses from the head, unread.
+            assert status_of(reply) == 403 and b"permission denied" in reply, reply[:300]
     grew_mb = (rss.peak - idle) / 1024
     print(f"hostile bodies: idle {idle // 1024} MB, peak +{grew_mb:.1f} MB")
     assert grew_mb < 40, f"RSS grew by {grew_mb:.0f} MB (idle {idle // 1024} MB)"
