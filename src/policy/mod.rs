@@ -22,6 +22,8 @@ mod tests;
 #[cfg(test)]
 mod tests_differential;
 #[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
 mod tests_hcl1;
 
 pub use acl::{AccessRequest, Acl};
