@@ -21,8 +21,16 @@ pub(crate) const SMALL_STACK: usize = 1024 * 1024;
 
 /// Runs `f` on a thread with [`SMALL_STACK`]; an overflow aborts the test binary.
 pub(crate) fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    on_stack(SMALL_STACK, f)
+}
+
+/// Runs `f` on a thread with a stack of `bytes`.
+pub(crate) fn on_stack<T: Send + 'static>(
+    bytes: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     std::thread::Builder::new()
-        .stack_size(SMALL_STACK)
+        .stack_size(bytes)
         .spawn(f)
         .expect("spawn a test thread")
         .join()
@@ -288,12 +296,22 @@ fn mutate(seed: &str, edits: &[Edit]) -> String {
 
 /// The proptest runner, driven by hand so that it runs on the small stack. The strategy is
 /// made on that thread (strategies are not `Send`).
-pub(crate) fn run_on_small_stack<S: Strategy + 'static>(
+fn run_on_small_stack<S: Strategy + 'static>(
     cases: u32,
     strategy: impl FnOnce() -> S + Send + 'static,
     check: fn(&S::Value) -> Result<(), String>,
 ) {
-    on_small_stack(move || {
+    run_on_stack(SMALL_STACK, cases, strategy, check);
+}
+
+/// [`run_on_small_stack`] with a stack of `bytes`.
+pub(crate) fn run_on_stack<S: Strategy + 'static>(
+    bytes: usize,
+    cases: u32,
+    strategy: impl FnOnce() -> S + Send + 'static,
+    check: fn(&S::Value) -> Result<(), String>,
+) {
+    on_stack(bytes, move || {
         let strategy = strategy();
         let mut runner = TestRunner::new(Config {
             cases,
