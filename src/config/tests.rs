@@ -717,3 +717,159 @@ fn listener_limits_take_vaults_names_and_defaults() {
     assert_eq!(l.json.max_request_json_memory, Some(1000));
     assert_eq!(l.json.max_request_json_strings, Some(12));
 }
+
+// ---------------------------------------------------------------------------------------------
+// No config text may abort the process (issue 8 §7): pathological shapes and random or
+// mutated files, each parsed on a thread with a small stack.
+
+mod never_aborts {
+    use proptest::prelude::*;
+
+    use super::super::{parse, Format};
+    use crate::policy::tests_fuzz::{on_stack, run_on_stack};
+
+    /// A worker thread's stack. hcl-edit refuses nesting past 64 levels, and its parser's
+    /// unoptimised frames need more than 1 MiB at that depth (measured: 1 MiB overflows at 90
+    /// levels of `[`, 2 MiB holds 20,000, which hcl-edit refuses at 64).
+    const STACK: usize = 2 * 1024 * 1024;
+
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        on_stack(STACK, f)
+    }
+
+    const SEED_HCL: &str = "ui = true\n\
+        storage \"redb\" { path = \"/tmp/x.redb\" }\n\
+        listener \"tcp\" {\n  address = \"127.0.0.1:8200\"\n  tls_disable = true\n  max_request_size = 1024\n}\n\
+        default_lease_ttl = \"1h\"\n\
+        telemetry { prometheus_retention_time = \"30s\" }\n";
+    const SEED_JSON: &str = r#"{"ui": true, "storage": {"redb": {"path": "/tmp/x.redb"}},
+        "listener": [{"tcp": {"address": "127.0.0.1:8200", "tls_disable": true}}],
+        "default_lease_ttl": "1h"}"#;
+
+    /// Any answer but an abort or a panic will do.
+    fn both(text: &str) -> Result<(), String> {
+        let _ = parse(text, "f.hcl", Format::Hcl);
+        let _ = parse(text, "f.json", Format::Json);
+        Ok(())
+    }
+
+    #[test]
+    fn pathological_shapes_never_abort() {
+        let mut texts = Vec::new();
+        for n in [10usize, 100, 1_000, 20_000] {
+            texts.push(format!("x = {}{}", "[".repeat(n), "]".repeat(n)));
+            texts.push(format!("x = {}", "[".repeat(n)));
+            texts.push(format!("x = {}1{}", "{ y = ".repeat(n), " }".repeat(n)));
+            texts.push(format!("{}{}", "b { ".repeat(n), "} ".repeat(n)));
+            texts.push(format!("b {}{{ }}", "\"l\" ".repeat(n)));
+            texts.push(format!("x = {}1{}", "(".repeat(n), ")".repeat(n)));
+            texts.push(format!("x = {}1", "-".repeat(n)));
+            texts.push(format!("x = {}true", "!".repeat(n)));
+            texts.push(format!("x = 1{}", " + 1".repeat(n)));
+            texts.push(format!("x = {}", "a ? b : ".repeat(n) + "c"));
+            texts.push(format!("x = \"{}\"", "${".repeat(n)));
+            texts.push(format!("x = \"{}1{}\"", "${[".repeat(n), "]}".repeat(n)));
+            texts.push(format!("x = a{}", ".b".repeat(n)));
+            texts.push(format!("x = f({}1{})", "f(".repeat(n), ")".repeat(n)));
+            texts.push(format!("{{\"x\": {}{}}}", "[".repeat(n), "]".repeat(n)));
+            texts.push(format!(
+                "{{\"x\": {}1{}}}",
+                "{\"a\": ".repeat(n),
+                "}".repeat(n)
+            ));
+            texts.push(format!(
+                "{{\"listener\": {}{{\"tcp\": {{}}}}{}}}",
+                "[".repeat(n),
+                "]".repeat(n)
+            ));
+            texts.push(format!(
+                "{{\"storage\": {}1{}}}",
+                "{\"redb\": ".repeat(n),
+                "}".repeat(n)
+            ));
+            texts.push(format!("listener \"tcp\" {{ {} }}", "x = 1\n".repeat(n)));
+        }
+        on_small_stack(move || {
+            for text in &texts {
+                let _ = both(text);
+            }
+        });
+    }
+
+    fn atom() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("storage".to_string()),
+            Just("listener".to_string()),
+            Just("\"tcp\"".to_string()),
+            Just("\"redb\"".to_string()),
+            Just("{".to_string()),
+            Just("}".to_string()),
+            Just("[".to_string()),
+            Just("]".to_string()),
+            Just("(".to_string()),
+            Just(")".to_string()),
+            Just("=".to_string()),
+            Just(":".to_string()),
+            Just(",".to_string()),
+            Just("?".to_string()),
+            Just("\n".to_string()),
+            Just(" ".to_string()),
+            Just("\"".to_string()),
+            Just("${".to_string()),
+            Just("%{".to_string()),
+            Just("<<EOT\n".to_string()),
+            Just("EOT\n".to_string()),
+            Just("#".to_string()),
+            Just("/*".to_string()),
+            Just("address".to_string()),
+            Just("\"127.0.0.1:8200\"".to_string()),
+            Just("max_request_size".to_string()),
+            Just("-1".to_string()),
+            Just("1e400".to_string()),
+            Just("99999999999999999999".to_string()),
+            Just("\"1h\"".to_string()),
+            Just("true".to_string()),
+            Just("null".to_string()),
+            Just("\0".to_string()),
+            "\\PC{0,6}",
+        ]
+    }
+
+    fn mutated(seed: &'static str) -> impl Strategy<Value = String> {
+        (
+            proptest::collection::vec((any::<usize>(), atom()), 0..4),
+            proptest::collection::vec((any::<usize>(), 1usize..6), 0..4),
+        )
+            .prop_map(move |(inserts, deletes)| {
+                let mut chars: Vec<char> = seed.chars().collect();
+                for (at, n) in deletes {
+                    if !chars.is_empty() {
+                        let at = at % chars.len();
+                        let end = (at + n).min(chars.len());
+                        chars.drain(at..end);
+                    }
+                }
+                for (at, s) in inserts {
+                    let at = at % (chars.len() + 1);
+                    chars.splice(at..at, s.chars());
+                }
+                chars.into_iter().collect()
+            })
+    }
+
+    #[test]
+    fn random_config_text_never_aborts() {
+        run_on_stack(
+            STACK,
+            384,
+            || proptest::collection::vec(atom(), 0..50).prop_map(|v| v.concat()),
+            |text| both(text),
+        );
+    }
+
+    #[test]
+    fn mutated_config_files_never_abort() {
+        run_on_stack(STACK, 384, || mutated(SEED_HCL), |text| both(text));
+        run_on_stack(STACK, 384, || mutated(SEED_JSON), |text| both(text));
+    }
+}

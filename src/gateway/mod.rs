@@ -14,6 +14,9 @@ pub mod path_check;
 pub mod server;
 pub mod tls;
 
+#[cfg(test)]
+mod tests_fuzz;
+
 use std::path::PathBuf;
 
 use async_trait::async_trait;

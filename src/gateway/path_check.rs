@@ -250,4 +250,56 @@ mod tests {
             prop_assert_eq!(check(&raw), Err(PathError::DotSegment));
         }
     }
+
+    /// No path may abort the process (issue 8 §7): huge, deeply repeated and arbitrary ones,
+    /// checked on a thread with a small stack.
+    #[test]
+    fn pathological_paths_never_abort() {
+        crate::policy::tests_fuzz::on_small_stack(|| {
+            for n in [1usize, 1_000, 100_000] {
+                for piece in [
+                    "a/", "../", "%2e%2e/", "%", "%2", "%25", "/", "%00", "é/", "%C3",
+                ] {
+                    let raw = piece.repeat(n);
+                    if let Ok(path) = check(&raw) {
+                        assert!(!path.contains("//"));
+                    }
+                }
+            }
+            let raw = format!("{}x", "%25".repeat(200_000));
+            assert!(check(&raw).is_ok());
+        });
+    }
+
+    proptest! {
+        /// Arbitrary text, not only the interesting alphabet: never a panic, and whatever is
+        /// accepted keeps the invariants.
+        #[test]
+        fn any_text_is_checked_without_panic(raw in "\\PC{0,64}") {
+            if let Ok(path) = check(&raw) {
+                prop_assert!(!path.chars().any(char::is_control));
+                prop_assert!(!path.contains("//"));
+                prop_assert_eq!(path.matches('/').count(), raw.matches('/').count());
+            }
+        }
+
+        /// A mutated accepted path is still checked, and the check is idempotent on what it
+        /// accepts when no `%` is left to decode.
+        #[test]
+        fn mutated_paths_never_abort(
+            base in prop_oneof![Just("secret/data/a"), Just("sys/policies/acl/x"), Just("auth/approle/login")],
+            at in any::<usize>(),
+            insert in raw_path(),
+        ) {
+            let mut chars: Vec<char> = base.chars().collect();
+            let at = at % (chars.len() + 1);
+            chars.splice(at..at, insert.chars());
+            let raw: String = chars.into_iter().collect();
+            if let Ok(path) = check(&raw) {
+                if !path.contains('%') {
+                    prop_assert_eq!(check(&path), Ok(path.clone()));
+                }
+            }
+        }
+    }
 }

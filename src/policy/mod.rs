@@ -21,6 +21,9 @@ mod template;
 mod tests;
 #[cfg(test)]
 mod tests_differential;
+/// Shared with the other parsers' property tests (config, gateway).
+#[cfg(test)]
+pub(crate) mod tests_fuzz;
 #[cfg(test)]
 mod tests_hcl1;
 

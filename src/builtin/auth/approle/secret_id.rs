@@ -89,12 +89,42 @@ struct IndexedSecretId {
     salt: Salt,
     secret_id_hmac: String,
     key: String,
+    /// Whether the index names the role asked about as the owner.
+    owned: bool,
+}
+
+impl IndexedSecretId {
+    /// The secret-id this accessor names below the role asked about, if that role owns it:
+    /// the index must name the role, and the stored secret-id must carry this very accessor.
+    async fn owned_entry(
+        &self,
+        storage: &dyn Storage,
+        accessor: &str,
+    ) -> Result<Option<SecretIdEntry>, Error> {
+        if !self.owned {
+            return Ok(None);
+        }
+        let Some(bytes) = storage.get(&self.key).await? else {
+            return Ok(None);
+        };
+        let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
+        Ok((entry.accessor == accessor).then_some(entry))
+    }
 }
 
 /// The index from an accessor to its secret-id.
+///
+/// Two roles may hold the same (custom) secret-id, and so the same HMAC: the index must also
+/// say whose it is, or one role's accessor paths would find the other's secret-id. OpenBao gets
+/// this from a per-role HMAC key; here the owner is recorded and checked.
 #[derive(Serialize, Deserialize)]
 pub(super) struct AccessorEntry {
     pub secret_id_hmac: String,
+    /// The owning role's secret-id directory ([`super::role::RoleEntry::secret_id_dir`]),
+    /// which names the role by its own HMAC key, so a role deleted and made again under the
+    /// same name owns nothing of the old one's. Empty in entries written before it was kept.
+    #[serde(default)]
+    pub role_dir: String,
 }
 
 pub(super) fn accessor_key(salt: &Salt, accessor: &str) -> String {
@@ -343,6 +373,7 @@ impl AppRole {
             encode(
                 &AccessorEntry {
                     secret_id_hmac: sid_hmac,
+                    role_dir: role.secret_id_dir(&salt),
                 },
                 "accessor",
             )?,
@@ -473,7 +504,8 @@ impl AppRole {
 
     /// The accessor that `req`'s `secret_id_accessor` names, for the accessor paths, and
     /// where its index points below role `name` (`None` when there is no such index entry).
-    /// Only this role's secret-ids are looked at: another role's accessor finds nothing.
+    /// Only this role's secret-ids are looked at: another role's accessor finds nothing
+    /// (`found.owned` is false), even when this role holds a secret-id of the same value.
     async fn locate_accessor(
         &self,
         req: &Request,
@@ -491,11 +523,16 @@ impl AppRole {
             return Ok((accessor, None));
         };
         let index: AccessorEntry = decode(&bytes, "accessor")?;
-        let key = format!("{}{}", role.secret_id_dir(&salt), index.secret_id_hmac);
+        let dir = role.secret_id_dir(&salt);
+        // An entry from before the owner was kept is checked through the secret-id's own
+        // record of its accessor, below.
+        let owned = index.role_dir.is_empty() || index.role_dir == dir;
+        let key = format!("{dir}{}", index.secret_id_hmac);
         let found = IndexedSecretId {
             salt,
             secret_id_hmac: index.secret_id_hmac,
             key,
+            owned,
         };
         Ok((accessor, Some(found)))
     }
@@ -513,10 +550,10 @@ impl AppRole {
             data.insert("error".into(), accessor_missing(&accessor).into());
             return Ok(Response::data(data).with_status(404));
         };
-        let Some(bytes) = storage.get(&found.key).await? else {
+        // Another role's accessor: an empty answer (204), as OpenBao gives.
+        let Some(entry) = found.owned_entry(storage, &accessor).await? else {
             return Ok(Response::empty());
         };
-        let entry: SecretIdEntry = decode(&bytes, "secret-id")?;
         if entry.expired(unix_nanos(self.now())) {
             return Ok(Response::empty());
         }
@@ -536,8 +573,9 @@ impl AppRole {
             return Err(internal(accessor_missing(&accessor)));
         };
         let _guard = self.lock_secret(&found.secret_id_hmac).await;
-        if storage.get(&found.key).await?.is_none() {
-            // Another role's accessor: refused, and that secret-id stays usable.
+        if found.owned_entry(storage, &accessor).await?.is_none() {
+            // Another role's accessor: refused (403, as OpenBao), and both that role's
+            // secret-id and this role's one of the same value stay usable.
             return Err(Error::Forbidden("invalid secret id accessor".into()));
         }
         storage

@@ -1314,3 +1314,78 @@ async fn five_invalid_logins_lock_the_role_id_for_fifteen_minutes() {
     assert!(e.b.lockout().unlock(&rid));
     e.login(&rid, &sid).await.unwrap();
 }
+
+/// Issue 8 §7: two roles holding the same custom secret-id share its HMAC. Role rb's
+/// accessor paths used to resolve ra's accessor to rb's own secret-id, destroy it with ra's
+/// index entry, and leave both logins failing. OpenBao 2.7.2 answers the lookup with 204 and
+/// the destroy with 403 "invalid secret id accessor", and both secret-ids keep working.
+#[tokio::test]
+async fn a_shared_custom_secret_id_keeps_its_accessors_apart() {
+    let e = env();
+    e.write("role/ra", json!({})).await;
+    e.write("role/rb", json!({})).await;
+    let (ra, rb) = (e.role_id("ra").await, e.role_id("rb").await);
+    let mut accessors = Vec::new();
+    for role in ["ra", "rb"] {
+        let d = data(
+            e.write(
+                &format!("role/{role}/custom-secret-id"),
+                json!({"secret_id": "same-secret"}),
+            )
+            .await,
+        );
+        accessors.push(d["secret_id_accessor"].as_str().unwrap().to_string());
+    }
+    let (acc_a, acc_b) = (accessors[0].clone(), accessors[1].clone());
+
+    // rb asks about ra's accessor: nothing there for rb.
+    let r = e
+        .call(
+            Operation::Update,
+            "role/rb/secret-id-accessor/lookup",
+            json!({"secret_id_accessor": acc_a}),
+        )
+        .await
+        .unwrap();
+    assert!(r.data.is_none());
+    let er = err(e
+        .call(
+            Operation::Update,
+            "role/rb/secret-id-accessor/destroy",
+            json!({"secret_id_accessor": acc_a}),
+        )
+        .await);
+    assert!(matches!(er, Error::Forbidden(ref m) if m == "invalid secret id accessor"));
+    // Nor the other way round.
+    let er = err(e
+        .call(
+            Operation::Update,
+            "role/ra/secret-id-accessor/destroy",
+            json!({"secret_id_accessor": acc_b}),
+        )
+        .await);
+    assert!(matches!(er, Error::Forbidden(_)));
+    // Both still log in, and each role still sees its own accessor.
+    e.login(&ra, "same-secret").await.unwrap();
+    e.login(&rb, "same-secret").await.unwrap();
+    for (role, acc) in [("ra", &acc_a), ("rb", &acc_b)] {
+        let d = data(
+            e.call(
+                Operation::Update,
+                &format!("role/{role}/secret-id-accessor/lookup"),
+                json!({"secret_id_accessor": acc}),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(d["secret_id_accessor"], json!(acc));
+    }
+    // Each role's own destroy takes only its own secret-id.
+    e.write(
+        "role/rb/secret-id-accessor/destroy",
+        json!({"secret_id_accessor": acc_b}),
+    )
+    .await;
+    assert!(e.login(&rb, "same-secret").await.is_err());
+    e.login(&ra, "same-secret").await.unwrap();
+}

@@ -14,12 +14,19 @@ use crate::logical::duration::parse_duration_secs;
 use crate::logical::fields::sorted_data;
 use crate::logical::{Error, Map, Request, Response, Storage};
 
-/// The leeways a stored 0 stands for; a negative leeway means none. Measured against
-/// OpenBao 2.x: with all three at 0 it accepts `exp` up to about 60 s in the past and `nbf`/`iat`
-/// up to about 60 s in the future, i.e. only the clock skew applies.
+/// The leeways a stored 0 stands for (hashicorp/cap's defaults); a negative leeway means none.
+/// The clock skew widens every time check. The expiration and not-before leeways only fill in
+/// a missing `exp` (from `iat`/`nbf`) or `nbf` (from `exp`): measured against OpenBao 2.7, a
+/// token with `exp` 300 s past is refused even with `expiration_leeway=300`, while one with
+/// only an `iat` lives 150 + 60 s.
 pub(super) const DEFAULT_CLOCK_SKEW: u64 = 60;
-pub(super) const DEFAULT_EXP_LEEWAY: u64 = 0;
-pub(super) const DEFAULT_NBF_LEEWAY: u64 = 0;
+pub(super) const DEFAULT_EXP_LEEWAY: u64 = 150;
+pub(super) const DEFAULT_NBF_LEEWAY: u64 = 150;
+
+/// The largest leeway, in seconds, that Go's `time.Duration` (nanoseconds in an `int64`) holds.
+/// OpenBao refuses a larger one when the role is written, so a huge leeway cannot switch
+/// expiry off.
+const MAX_LEEWAY_SECS: i64 = i64::MAX / 1_000_000_000;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,7 +61,8 @@ pub(super) fn leeway(stored: i64, default: u64) -> u64 {
     match stored {
         0 => default,
         n if n < 0 => 0,
-        n => n.unsigned_abs(),
+        // Roles stored before the bound was enforced are held to it too.
+        n => n.unsigned_abs().min(MAX_LEEWAY_SECS.unsigned_abs()),
     }
 }
 
@@ -85,15 +93,21 @@ pub(super) async fn load_role(
     super::super::load_role(storage, METHOD, name).await
 }
 
-/// A leeway in seconds; negative values (no leeway) are allowed.
+/// A leeway in seconds; negative values (no leeway) are allowed, up to Go's duration range.
 fn signed_duration(data: &Map, key: &'static str) -> Result<Option<i64>, Error> {
     data.get(key)
         .map(|v| {
-            parse_duration_secs(v).map_err(|reason| {
+            let secs = parse_duration_secs(v).map_err(|reason| {
                 bad(format!(
                     "error converting input for field {key:?}: {reason}"
                 ))
-            })
+            })?;
+            if secs.checked_abs().is_none_or(|s| s > MAX_LEEWAY_SECS) {
+                return Err(bad(format!(
+                    "error converting input for field {key:?}: multiplication of durations resulted in overflow, one operand may be too large"
+                )));
+            }
+            Ok(secs)
         })
         .transpose()
 }
@@ -250,6 +264,18 @@ impl Jwt {
                 }
             }
             role.bound_claims = (!claims.is_empty()).then_some(claims);
+        }
+        if role.bound_claims_type == BoundClaimsType::Glob {
+            // As OpenBao: only strings can be globs.
+            for v in role.bound_claims.iter().flat_map(|m| m.values()) {
+                let values = match v {
+                    Value::Array(items) => items.as_slice(),
+                    v => std::slice::from_ref(v),
+                };
+                if let Some(bad_value) = values.iter().find(|v| !v.is_string()) {
+                    return Err(bad(format!("claim is not a string: {bad_value}")));
+                }
+            }
         }
         if let Some(m) = object_field(data, "claim_mappings")? {
             let mut out = BTreeMap::new();

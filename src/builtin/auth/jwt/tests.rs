@@ -247,12 +247,16 @@ async fn expiry_honours_a_small_leeway_only() {
     assert!(e.login("svc", &rs(c.clone())).await.is_ok());
     c["exp"] = json!(now() - 61);
     assert!(bad_msg(e.login("svc", &rs(c.clone())).await).contains("expired"));
-    // A role may allow more.
+    // The expiration leeway only fills in a missing `exp` (OpenBao 2.7.2 refuses this one).
     e.write("role/svc", json!({"expiration_leeway": "5m"}))
         .await;
     c["exp"] = json!(now() - 300);
+    assert!(bad_msg(e.login("svc", &rs(c.clone())).await).contains("expired"));
+    // A larger clock skew does widen it.
+    e.write("role/svc", json!({"clock_skew_leeway": "5m"}))
+        .await;
     assert!(e.login("svc", &rs(c.clone())).await.is_ok());
-    e.write("role/svc", json!({"expiration_leeway": 0})).await;
+    e.write("role/svc", json!({"clock_skew_leeway": 0})).await;
     c["exp"] = json!(now() - 3600);
     assert!(bad_msg(e.login("svc", &rs(c.clone())).await).contains("expired"));
 
@@ -270,6 +274,272 @@ async fn expiry_honours_a_small_leeway_only() {
     assert!(e.login("svc", &tok).await.is_ok());
     e.clock.advance(Duration::from_secs(301));
     assert!(e.login("svc", &tok).await.is_err());
+}
+
+/// `good_claims` without its time claims, plus `times`.
+fn timed(times: Value) -> Value {
+    let mut c = good_claims();
+    let m = c.as_object_mut().unwrap();
+    for k in ["exp", "iat", "nbf"] {
+        m.remove(k);
+    }
+    m.extend(times.as_object().unwrap().clone());
+    c
+}
+
+/// Issue 8 §3; each answer measured against OpenBao 2.7.2 (hashicorp/cap).
+#[tokio::test]
+async fn a_token_without_time_claims_or_with_only_an_old_iat_is_refused() {
+    let e = env();
+    e.pem_setup().await;
+    let n = now() as i64;
+    let msg = bad_msg(e.login("svc", &rs(timed(json!({})))).await);
+    assert_eq!(
+        msg,
+        "error validating token: no issued at (iat), not before (nbf), or expiration time (exp) claims in token"
+    );
+    // 0 is "absent", as in Go.
+    let msg = bad_msg(e.login("svc", &rs(timed(json!({"iat": 0})))).await);
+    assert!(msg.contains("no issued at (iat)"), "{msg}");
+    let msg = bad_msg(e.login("svc", &rs(timed(json!({"iat": n - 86_400})))).await);
+    assert_eq!(
+        msg,
+        "error validating token: invalid expiration time (exp) claim: token is expired"
+    );
+    // Without `exp`, a token lives 150 s (the default expiration leeway) past the later of
+    // `iat` and `nbf`, plus 60 s of clock skew.
+    for (times, ok) in [
+        (json!({"iat": n - 200}), true),
+        (json!({"iat": n - 210}), true),
+        (json!({"iat": n - 215}), false),
+        (json!({"nbf": n - 200}), true),
+        (json!({"nbf": n - 215}), false),
+        (json!({"iat": n - 1000, "nbf": n - 100}), true),
+        (json!({"iat": n - 100, "nbf": n - 1000}), true),
+        (json!({"iat": -5}), false),
+        (json!({"iat": (n - 10) as f64 + 0.5}), true),
+        (json!({"iat": 1e300}), false),
+    ] {
+        let r = e.login("svc", &rs(timed(times.clone()))).await;
+        assert_eq!(r.is_ok(), ok, "{times}: {r:?}");
+    }
+    // Time moves on: an iat-only token stops working once its computed expiry has passed.
+    let tok = rs(timed(json!({"iat": n})));
+    assert!(e.login("svc", &tok).await.is_ok());
+    e.clock.advance(Duration::from_secs(211));
+    assert!(bad_msg(e.login("svc", &tok).await).contains("expired"));
+}
+
+#[tokio::test]
+async fn leeways_fill_in_missing_time_claims_as_cap_does() {
+    let e = env();
+    e.pem_setup().await;
+    let n = now() as i64;
+    e.write("role/svc", json!({"expiration_leeway": 300})).await;
+    assert!(e
+        .login("svc", &rs(timed(json!({"iat": n - 350}))))
+        .await
+        .is_ok());
+    assert!(e
+        .login("svc", &rs(timed(json!({"iat": n - 370}))))
+        .await
+        .is_err());
+    // No leeways: the token expires at its iat.
+    e.write(
+        "role/svc",
+        json!({"expiration_leeway": -1, "clock_skew_leeway": -1}),
+    )
+    .await;
+    assert!(bad_msg(e.login("svc", &rs(timed(json!({"iat": n - 1})))).await).contains("expired"));
+    // Without `iat` and `nbf`, `nbf` is `exp` minus the not-before leeway.
+    e.write(
+        "role/svc",
+        json!({"expiration_leeway": 0, "clock_skew_leeway": 0, "not_before_leeway": -1}),
+    )
+    .await;
+    assert!(
+        bad_msg(e.login("svc", &rs(timed(json!({"exp": n + 100})))).await)
+            .contains("not yet valid")
+    );
+    e.write("role/svc", json!({"not_before_leeway": 100})).await;
+    assert!(
+        bad_msg(e.login("svc", &rs(timed(json!({"exp": n + 200})))).await)
+            .contains("not yet valid")
+    );
+    assert!(e
+        .login("svc", &rs(timed(json!({"exp": n + 150}))))
+        .await
+        .is_ok());
+    // A time claim that is not a number is refused.
+    let msg = bad_msg(
+        e.login("svc", &rs(timed(json!({"exp": (n + 100).to_string()}))))
+            .await,
+    );
+    assert!(
+        msg.contains("expected number value to unmarshal NumericDate"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn leeways_are_bounded_by_gos_duration() {
+    let e = env();
+    e.pem_setup().await;
+    for key in [
+        "clock_skew_leeway",
+        "expiration_leeway",
+        "not_before_leeway",
+    ] {
+        for v in [
+            json!(i64::MAX),
+            json!(i64::MAX.to_string()),
+            json!(10_000_000_000i64),
+            json!(9_223_372_037i64),
+            json!(-9_223_372_037i64),
+            json!(i64::MIN),
+        ] {
+            let msg = bad_msg(e.call(Operation::Update, "role/svc", json!({key: v})).await);
+            assert_eq!(
+                msg,
+                format!("error converting input for field \"{key}\": multiplication of durations resulted in overflow, one operand may be too large"),
+                "{key}={v}"
+            );
+        }
+        e.write("role/svc", json!({key: 9_223_372_036i64})).await;
+        e.write("role/svc", json!({key: -9_223_372_036i64})).await;
+        e.write("role/svc", json!({key: 0})).await;
+    }
+    // The refused write left the role as it was: expiry still applies.
+    let mut c = good_claims();
+    c["exp"] = json!(now() - 3600);
+    assert!(bad_msg(e.login("svc", &rs(c)).await).contains("expired"));
+}
+
+/// A JWT signed with RSA1 and a header of our own (jsonwebtoken's `Header` has no `crit`).
+fn rs_with_header(header: Value, claims: Value) -> String {
+    let input = format!("{}.{}", b64(&header), b64(&claims));
+    let key = EncodingKey::from_rsa_pem(RSA1_KEY.as_bytes()).unwrap();
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).unwrap();
+    format!("{input}.{sig}")
+}
+
+#[tokio::test]
+async fn an_unknown_crit_header_is_refused() {
+    let e = env();
+    e.pem_setup().await;
+    let plain = rs_with_header(json!({"alg": "RS256", "typ": "JWT"}), good_claims());
+    assert!(e.login("svc", &plain).await.is_ok());
+    // As OpenBao (go-jose): understood `b64` passes, any other extension fails as a signature.
+    let b64_ok = rs_with_header(
+        json!({"alg": "RS256", "crit": ["b64"], "b64": true}),
+        good_claims(),
+    );
+    assert!(e.login("svc", &b64_ok).await.is_ok());
+    for header in [
+        json!({"alg": "RS256", "crit": ["foo"], "foo": 1}),
+        json!({"alg": "RS256", "crit": ["exp"], "exp": 1}),
+        json!({"alg": "RS256", "crit": ["b64", "foo"], "b64": true}),
+        json!({"alg": "RS256", "crit": ["b64"], "b64": false}),
+        json!({"alg": "RS256", "crit": ["b64"]}),
+        // Stricter than OpenBao: RFC 7515 forbids an empty or non-list `crit`.
+        json!({"alg": "RS256", "crit": []}),
+        json!({"alg": "RS256", "crit": "foo"}),
+    ] {
+        let msg = bad_msg(
+            e.login("svc", &rs_with_header(header.clone(), good_claims()))
+                .await,
+        );
+        assert_eq!(
+            msg,
+            "error validating token: error verifying token signature: no known key successfully validated the token signature",
+            "{header}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_aud_that_is_not_strings_is_refused() {
+    let e = env();
+    e.pem_setup().await;
+    for aud in [
+        json!(["mainkey", 1]),
+        json!({"mainkey": 1}),
+        json!(7),
+        json!(["mainkey", null]),
+    ] {
+        let mut c = good_claims();
+        c["aud"] = aud.clone();
+        let msg = bad_msg(e.login("svc", &rs(c)).await);
+        assert_eq!(
+            msg,
+            "error validating token: go-jose/go-jose/jwt: expected string or array value to unmarshal to Audience",
+            "{aud}"
+        );
+    }
+}
+
+/// Each row measured against OpenBao 2.7.2: (bound value, claim value, accepted).
+#[tokio::test]
+async fn bound_claims_compare_typed_values_as_openbao_does() {
+    let e = env();
+    e.pem_setup().await;
+    let rows = [
+        (json!("true"), json!(true), false),
+        (json!(true), json!("true"), false),
+        (json!(true), json!(true), true),
+        (json!(1000), json!(1000), true),
+        (json!("1000"), json!(1000), false),
+        (json!(1000), json!("1000"), false),
+        (json!("1000"), json!("1000"), true),
+        (json!([1000]), json!([1000]), false),
+        (json!(1000), json!([1000]), false),
+        (json!([1000]), json!(1000), true),
+        (json!(["x", 1000]), json!([1000]), false),
+        (json!(1.5), json!(1.5), false),
+        (json!(1), json!(1.0), true),
+        (json!(-5), json!(-5), true),
+        (
+            json!(12345678901234567890u64),
+            json!(12345678901234567890u64),
+            false,
+        ),
+        (json!(["a", "b"]), json!(["c", "b"]), true),
+        (json!("x"), json!([["x"]]), false),
+        (json!("x"), json!([{"a": 1}, "x"]), true),
+        (json!([true]), json!([true]), true),
+    ];
+    for (bound, value, ok) in rows {
+        e.write(
+            "role/typed",
+            json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": "mainkey",
+                   "bound_claims": {"f": bound}}),
+        )
+        .await;
+        let mut c = good_claims();
+        c["f"] = value.clone();
+        let r = e.login("typed", &rs(c)).await;
+        assert_eq!(r.is_ok(), ok, "bound {bound} claim {value}: {r:?}");
+        if !ok {
+            assert_eq!(
+                bad_msg(r),
+                "error validating claims: claim \"f\" does not match any associated bound claim values"
+            );
+        }
+    }
+    let mut c = good_claims();
+    c["f"] = json!({"a": 1});
+    assert!(bad_msg(e.login("typed", &rs(c)).await)
+        .starts_with("error validating claims: received claim is not a string, bool, int or list"));
+    // Globs are strings only.
+    let msg = bad_msg(
+        e.call(
+            Operation::Update,
+            "role/typed",
+            json!({"bound_claims_type": "glob", "bound_claims": {"f": true}}),
+        )
+        .await,
+    );
+    assert_eq!(msg, "claim is not a string: true");
 }
 
 #[tokio::test]
