@@ -6,33 +6,16 @@ openssl, so no JWT library is needed."""
 
 from __future__ import annotations
 
-import base64
-import json
-import subprocess
 import time
 
 import pytest
 
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+from jwtsign import rsa_keypair, sign
 
 
 @pytest.fixture(scope="module")
 def rsa_key(tmp_path_factory):
-    d = tmp_path_factory.mktemp("jwt")
-    key, pub = d / "key.pem", d / "pub.pem"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)], check=True, capture_output=True)
-    subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True)
-    return key, pub.read_text()
-
-
-def sign(key, claims: dict, header: dict | None = None) -> str:
-    head = b64url(json.dumps(header or {"alg": "RS256", "typ": "JWT"}).encode())
-    body = b64url(json.dumps(claims).encode())
-    signing_input = f"{head}.{body}".encode()
-    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)], input=signing_input, check=True, capture_output=True).stdout
-    return f"{head}.{body}.{b64url(sig)}"
+    return rsa_keypair(tmp_path_factory.mktemp("jwt"))
 
 
 def answer(r) -> tuple[int, list | None]:
