@@ -4,6 +4,7 @@
 mod acl_cache;
 mod authorization;
 mod catalog;
+mod context;
 mod expiration;
 mod generation;
 mod identity;
@@ -32,6 +33,7 @@ use authorization::Grant;
 
 pub use authorization::{Caller, Denial, Refused};
 pub use catalog::{Catalog, Factory};
+pub use context::{Observers, RequestContext, RequestObserver};
 pub use mounts::{normalize_mount_path, MountConfig, MountEntry, Table};
 pub use policies::{PolicyStore, StoredPolicy};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
@@ -51,6 +53,8 @@ pub struct CoreConfig {
     pub cache_capacity: u64,
     /// The secrets engines and auth methods that mounts may name.
     pub catalog: Catalog,
+    /// Audit devices and metrics: each sees every request before its backend runs and after.
+    pub observers: Observers,
 }
 
 impl Default for CoreConfig {
@@ -62,6 +66,7 @@ impl Default for CoreConfig {
             storage_type: "inmem".into(),
             cache_capacity: 100_000,
             catalog: builtin::catalog(),
+            observers: Observers::default(),
         }
     }
 }
@@ -360,11 +365,24 @@ impl Core {
         }
     }
 
-    /// Handles one logical request: token lookup, ACL, routing, backend, barrier.
+    /// Handles one logical request: token lookup, ACL, routing, backend, barrier. The
+    /// observers see it once decided and once answered (see `context`); the seal and health
+    /// endpoints, which need no token, are not observed, as Vault does not audit them.
     pub async fn handle_request(&self, req: Request) -> Result<Response, Error> {
         if let Some(resp) = builtin::system::unauthenticated(self, &req).await {
             return resp;
         }
+        let mut ctx = RequestContext::new(&req);
+        let outcome = self.route_request(&mut ctx, req).await;
+        self.config.observers.after(&ctx, outcome)
+    }
+
+    async fn route_request(
+        &self,
+        ctx: &mut RequestContext,
+        req: Request,
+    ) -> Result<Response, Error> {
+        let observers = &self.config.observers;
         let unsealed = self.unsealed()?;
         // A backend sees `""` for both `secret` and `secret/`, so the core refuses writes to
         // folder paths, as Vault's router does.
@@ -376,15 +394,17 @@ impl Core {
             let router = unsealed.router.read();
             router.route(&req.path).map(|(m, rel)| (m.clone(), rel))
         };
+        ctx.mount = routed.as_ref().map(|(m, _)| m.entry.router_path());
         // Login paths answer without a token, before the ACL, as Vault's unauthenticated paths.
         if let Some((mounted, rel)) = &routed {
             if is_unauthenticated(mounted.backend.unauthenticated_paths(), rel) {
+                observers.before(ctx, &req)?;
                 let (mounted, rel) = (mounted.clone(), rel.clone());
                 let resp = self.call_backend(&mounted, rel, req).await?;
                 return self.finish_login(&unsealed, &mounted.entry, resp).await;
             }
         }
-        let caller = self
+        let decision = self
             .decide(
                 &unsealed,
                 routed.as_ref(),
@@ -394,7 +414,18 @@ impl Core {
                 &req.path,
                 &req.data,
             )
-            .await?;
+            .await;
+        let caller = match decision {
+            Ok(caller) => Arc::new(caller),
+            Err(Refused::Denied(denial)) => {
+                ctx.denial = Some(denial);
+                observers.before(ctx, &req)?;
+                return Err(Error::PermissionDenied);
+            }
+            Err(Refused::Failed(e)) => return Err(e),
+        };
+        ctx.caller = Some(caller.clone());
+        observers.before(ctx, &req)?;
         if let Some(rel) = req.path.strip_prefix(TOKEN_MOUNT) {
             let rel = rel.to_string();
             return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
@@ -1161,6 +1192,8 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_existence;
+#[cfg(test)]
+mod tests_observers;
 #[cfg(test)]
 mod tests_pipeline;
 #[cfg(test)]

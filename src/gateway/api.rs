@@ -65,7 +65,7 @@ impl DecodedHead {
         matches!(self.operation, Operation::Update | Operation::Patch)
     }
 
-    /// Completes the request with its body.
+    /// Completes the request with its body. Its id is left for the caller to set.
     pub fn into_request(self, body: &[u8]) -> Result<Request, Error> {
         let data = if self.takes_body() {
             parse_json_object(body)?
@@ -325,10 +325,15 @@ struct ErrorBody<'a> {
     errors: &'a [String],
 }
 
-/// Turns the outcome of a request into the HTTP response, with a fresh request id.
-pub fn encode(result: Result<Response, Error>) -> http::Response<Vec<u8>> {
+/// A new request id, as Vault's: a UUID.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Turns the outcome of a request into the HTTP response, with the request's id.
+pub fn encode(result: Result<Response, Error>, request_id: &str) -> http::Response<Vec<u8>> {
     match result {
-        Ok(resp) => encode_response(&resp, &uuid::Uuid::new_v4().to_string()),
+        Ok(resp) => encode_response(&resp, request_id),
         Err(err) => encode_error(&err),
     }
 }
@@ -726,16 +731,16 @@ mod tests {
     }
 
     #[test]
-    fn encode_generates_a_uuid_request_id() {
-        let http = encode(Ok(Response::data(Map::new())));
-        let body = body_json(&http);
-        let id = body["request_id"].as_str().unwrap();
-        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+    fn the_envelope_carries_the_requests_uuid() {
+        let id = new_request_id();
+        assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+        let http = encode(Ok(Response::data(Map::new())), &id);
+        assert_eq!(body_json(&http)["request_id"], json!(id));
     }
 
     #[test]
     fn empty_response_is_204_without_body() {
-        let http = encode(Ok(Response::empty()));
+        let http = encode(Ok(Response::empty()), "id-1");
         assert_eq!(http.status(), StatusCode::NO_CONTENT);
         assert!(http.body().is_empty());
         assert!(http.headers().get(CONTENT_LENGTH).is_none());
@@ -774,11 +779,11 @@ mod tests {
 
     #[test]
     fn raw_is_sent_as_is() {
-        let http = encode(Ok(Response::raw(503, json!({"sealed": true}))));
+        let http = encode(Ok(Response::raw(503, json!({"sealed": true}))), "id-1");
         assert_eq!(http.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body_json(&http), json!({"sealed": true}));
         assert_eq!(http.headers()[CONTENT_TYPE], "application/json");
-        let http = encode(Ok(Response::raw(1000, json!({}))));
+        let http = encode(Ok(Response::raw(1000, json!({}))), "id-1");
         assert_eq!(http.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
@@ -826,7 +831,7 @@ mod tests {
             (Error::internal("boom"), 500, json!({"errors": ["boom"]})),
         ];
         for (err, status, body) in cases {
-            let http = encode(Err(err));
+            let http = encode(Err(err), "id-1");
             assert_eq!(http.status().as_u16(), status);
             assert_eq!(body_json(&http), body);
             assert_eq!(http.headers()[CONTENT_TYPE], "application/json");

@@ -177,7 +177,7 @@ struct ApiApp<H> {
 }
 
 impl<H: Handler> ApiApp<H> {
-    async fn serve(&self, session: &mut ServerSession) -> Result<Response, Error> {
+    async fn serve(&self, session: &mut ServerSession, id: &str) -> Result<Response, Error> {
         let header = session.req_header();
         if !header.raw_path_is_utf8() {
             return Err(Error::bad_request(
@@ -221,7 +221,8 @@ impl<H: Handler> ApiApp<H> {
         };
         let body = body::read_body(&mut SessionBody(session), self.limit, usage).await?;
 
-        let req = head.into_request(&body)?;
+        let mut req = head.into_request(&body)?;
+        req.id = id.to_string();
         self.handler.handle(req).await
     }
 }
@@ -229,14 +230,15 @@ impl<H: Handler> ApiApp<H> {
 #[async_trait]
 impl<H: Handler> ServeHttp for ApiApp<H> {
     async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
-        let result = self.serve(session).await;
+        let id = api::new_request_id();
+        let result = self.serve(session, &id).await;
         // After an early answer (413, 400, 404...) the rest of the body is still on the wire.
         // pingora would drain it to reuse the connection, which is unbounded work for a body
         // we just refused, so the connection is closed instead.
         if !session.is_body_done() {
             session.set_keepalive(None);
         }
-        let mut resp = api::encode(result);
+        let mut resp = api::encode(result, &id);
         if session.req_header().method == Method::HEAD {
             // The headers (Content-Length included) stay those of the GET, as HTTP wants.
             resp.body_mut().clear();

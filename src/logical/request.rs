@@ -15,6 +15,10 @@ pub enum Operation {
 /// (the router rewrites it), and absolute (`secret/data/foo`) before.
 #[derive(Clone)]
 pub struct Request {
+    /// The request id, made where the request was decoded and echoed as the envelope's
+    /// `request_id`, so audit lines and metrics name the same request. Empty for a request
+    /// made inside the process; the core then makes one.
+    pub id: String,
     pub operation: Operation,
     pub path: String,
     /// The mount this request was routed to, e.g. `secret/`; empty before routing.
@@ -33,6 +37,7 @@ pub struct Request {
 impl Request {
     pub fn new(operation: Operation, path: impl Into<String>) -> Self {
         Request {
+            id: String::new(),
             operation,
             path: path.into(),
             mount_point: String::new(),
@@ -58,6 +63,7 @@ impl Request {
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
+            .field("id", &self.id)
             .field("operation", &self.operation)
             .field("path", &self.path)
             .field("mount_point", &self.mount_point)
