@@ -183,8 +183,13 @@ def test_the_connection_cap_and_the_idle_timeout(servers):
     deadline = time.monotonic() + 15
     while True:
         sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-        sock.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n")
-        first = sock.recv(65536)
+        try:
+            sock.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            # Still over the cap (the server has not yet seen the held ones close): the
+            # refused connection may be reset rather than closed cleanly.
+            first = b""
         if first.startswith(b"HTTP/1.1"):
             break
         sock.close()
