@@ -97,8 +97,8 @@ impl From<Refused> for Error {
 }
 
 /// Who is calling, once the core has allowed the request. Holds no token id: only the
-/// accessor, which audit HMACs and the gateway may show.
-#[derive(Debug, Clone)]
+/// accessor, which audit HMACs, and the token store's key (an HMAC of the id).
+#[derive(Clone)]
 pub struct Caller {
     pub accessor: String,
     /// The token's own policies.
@@ -115,6 +115,20 @@ pub struct Caller {
     /// The token store's key of the token, for the token store's own endpoints.
     pub(super) key: String,
     pub(super) token: Arc<TokenEntry>,
+}
+
+/// Names the caller without its accessor or token key, so a `{:?}` in a log line gives
+/// nothing that audit would HMAC.
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("display_name", &self.display_name)
+            .field("policies", &self.policies)
+            .field("identity_policies", &self.identity_policies)
+            .field("entity_id", &self.entity_id)
+            .field("expire_time", &self.expire_time)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Caller {

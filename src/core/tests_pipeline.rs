@@ -94,10 +94,10 @@ async fn an_allowed_request_names_the_caller_and_its_entity() {
     assert_eq!(caller.identity_policies, ["extra"]);
     assert_eq!(caller.display_name, "userpass-alice");
     assert!(caller.expire_time.is_some() && !caller.accessor.is_empty());
-    assert!(
-        !format!("{caller:?}").contains(&token),
-        "Debug shows no token id"
-    );
+    let debug = format!("{caller:?}");
+    assert!(!debug.contains(&token), "Debug shows no token id");
+    assert!(!debug.contains(&caller.accessor), "nor the accessor");
+    assert!(debug.contains("userpass-alice"), "{debug}");
 }
 
 #[tokio::test]
