@@ -65,6 +65,31 @@ pub struct Resolved {
     pub disabled: bool,
 }
 
+/// The `identity/` mount: an ordinary backend for the router, serving the core's identity
+/// store. The store keeps its own storage view (`sys/identity/`), not the mount's, because
+/// logins through every auth method and the ACL read it too.
+pub struct IdentityBackend {
+    core: std::sync::Weak<super::Core>,
+}
+
+impl IdentityBackend {
+    pub fn new(core: std::sync::Weak<super::Core>) -> Self {
+        IdentityBackend { core }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::logical::Backend for IdentityBackend {
+    async fn handle(&self, req: &Request, _mount_storage: &dyn Storage) -> Result<Response, Error> {
+        let core = self
+            .core
+            .upgrade()
+            .ok_or_else(|| Error::internal("the core is gone"))?;
+        let unsealed = core.unsealed()?;
+        unsealed.identity.handle(req, &req.path).await
+    }
+}
+
 pub struct IdentityStore {
     storage: Arc<dyn Storage>,
     clock: SharedClock,

@@ -430,9 +430,6 @@ impl Core {
             let rel = rel.to_string();
             return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
         }
-        if let Some(rel) = req.path.strip_prefix(IDENTITY_MOUNT) {
-            return unsealed.identity.handle(&req, rel).await;
-        }
         let Some((mounted, rel)) = routed else {
             return Err(Error::NoHandler(format!(
                 "no handler for route \"{}\". route entry not found.",
@@ -725,13 +722,16 @@ impl Core {
 
     /// Writes the initial mount table and the root token into a freshly unsealed barrier.
     async fn bootstrap(&self, root_token_id: Option<&str>) -> Result<Zeroizing<String>, Error> {
-        let secrets = vec![MountEntry::new(
-            Table::Secrets,
-            "sys/",
-            "system",
-            "system endpoints used for control, policy and debugging",
-            None,
-        )];
+        let secrets = vec![
+            MountEntry::new(
+                Table::Secrets,
+                "sys/",
+                "system",
+                "system endpoints used for control, policy and debugging",
+                None,
+            ),
+            identity_mount(),
+        ];
         self.persist_mount_table(Table::Secrets, &secrets).await?;
         let auth = vec![MountEntry::new(
             Table::Auth,
@@ -833,7 +833,14 @@ impl Core {
     async fn load_unsealed(&self) -> Result<Unsealed, Error> {
         let mut router = Router::default();
         for table in [Table::Secrets, Table::Auth] {
-            for entry in self.load_mount_table(table).await? {
+            let mut entries = self.load_mount_table(table).await?;
+            // Tables written before the identity store was a mount get it now, once, so its
+            // accessor stays the same from then on.
+            if table == Table::Secrets && !entries.iter().any(|e| e.kind == "identity") {
+                entries.push(identity_mount());
+                self.persist_mount_table(table, &entries).await?;
+            }
+            for entry in entries {
                 let backend = self.backend_for(&entry)?;
                 router.insert(Mounted { entry, backend });
             }
@@ -882,6 +889,9 @@ impl Core {
             (Table::Secrets, "system") => Ok(Arc::new(builtin::system::SystemBackend::new(
                 self.this.clone(),
             ))),
+            (Table::Secrets, "identity") => {
+                Ok(Arc::new(identity::IdentityBackend::new(self.this.clone())))
+            }
             (Table::Auth, "token") => Ok(Arc::new(token_backend::ServedByTheCore)),
             _ => self.config.catalog.build(entry, &self.clock),
         }
@@ -927,6 +937,12 @@ impl Core {
                 "kv"
             }
             (Table::Secrets, "generic" | "kv") => "kv",
+            // The core's own mounts exist once, where the core put them.
+            (Table::Secrets, "system" | "identity") => {
+                return Err(Error::bad_request(format!(
+                    "mount type of \"{kind}\" is not mountable"
+                )))
+            }
             (Table::Auth, "token") => {
                 return Err(Error::bad_request(
                     "token credential backend cannot be instantiated",
@@ -965,7 +981,7 @@ impl Core {
         let Some(mounted) = unsealed.router.read().get(&router_path).cloned() else {
             return Ok(());
         };
-        if matches!(mounted.entry.kind.as_str(), "system" | "token") {
+        if matches!(mounted.entry.kind.as_str(), "system" | "identity" | "token") {
             return Err(Error::bad_request(format!("cannot unmount \"{path}\"")));
         }
         let entries: Vec<MountEntry> = unsealed
@@ -1150,8 +1166,16 @@ const TOKEN_MOUNT: &str = "auth/token/";
 /// The identity store's storage prefix inside the barrier.
 const IDENTITY_STORE_PREFIX: &str = "sys/identity/";
 
-/// Where the identity store's endpoints are served; it is always mounted.
-const IDENTITY_MOUNT: &str = "identity/";
+/// The identity store's mount, as Vault's: `identity/`, which cannot be unmounted.
+fn identity_mount() -> MountEntry {
+    MountEntry::new(
+        Table::Secrets,
+        "identity/",
+        "identity",
+        "identity store",
+        None,
+    )
+}
 
 /// The policy store's storage prefix inside the barrier.
 const POLICY_STORE_PREFIX: &str = "sys/policy/";

@@ -132,7 +132,7 @@ impl MountEntry {
             "uuid": self.uuid,
         }));
         // Vault reports a deprecation status for plugin backends, not for its own system ones.
-        if self.kind != "system" {
+        if !matches!(self.kind.as_str(), "system" | "identity") {
             map.insert("deprecation_status".into(), "supported".into());
         }
         map

@@ -1206,3 +1206,72 @@ mod acl_cache {
         assert!(!t.can_read("kv/t/acme/x").await);
     }
 }
+
+/// `identity/` is a mount like Vault's: listed, routed as any other, and neither mountable
+/// nor removable; a table from before it was a mount gets it on unseal, once.
+#[tokio::test]
+async fn the_identity_store_is_an_ordinary_mount() {
+    let t = test_support::unsealed_core().await;
+    let root = test_support::ROOT;
+    let listed = t.root(Operation::Read, "sys/mounts", json!({})).await;
+    let identity = listed.data.unwrap()["identity/"].clone();
+    assert_eq!(identity["type"], "identity");
+    assert_eq!(identity["description"], "identity store");
+    assert!(identity.get("deprecation_status").is_none());
+    let accessor = identity["accessor"].as_str().unwrap().to_string();
+    assert!(accessor.starts_with("identity_"), "{accessor}");
+
+    let created = t
+        .root(Operation::Update, "identity/entity", json!({"name": "e1"}))
+        .await;
+    assert!(created.data.unwrap()["id"].is_string());
+    let refused = t.write(root, "sys/mounts/identity", json!({})).await;
+    assert!(matches!(refused, Err(Error::BadRequest(_))));
+    match t
+        .call(root, Operation::Delete, "sys/mounts/identity", json!({}))
+        .await
+    {
+        Err(Error::BadRequest(m)) => assert_eq!(m, "cannot unmount \"identity/\""),
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
+    for kind in ["identity", "system"] {
+        match t
+            .write(root, "sys/mounts/again", json!({ "type": kind }))
+            .await
+        {
+            Err(Error::BadRequest(m)) => {
+                assert_eq!(m, format!("mount type of \"{kind}\" is not mountable"))
+            }
+            other => panic!("{kind}: expected 400, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    // A table without it (as written before) gets it on the next unseal, and keeps it.
+    let unsealed = t.core.unsealed().unwrap();
+    let without: Vec<MountEntry> = unsealed
+        .router
+        .read()
+        .entries(Table::Secrets)
+        .filter(|e| e.kind != "identity")
+        .cloned()
+        .collect();
+    drop(unsealed);
+    t.core
+        .persist_mount_table(Table::Secrets, &without)
+        .await
+        .unwrap();
+    let mut accessors = Vec::new();
+    for _ in 0..2 {
+        t.core.seal().await.unwrap();
+        t.core.unseal(&t.keys[0]).await.unwrap();
+        let listed = t.root(Operation::Read, "sys/mounts", json!({})).await;
+        accessors.push(listed.data.unwrap()["identity/"]["accessor"].clone());
+    }
+    assert!(accessors[0].is_string());
+    assert_eq!(accessors[0], accessors[1], "added once, then kept");
+    // The entity written before is still there: the store's data did not move.
+    let read = t
+        .root(Operation::Read, "identity/entity/name/e1", json!({}))
+        .await;
+    assert_eq!(read.data.unwrap()["name"], "e1");
+}
