@@ -1,0 +1,269 @@
+//! The service-account JWT as mainkey reads it before the TokenReview, as OpenBao's plugin
+//! does: the signature is checked against `pem_keys` when the config has any (without them the
+//! token is only parsed, and the API server alone judges it); the issuer when `issuer` is set
+//! and `disable_iss_validation` is off; the audience when the role names one; and `exp`,
+//! `nbf` and `iat` when present. The account's namespace, name and uid come from its claims;
+//! after the review they must be the ones the API server vouched for.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+use super::config::ConfigEntry;
+use super::login::Reviewed;
+use super::role::{bound_matches, RoleEntry};
+use crate::logical::{Error, Map};
+
+/// The algorithms OpenBao's plugin accepts (RFC 7518 §3, RSA PKCS#1 and ECDSA). jsonwebtoken
+/// has no ES512, so such a token is refused here.
+const ALGS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
+
+/// hashicorp/cap's default clock-skew leeway, which OpenBao's plugin leaves in place.
+const CLOCK_SKEW_SECS: i64 = 150;
+
+/// The service account a JWT names.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Account {
+    pub namespace: String,
+    pub name: String,
+    /// Empty when the token carries none; such a token can never match a review.
+    pub uid: String,
+    /// The legacy secret-based token's `kubernetes.io/serviceaccount/secret.name`, or "".
+    pub secret_name: String,
+    /// The token's own `aud`, asked of the TokenReview when the role names no audience.
+    pub audiences: Vec<String>,
+}
+
+/// A refusal with its reason, 403 as in OpenBao.
+fn forbidden(msg: impl Into<String>) -> Error {
+    Error::Forbidden(msg.into())
+}
+
+/// Parses a `pem_keys` entry: an RSA or EC public key. Used when the config is written, so a
+/// key that can never verify is refused then rather than at every login.
+pub(super) fn parse_pem_key(pem: &str) -> Result<DecodingKey, String> {
+    let b = pem.trim().as_bytes();
+    DecodingKey::from_rsa_pem(b)
+        .or_else(|_| DecodingKey::from_ec_pem(b))
+        .map_err(|_| "pem_keys: data does not contain any valid RSA or ECDSA public keys".into())
+}
+
+/// A string claim; absent or null is "". Another type is refused (OpenBao fails to decode
+/// it into its service-account struct).
+fn text(v: Option<&Value>) -> Result<String, Error> {
+    match v {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(forbidden("could not parse service account claims")),
+    }
+}
+
+/// A NumericDate claim in whole seconds; `None` when absent, null or 0 (go-jose's "unset").
+fn numeric_date(claims: &Map, name: &str) -> Result<Option<i64>, Error> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            // A fraction is truncated and a huge value saturates, as go-jose reads them.
+            let secs = n
+                .as_i64()
+                .unwrap_or_else(|| n.as_f64().map_or(i64::MAX, |f| f as i64));
+            Ok((secs != 0).then_some(secs))
+        }
+        Some(_) => Err(forbidden(
+            "go-jose/go-jose/jwt: expected number value to unmarshal NumericDate",
+        )),
+    }
+}
+
+/// `aud`: a string or an array of strings (RFC 7519 §4.1.3).
+fn audiences(claims: &Map) -> Result<Vec<String>, Error> {
+    let refused = || {
+        forbidden("go-jose/go-jose/jwt: expected string or array value to unmarshal to Audience")
+    };
+    match claims.get("aud") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(refused))
+            .collect(),
+        Some(_) => Err(refused()),
+    }
+}
+
+/// The claims of `jwt`, its signature verified when the config has `pem_keys`. Every token
+/// that cannot be parsed, or whose signature no key accepts, is a plain "permission denied",
+/// as OpenBao answers.
+fn decode(config: &ConfigEntry, jwt: &str) -> Result<Map, Error> {
+    let header = jsonwebtoken::decode_header(jwt).map_err(|_| Error::PermissionDenied)?;
+    // jsonwebtoken ignores `crit`; no extension is understood here, so any is refused
+    // (RFC 7515 §4.1.11), as go-jose refuses it when verifying.
+    if header_has_crit(jwt) {
+        return Err(Error::PermissionDenied);
+    }
+    if !ALGS.contains(&header.alg) {
+        return Err(forbidden(format!(
+            "invalid algorithm (alg) header: unsupported signing algorithm {:?}",
+            header.alg
+        )));
+    }
+    let mut validation = Validation::new(header.alg);
+    // The claims are checked below, with OpenBao's rules and texts.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation.leeway = 0;
+    if config.pem_keys.is_empty() {
+        // No keys: the token is parsed, not verified; the TokenReview vouches for it.
+        validation.insecure_disable_signature_validation();
+        return jsonwebtoken::decode::<Map>(jwt, &DecodingKey::from_secret(&[]), &validation)
+            .map(|d| d.claims)
+            .map_err(|_| Error::PermissionDenied);
+    }
+    config
+        .pem_keys
+        .iter()
+        .filter_map(|pem| parse_pem_key(pem).ok())
+        .find_map(|key| jsonwebtoken::decode::<Map>(jwt, &key, &validation).ok())
+        .map(|d| d.claims)
+        .ok_or(Error::PermissionDenied)
+}
+
+fn header_has_crit(jwt: &str) -> bool {
+    use base64::Engine;
+    let head = jwt.split('.').next().unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .ok()
+        .and_then(|raw| serde_json::from_slice::<Map>(&raw).ok())
+        .is_none_or(|h| h.contains_key("crit"))
+}
+
+/// `exp`, `nbf` and `iat`, each only when present, with cap's clock-skew leeway.
+fn check_times(claims: &Map, now: SystemTime) -> Result<(), Error> {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let (exp, nbf, iat) = (
+        numeric_date(claims, "exp")?,
+        numeric_date(claims, "nbf")?,
+        numeric_date(claims, "iat")?,
+    );
+    // Saturating: a claim near i64::MAX must not wrap around and pass.
+    let ahead = now.saturating_add(CLOCK_SKEW_SECS);
+    if nbf.is_some_and(|nbf| ahead < nbf) {
+        return Err(forbidden(
+            "invalid not before (nbf) claim: token not yet valid",
+        ));
+    }
+    if exp.is_some_and(|exp| now.saturating_sub(CLOCK_SKEW_SECS) > exp) {
+        return Err(forbidden(
+            "invalid expiration time (exp) claim: token is expired",
+        ));
+    }
+    if iat.is_some_and(|iat| ahead < iat) {
+        return Err(forbidden(
+            "invalid issued at (iat) claim: token issued in the future",
+        ));
+    }
+    Ok(())
+}
+
+/// The account the projected (`kubernetes.io: {namespace, serviceaccount: {name, uid}}`) or
+/// the legacy (`kubernetes.io/serviceaccount/*`) claims name; the projected ones win.
+fn account(claims: &Map) -> Result<Account, Error> {
+    let legacy = |key: &str| text(claims.get(&format!("kubernetes.io/serviceaccount/{key}")));
+    let secret_name = legacy("secret.name")?;
+    let audiences = audiences(claims)?;
+    let (namespace, name, uid) = match claims.get("kubernetes.io") {
+        None | Some(Value::Null) => (
+            legacy("namespace")?,
+            legacy("service-account.name")?,
+            legacy("service-account.uid")?,
+        ),
+        Some(Value::Object(k8s)) => {
+            let namespace = text(k8s.get("namespace"))?;
+            match k8s.get("serviceaccount") {
+                None | Some(Value::Null) => (
+                    namespace,
+                    legacy("service-account.name")?,
+                    legacy("service-account.uid")?,
+                ),
+                Some(Value::Object(sa)) => (namespace, text(sa.get("name"))?, text(sa.get("uid"))?),
+                Some(_) => return Err(forbidden("could not parse service account claims")),
+            }
+        }
+        Some(_) => return Err(forbidden("could not parse service account claims")),
+    };
+    Ok(Account {
+        namespace,
+        name,
+        uid,
+        secret_name,
+        audiences,
+    })
+}
+
+/// Parses and validates `jwt` for `role`, before the TokenReview. Returns the account it
+/// names, already checked against the role's bounds.
+pub(super) fn validate(
+    config: &ConfigEntry,
+    role: &RoleEntry,
+    jwt: &str,
+    now: SystemTime,
+) -> Result<Account, Error> {
+    let claims = decode(config, jwt)?;
+    // The claims' types first, as go-jose decodes them before any check.
+    let account = account(&claims)?;
+    if account.uid.is_empty() {
+        // OpenBao fails such a token when it names the alias; no review could match it, so
+        // the API server is not asked.
+        return Err(forbidden("could not parse UID from claims"));
+    }
+    check_times(&claims, now)?;
+    if !config.disable_iss_validation
+        && !config.issuer.is_empty()
+        && claims.get("iss").and_then(Value::as_str) != Some(config.issuer.as_str())
+    {
+        return Err(forbidden("invalid issuer (iss) claim"));
+    }
+    if !role.audience.is_empty() && !account.audiences.contains(&role.audience) {
+        return Err(forbidden(
+            "invalid audience (aud) claim: audience claim does not match any expected audience",
+        ));
+    }
+    let names = &role.bound_service_account_names;
+    let any_name = names.len() == 1 && names[0] == "*";
+    if !any_name && !bound_matches(names, &account.name) {
+        return Err(forbidden("service account name not authorized"));
+    }
+    let namespaces = &role.bound_service_account_namespaces;
+    let any_namespace = namespaces.first().is_some_and(|n| n == "*");
+    if !any_namespace && !bound_matches(namespaces, &account.namespace) {
+        return Err(forbidden("namespace not authorized"));
+    }
+    Ok(account)
+}
+
+impl Account {
+    /// After the review: the API server must vouch for the very account the token names.
+    /// A token whose claims were edited (possible when no `pem_keys` verify it) names
+    /// another account than the one the API server found, and is refused.
+    pub(super) fn matches(&self, reviewed: &Reviewed) -> Result<(), Error> {
+        if self.name != reviewed.name
+            || self.uid != reviewed.uid
+            || self.namespace != reviewed.namespace
+        {
+            return Err(Error::PermissionDenied);
+        }
+        Ok(())
+    }
+}
