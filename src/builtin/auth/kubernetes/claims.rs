@@ -2,7 +2,7 @@
 //! does: the signature is checked against `pem_keys` when the config has any (without them the
 //! token is only parsed, and the API server alone judges it); the issuer when `issuer` is set
 //! and `disable_iss_validation` is off; the audience when the role names one; and `exp`,
-//! `nbf` and `iat` when present. The account's namespace, name and uid come from its claims;
+//! `nbf` and `iat` when present (hashicorp/cap's rules, which OpenBao uses). The account's namespace, name and uid come from its claims;
 //! after the review they must be the ones the API server vouched for.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,8 +25,11 @@ const ALGS: &[Algorithm] = &[
     Algorithm::ES384,
 ];
 
-/// hashicorp/cap's default clock-skew leeway, which OpenBao's plugin leaves in place.
-const CLOCK_SKEW_SECS: i64 = 150;
+/// hashicorp/cap's defaults, which OpenBao's plugin leaves in place: the clock-skew leeway
+/// (go-jose's default, one minute) widens every time check; the other one only fills in a
+/// missing `exp` (or `nbf`).
+const CLOCK_SKEW_SECS: i64 = 60;
+const FILL_IN_LEEWAY_SECS: i64 = 150;
 
 /// The service account a JWT names.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -109,10 +112,9 @@ fn decode(config: &ConfigEntry, jwt: &str) -> Result<Map, Error> {
         return Err(Error::PermissionDenied);
     }
     if !ALGS.contains(&header.alg) {
-        return Err(forbidden(format!(
-            "invalid algorithm (alg) header: unsupported signing algorithm {:?}",
-            header.alg
-        )));
+        return Err(forbidden(
+            "invalid algorithm (alg) header parameter: token signed with unexpected algorithm",
+        ));
     }
     let mut validation = Validation::new(header.alg);
     // The claims are checked below, with OpenBao's rules and texts.
@@ -147,42 +149,69 @@ fn header_has_crit(jwt: &str) -> bool {
         .is_none_or(|h| h.contains_key("crit"))
 }
 
-/// `exp`, `nbf` and `iat`, each only when present, with cap's clock-skew leeway.
-fn check_times(claims: &Map, now: SystemTime) -> Result<(), Error> {
-    let now = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let (exp, nbf, iat) = (
-        numeric_date(claims, "exp")?,
-        numeric_date(claims, "nbf")?,
-        numeric_date(claims, "iat")?,
-    );
-    // Saturating: a claim near i64::MAX must not wrap around and pass.
-    let ahead = now.saturating_add(CLOCK_SKEW_SECS);
-    if nbf.is_some_and(|nbf| ahead < nbf) {
-        return Err(forbidden(
-            "invalid not before (nbf) claim: token not yet valid",
-        ));
+/// The time claims, read before any claim is checked (their types first, as go-jose decodes
+/// them).
+struct Times {
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+}
+
+impl Times {
+    fn of(claims: &Map) -> Result<Times, Error> {
+        Ok(Times {
+            exp: numeric_date(claims, "exp")?,
+            nbf: numeric_date(claims, "nbf")?,
+            iat: numeric_date(claims, "iat")?,
+        })
     }
-    if exp.is_some_and(|exp| now.saturating_sub(CLOCK_SKEW_SECS) > exp) {
-        return Err(forbidden(
-            "invalid expiration time (exp) claim: token is expired",
-        ));
+
+    /// As hashicorp/cap's `ValidateAllowMissingIatNbfExp`: a token with none of the three is
+    /// not time-checked (legacy secret-based tokens have none). Otherwise a missing `exp` is
+    /// the later of `iat` and `nbf` plus 150 s, a missing `nbf` is `iat`, or else `exp` minus
+    /// 150 s, and each check allows the clock skew. Saturating arithmetic: a claim near
+    /// `i64::MAX` must not wrap around and pass.
+    fn check(&self, now: SystemTime) -> Result<(), Error> {
+        let (exp, nbf, iat) = match (self.exp, self.nbf, self.iat) {
+            (None, None, None) => return Ok(()),
+            (exp, nbf, iat) => (exp, nbf, iat),
+        };
+        let exp = exp.unwrap_or_else(|| {
+            nbf.unwrap_or(0)
+                .max(iat.unwrap_or(0))
+                .saturating_add(FILL_IN_LEEWAY_SECS)
+        });
+        let nbf = nbf
+            .or(iat)
+            .unwrap_or(exp.saturating_sub(FILL_IN_LEEWAY_SECS));
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let ahead = now.saturating_add(CLOCK_SKEW_SECS);
+        if ahead < nbf {
+            return Err(forbidden(
+                "invalid not before (nbf) claim: token not yet valid",
+            ));
+        }
+        if now.saturating_sub(CLOCK_SKEW_SECS) > exp {
+            return Err(forbidden(
+                "invalid expiration time (exp) claim: token is expired",
+            ));
+        }
+        if iat.is_some_and(|iat| ahead < iat) {
+            return Err(forbidden(
+                "invalid issued at (iat) claim: token issued in the future",
+            ));
+        }
+        Ok(())
     }
-    if iat.is_some_and(|iat| ahead < iat) {
-        return Err(forbidden(
-            "invalid issued at (iat) claim: token issued in the future",
-        ));
-    }
-    Ok(())
 }
 
 /// The account the projected (`kubernetes.io: {namespace, serviceaccount: {name, uid}}`) or
 /// the legacy (`kubernetes.io/serviceaccount/*`) claims name; the projected ones win.
-fn account(claims: &Map) -> Result<Account, Error> {
+fn account(claims: &Map, audiences: Vec<String>) -> Result<Account, Error> {
     let legacy = |key: &str| text(claims.get(&format!("kubernetes.io/serviceaccount/{key}")));
     let secret_name = legacy("secret.name")?;
-    let audiences = audiences(claims)?;
     let (namespace, name, uid) = match claims.get("kubernetes.io") {
         None | Some(Value::Null) => (
             legacy("namespace")?,
@@ -221,24 +250,37 @@ pub(super) fn validate(
     now: SystemTime,
 ) -> Result<Account, Error> {
     let claims = decode(config, jwt)?;
-    // The claims' types first, as go-jose decodes them before any check.
-    let account = account(&claims)?;
-    if account.uid.is_empty() {
-        // OpenBao fails such a token when it names the alias; no review could match it, so
-        // the API server is not asked.
-        return Err(forbidden("could not parse UID from claims"));
+    // In hashicorp/cap's order: the registered claims' types, the issuer, the audience,
+    // the times; then the service-account claims.
+    let auds = audiences(&claims)?;
+    let times = Times::of(&claims)?;
+    for name in ["iss", "sub", "jti"] {
+        if !matches!(
+            claims.get(name),
+            None | Some(Value::Null | Value::String(_))
+        ) {
+            return Err(forbidden(format!(
+                "json: cannot unmarshal the {name} claim: expected a string"
+            )));
+        }
     }
-    check_times(&claims, now)?;
     if !config.disable_iss_validation
         && !config.issuer.is_empty()
         && claims.get("iss").and_then(Value::as_str) != Some(config.issuer.as_str())
     {
         return Err(forbidden("invalid issuer (iss) claim"));
     }
-    if !role.audience.is_empty() && !account.audiences.contains(&role.audience) {
+    if !role.audience.is_empty() && !auds.contains(&role.audience) {
         return Err(forbidden(
             "invalid audience (aud) claim: audience claim does not match any expected audience",
         ));
+    }
+    times.check(now)?;
+    let account = account(&claims, auds)?;
+    if account.uid.is_empty() {
+        // OpenBao fails such a token when it names the alias; no review could match it, so
+        // the API server is not asked.
+        return Err(forbidden("could not parse UID from claims"));
     }
     let names = &role.bound_service_account_names;
     let any_name = names.len() == 1 && names[0] == "*";

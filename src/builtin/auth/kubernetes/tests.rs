@@ -968,6 +968,16 @@ async fn issuer_is_checked_when_set_and_validation_is_on() {
     let before = api.seen().len();
     forbidden_with(e.login("app", &evil).await, "invalid issuer (iss) claim");
     forbidden_with(e.login("app", &no_iss).await, "invalid issuer (iss) claim");
+    // The issuer is checked before the times, as cap does.
+    let evil_and_stale = unsigned(&with(
+        with(app_claims(), "iss", json!("https://evil.example")),
+        "exp",
+        json!(now() - 3600),
+    ));
+    forbidden_with(
+        e.login("app", &evil_and_stale).await,
+        "invalid issuer (iss) claim",
+    );
     assert_eq!(api.seen().len(), before, "refused before any review");
 
     // Validation off (the default since Vault deprecated it), or no issuer set: OpenBao
@@ -1077,38 +1087,62 @@ async fn malformed_or_stale_tokens_are_refused_before_the_review() {
     };
     forbidden_with(
         e.login("app", &hs).await,
-        "invalid algorithm (alg) header: unsupported signing algorithm HS256",
+        "invalid algorithm (alg) header parameter: token signed with unexpected algorithm",
     );
-    // Time claims, when present, with cap's 150 s leeway.
+    // Time claims, when present, with cap's 60 s clock skew.
+    const EXPIRED: &str = "invalid expiration time (exp) claim: token is expired";
     for (key, value, want) in [
-        (
-            "exp",
-            t - 200,
-            "invalid expiration time (exp) claim: token is expired",
-        ),
+        ("exp", t - 90, EXPIRED),
         (
             "nbf",
-            t + 200,
+            t + 90,
             "invalid not before (nbf) claim: token not yet valid",
         ),
         (
             "iat",
-            t + 200,
+            t + 90,
             "invalid issued at (iat) claim: token issued in the future",
         ),
     ] {
         let jwt = unsigned(&with(app_claims(), key, json!(value)));
         forbidden_with(e.login("app", &jwt).await, want);
     }
-    // Within the leeway it passes.
-    let jwt = unsigned(&with(app_claims(), "exp", json!(t - 100)));
+    // Within the skew it passes.
+    let jwt = unsigned(&with(app_claims(), "exp", json!(t - 30)));
     assert!(e.login("app", &jwt).await.is_ok());
+    // Without `exp`, the token expires 150 s after the later of `iat` and `nbf` (plus the
+    // skew); with no time claim at all (a legacy token) it is not time-checked.
+    let only = |pairs: &[(&str, i64)]| {
+        let mut c = app_claims();
+        let m = c.as_object_mut().unwrap();
+        for k in ["exp", "iat", "nbf"] {
+            m.remove(k);
+        }
+        for (k, v) in pairs {
+            m.insert((*k).into(), json!(v));
+        }
+        unsigned(&c)
+    };
+    forbidden_with(e.login("app", &only(&[("iat", t - 300)])).await, EXPIRED);
+    forbidden_with(
+        e.login("app", &only(&[("iat", t - 900), ("nbf", t - 300)]))
+            .await,
+        EXPIRED,
+    );
+    assert!(e.login("app", &only(&[("iat", t - 100)])).await.is_ok());
+    assert!(e.login("app", &only(&[("nbf", t - 100)])).await.is_ok());
+    assert!(e.login("app", &only(&[])).await.is_ok());
     let reviews = api.seen().len();
     // Claims of the wrong type, and a token naming no uid.
     forbidden_with(
         e.login("app", &unsigned(&with(app_claims(), "exp", json!("soon"))))
             .await,
         "go-jose/go-jose/jwt: expected number value to unmarshal NumericDate",
+    );
+    forbidden_with(
+        e.login("app", &unsigned(&with(app_claims(), "iss", json!(1))))
+            .await,
+        "json: cannot unmarshal the iss claim: expected a string",
     );
     forbidden_with(
         e.login("app", &unsigned(&with(app_claims(), "aud", json!([1]))))
