@@ -11,6 +11,7 @@ from test_jwt_login import claims, jwt_server, rsa_key, sign  # noqa: F401 (fixt
 from test_jwt_login import login as jwt_login
 from test_kubernetes_login import k8s  # noqa: F401 (fixture)
 from test_kubernetes_login import login as k8s_login
+from test_kubernetes_login import sa_jwt
 
 pytestmark = pytest.mark.skipif(TARGET != "mainkey", reason="mainkey's JWT and Kubernetes methods")
 
@@ -44,7 +45,7 @@ def test_kubernetes_tokens_renew_while_the_role_binds_the_account(k8s):  # noqa:
     api = k8s.api
     role = "auth/kubernetes/role/payments"
     assert api.post(role, {"token_ttl": "20m", "token_max_ttl": "1h"}).status_code in (200, 204)
-    token = k8s_login(k8s, "good-jwt").json()["auth"]["client_token"]
+    token = k8s_login(k8s, sa_jwt()).json()["auth"]["client_token"]
     r = renew(k8s, token)
     assert r.status_code == 200, r.text
     assert 3600 - 60 <= r.json()["auth"]["lease_duration"] <= 3600, "capped by token_max_ttl"

@@ -109,11 +109,16 @@ impl Kubernetes {
         if !ca.trim().is_empty() {
             parse_ca_pem(&ca).map_err(Error::bad_request)?;
         }
-        let pem_keys = input::comma_strings(data, "pem_keys")?
+        let pem_keys: Vec<String> = input::comma_strings(data, "pem_keys")?
             .unwrap_or_default()
             .into_iter()
             .filter(|k| !k.is_empty())
             .collect();
+        // Each key verifies logins' signatures; one that cannot is refused now, as OpenBao
+        // refuses it, rather than silently never matching.
+        for pem in &pem_keys {
+            super::claims::parse_pem_key(pem).map_err(Error::bad_request)?;
+        }
         let entry = ConfigEntry {
             kubernetes_host: host,
             kubernetes_ca_cert: if ca.trim().is_empty() {

@@ -1,4 +1,5 @@
-//! `login`: a role name and a service-account JWT, validated by the API server's TokenReview.
+//! `login`: a role name and a service-account JWT, read locally (`claims`) and then validated
+//! by the API server's TokenReview.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::super::input;
+use super::claims::validate;
 use super::config::{load_config, parse_ca_pem, ConfigEntry};
 use super::role::{bound_matches, load_role, AliasSource};
 use super::Kubernetes;
@@ -66,14 +68,16 @@ fn agent(config: &ConfigEntry) -> Result<ureq::Agent, ReviewError> {
 }
 
 /// POSTs a TokenReview of `jwt` to the API server. Blocking; run it off the async runtime.
+/// `audiences` is what the review asks for: the role's audience, or else the token's own,
+/// as OpenBao asks; the answer must grant one of them.
 pub(super) fn review(
     config: &ConfigEntry,
     jwt: &str,
-    audience: &str,
+    audiences: &[String],
 ) -> Result<Reviewed, ReviewError> {
     let mut spec = json!({ "token": jwt });
-    if !audience.is_empty() {
-        spec["audiences"] = json!([audience]);
+    if !audiences.is_empty() {
+        spec["audiences"] = json!(audiences);
     }
     let body = json!({
         "apiVersion": "authentication.k8s.io/v1",
@@ -126,10 +130,11 @@ pub(super) fn review(
     if status["authenticated"].as_bool() != Some(true) {
         return Err(ReviewError::Denied);
     }
-    if !audience.is_empty() {
-        let granted = status["audiences"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(audience)));
+    if !audiences.is_empty() {
+        let granted = status["audiences"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|v| v.as_str().is_some_and(|v| audiences.iter().any(|w| w == v)))
+        });
         if !granted {
             return Err(ReviewError::Denied);
         }
@@ -150,23 +155,6 @@ pub(super) fn review(
         name: name.to_string(),
         uid: uid.to_string(),
     })
-}
-
-/// The legacy secret-based token's `kubernetes.io/serviceaccount/secret.name` claim, or ""
-/// (projected tokens have none). Read only after the API server vouched for the token.
-fn secret_name(jwt: &str) -> String {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap_or_default();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .and_then(|claims| {
-            claims["kubernetes.io/serviceaccount/secret.name"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
 }
 
 impl Kubernetes {
@@ -192,17 +180,21 @@ impl Kubernetes {
             ));
         };
 
-        let audience = role.audience.clone();
-        let secret_name = secret_name(&jwt);
-        let reviewed = tokio::task::spawn_blocking(move || review(&config, &jwt, &audience))
+        // The token's own claims first: its signature (with `pem_keys`), issuer, audience,
+        // times, and the role's bounds on the account it names.
+        let account = validate(&config, &role, &jwt, std::time::SystemTime::now())?;
+        let audiences = if role.audience.is_empty() {
+            account.audiences.clone()
+        } else {
+            vec![role.audience.clone()]
+        };
+        let reviewed = tokio::task::spawn_blocking(move || review(&config, &jwt, &audiences))
             .await
             .map_err(|_| Error::internal("kubernetes TokenReview task failed"))??;
-
-        if !bound_matches(&role.bound_service_account_namespaces, &reviewed.namespace)
-            || !bound_matches(&role.bound_service_account_names, &reviewed.name)
-        {
-            return Err(Error::PermissionDenied);
-        }
+        // The API server must vouch for the account the claims name, which the bounds
+        // were checked against.
+        account.matches(&reviewed)?;
+        let secret_name = account.secret_name;
 
         let mut alias_meta = BTreeMap::new();
         alias_meta.insert("service_account_name".into(), reviewed.name.clone());

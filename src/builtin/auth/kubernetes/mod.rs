@@ -1,6 +1,11 @@
 //! The Kubernetes auth method: a pod logs in with its service-account JWT, which mainkey
 //! hands to the configured API server's TokenReview endpoint.
 //!
+//! Before the review the JWT itself is read ([`claims`]): its signature is verified when the
+//! config has `pem_keys`, its issuer when `issuer` is set and `disable_iss_validation` is
+//! off, its audience and time claims, and the account it names against the role's bounds.
+//! After the review, the account the API server vouched for must be that one.
+//!
 //! Storage (the mount's own view):
 //! - `config`: a [`config::ConfigEntry`] (the reviewer JWT included; storage is sealed);
 //! - `role/<lowercased name>`: a [`role::RoleEntry`].
@@ -9,6 +14,7 @@
 //! config carries `kubernetes_ca_cert`, that CA is the only one trusted for an `https` host;
 //! otherwise the Mozilla roots are.
 
+mod claims;
 mod config;
 mod login;
 mod role;

@@ -12,9 +12,121 @@ use crate::logical::fields::into_map;
 use crate::logical::{Error, InmemStorage};
 
 const REVIEWER: &str = "reviewer-jwt-secret";
-const APP_JWT: &str = "jwt-default-app";
-/// A legacy secret-based token's shape (unsigned; only the API server judges it).
-const LEGACY_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJrdWJlcm5ldGVzLmlvL3NlcnZpY2VhY2NvdW50L3NlY3JldC5uYW1lIjoiYXBwLXRva2VuIn0.c2ln";
+
+// Signing keys shared with the JWT method's tests (read only).
+const RSA1_KEY: &str = include_str!("../jwt/testdata/rsa1.key");
+const RSA1_PUB: &str = include_str!("../jwt/testdata/rsa1.pub");
+const RSA2_KEY: &str = include_str!("../jwt/testdata/rsa2.key");
+const EC1_KEY: &str = include_str!("../jwt/testdata/ec1.key");
+const EC1_PUB: &str = include_str!("../jwt/testdata/ec1.pub");
+
+/// The issuer and audience of the API server's projected tokens.
+const K8S_ISS: &str = "https://kubernetes.default.svc";
+
+fn b64(v: &Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn now() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(d.as_secs()).unwrap()
+}
+
+/// An RS256-shaped JWT with a signature no key made: without `pem_keys` it is only parsed,
+/// and the API server alone judges it.
+fn unsigned(claims: &Value) -> String {
+    format!(
+        "{}.{}.c2ln",
+        b64(&json!({"alg": "RS256", "typ": "JWT"})),
+        b64(claims)
+    )
+}
+
+/// `claims` signed with the PKCS#8 PEM `key` (RSA for RS256, EC for ES256).
+fn signed(claims: &Value, alg: jsonwebtoken::Algorithm, key: &str) -> String {
+    use jsonwebtoken::{EncodingKey, Header};
+    let key = match alg {
+        jsonwebtoken::Algorithm::ES256 => EncodingKey::from_ec_pem(key.as_bytes()).unwrap(),
+        _ => EncodingKey::from_rsa_pem(key.as_bytes()).unwrap(),
+    };
+    jsonwebtoken::encode(&Header::new(alg), claims, &key).unwrap()
+}
+
+/// The claims of a projected service-account token for `namespace/name`, valid for an hour.
+fn projected(namespace: &str, name: &str, uid: &str) -> Value {
+    let t = now();
+    json!({
+        "aud": [K8S_ISS],
+        "exp": t + 3600,
+        "iat": t - 10,
+        "nbf": t - 10,
+        "iss": K8S_ISS,
+        "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        "kubernetes.io": {
+            "namespace": namespace,
+            "pod": {"name": format!("{name}-7c9f"), "uid": "pod-uid"},
+            "serviceaccount": {"name": name, "uid": uid},
+        },
+    })
+}
+
+/// `default/app`'s projected token.
+fn app_claims() -> Value {
+    projected("default", "app", "uid-app")
+}
+
+fn app_jwt() -> String {
+    unsigned(&app_claims())
+}
+
+/// A legacy secret-based token of `default/app`: no time claims, no audience, the older
+/// claim names.
+fn legacy_jwt() -> String {
+    unsigned(&json!({
+        "iss": "kubernetes/serviceaccount",
+        "sub": "system:serviceaccount:default:app",
+        "kubernetes.io/serviceaccount/namespace": "default",
+        "kubernetes.io/serviceaccount/secret.name": "app-token",
+        "kubernetes.io/serviceaccount/service-account.name": "app",
+        "kubernetes.io/serviceaccount/service-account.uid": "uid-app",
+    }))
+}
+
+fn kube_system_app_jwt() -> String {
+    unsigned(&projected("kube-system", "app", "uid-ks-app"))
+}
+
+fn web_jwt() -> String {
+    unsigned(&projected("default", "web", "uid-web"))
+}
+
+/// `claims` with `key` set to `value`.
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+/// `default/app`'s claims, but the API server does not authenticate the token.
+fn forged_jwt() -> String {
+    unsigned(&with(app_claims(), "test_verdict", json!("forged")))
+}
+
+/// `default/app`'s claims, but the API server fails with a 500.
+fn boom_jwt() -> String {
+    unsigned(&with(app_claims(), "test_verdict", json!("boom")))
+}
+
+/// A JWT's claims, unverified (the fake API server's view).
+fn payload(token: &str) -> Option<Value> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1)?)
+        .ok()?;
+    serde_json::from_slice(&raw).ok()
+}
 
 /// One TokenReview the fake API server received.
 #[derive(Clone, Debug)]
@@ -24,13 +136,32 @@ struct Seen {
 }
 
 /// The fake API server's verdict on a token: `(namespace, name, uid)` when it is valid.
-fn identity(token: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    match token {
-        APP_JWT | LEGACY_JWT => Some(("default", "app", "uid-app")),
-        "jwt-kube-system-app" => Some(("kube-system", "app", "uid-ks-app")),
-        "jwt-default-web" => Some(("default", "web", "uid-web")),
-        _ => None,
+/// It believes the token's own service-account claims, unless a test claim `test_review`
+/// says which account the API server really knows the token as (a token whose claims were
+/// edited), or `test_verdict` makes it refuse (`forged`) or fail (`boom`).
+fn identity(token: &str) -> Option<(String, String, String)> {
+    let claims = payload(token)?;
+    if claims["test_verdict"] == json!("forged") {
+        return None;
     }
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    if let Some([ns, name, uid]) = claims["test_review"].as_array().map(Vec::as_slice) {
+        return Some((s(ns)?, s(name)?, s(uid)?));
+    }
+    let k8s = &claims["kubernetes.io"];
+    if k8s.is_object() {
+        return Some((
+            s(&k8s["namespace"])?,
+            s(&k8s["serviceaccount"]["name"])?,
+            s(&k8s["serviceaccount"]["uid"])?,
+        ));
+    }
+    let legacy = |k: &str| s(&claims[format!("kubernetes.io/serviceaccount/{k}")]);
+    Some((
+        legacy("namespace")?,
+        legacy("service-account.name")?,
+        legacy("service-account.uid")?,
+    ))
 }
 
 fn answer(authorization: &str, body: &Value) -> (u16, Value) {
@@ -41,7 +172,7 @@ fn answer(authorization: &str, body: &Value) -> (u16, Value) {
         );
     }
     let token = body["spec"]["token"].as_str().unwrap_or_default();
-    if token == "jwt-boom" {
+    if payload(token).is_some_and(|c| c["test_verdict"] == json!("boom")) {
         return (
             500,
             json!({"kind": "Status", "status": "Failure", "code": 500}),
@@ -412,7 +543,7 @@ async fn login_over_http() {
     let e = env();
     e.setup(&http(&api), json!({})).await;
 
-    let r = e.login("app", APP_JWT).await.unwrap();
+    let r = e.login("app", &app_jwt()).await.unwrap();
     let auth = r.login.unwrap();
     assert_eq!(auth.policies, vec!["shared", "tenant-a"]);
     assert_eq!(auth.ttl, 3600);
@@ -438,7 +569,7 @@ async fn login_over_http() {
     assert_eq!(alias.metadata["service_account_namespace"], "default");
     assert!(!alias.metadata.contains_key("role"));
 
-    let legacy = e.login("app", LEGACY_JWT).await.unwrap().login.unwrap();
+    let legacy = e.login("app", &legacy_jwt()).await.unwrap().login.unwrap();
     assert_eq!(legacy.metadata["service_account_secret_name"], "app-token");
     api.seen.lock().unwrap().pop();
 
@@ -448,7 +579,8 @@ async fn login_over_http() {
     assert_eq!(seen[0].authorization, format!("Bearer {REVIEWER}"));
     assert_eq!(
         seen[0].body,
-        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": APP_JWT}})
+        // Without an audience on the role, the review asks for the token's own, as OpenBao.
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": app_jwt(), "audiences": [K8S_ISS]}})
     );
 }
 
@@ -457,7 +589,7 @@ async fn logged_in_to_app() -> (FakeApi, Env, crate::logical::Auth) {
     let api = FakeApi::start(None);
     let e = env();
     e.setup(&http(&api), json!({})).await;
-    let auth = e.login("app", APP_JWT).await.unwrap().login.unwrap();
+    let auth = e.login("app", &app_jwt()).await.unwrap().login.unwrap();
     (api, e, auth)
 }
 
@@ -554,31 +686,40 @@ async fn refused_logins() {
 
     // The API server says the token is not authenticated.
     assert!(matches!(
-        err(e.login("app", "jwt-forged").await),
+        err(e.login("app", &forged_jwt()).await),
         Error::PermissionDenied
     ));
-    // Valid service accounts outside the role's bounds.
-    assert!(matches!(
-        err(e.login("app", "jwt-kube-system-app").await),
-        Error::PermissionDenied
-    ));
-    assert!(matches!(
-        err(e.login("app", "jwt-default-web").await),
-        Error::PermissionDenied
-    ));
-    // The role names another audience than the API server grants.
+    // Valid service accounts outside the role's bounds: their claims are refused before
+    // any review, with OpenBao's texts.
+    let before = api.seen().len();
+    for (jwt, want) in [
+        (kube_system_app_jwt(), "namespace not authorized"),
+        (web_jwt(), "service account name not authorized"),
+    ] {
+        let e2 = err(e.login("app", &jwt).await);
+        assert!(matches!(&e2, Error::Forbidden(m) if m == want), "{e2:?}");
+    }
+    assert_eq!(api.seen().len(), before);
+    // The role names an audience: the token must carry it, and the review asks for it.
     e.write("role/app", json!({"audience": "vault"})).await;
-    assert!(e.login("app", APP_JWT).await.is_ok());
+    let e2 = err(e.login("app", &app_jwt()).await);
+    assert!(
+        matches!(&e2, Error::Forbidden(m) if m == "invalid audience (aud) claim: audience claim does not match any expected audience"),
+        "{e2:?}"
+    );
+    let for_vault = unsigned(&with(app_claims(), "aud", json!(["vault", "other"])));
+    assert!(e.login("app", &for_vault).await.is_ok());
     let last = api.seen().pop().unwrap();
     assert_eq!(last.body["spec"]["audiences"], json!(["vault"]));
+    e.write("role/app", json!({"audience": ""})).await;
 
     // Bad requests, before any review.
     let before = api.seen().len();
     for (body, want) in [
-        (json!({"jwt": APP_JWT}), "missing role"),
+        (json!({"jwt": app_jwt()}), "missing role"),
         (json!({"role": "app"}), "missing jwt"),
         (
-            json!({"role": "nope", "jwt": APP_JWT}),
+            json!({"role": "nope", "jwt": app_jwt()}),
             "invalid role name \"nope\"",
         ),
     ] {
@@ -592,14 +733,14 @@ async fn refused_logins() {
     e.setup(&http(&api), json!({"token_reviewer_jwt": "bad-reviewer"}))
         .await;
     assert!(matches!(
-        err(e.login("app", APP_JWT).await),
+        err(e.login("app", &app_jwt()).await),
         Error::PermissionDenied
     ));
     e.setup(&http(&api), json!({})).await;
-    let e2 = err(e.login("app", "jwt-boom").await);
+    let e2 = err(e.login("app", &boom_jwt()).await);
     assert!(matches!(e2, Error::Internal(_)), "{e2:?}");
     assert!(e2.to_string().contains("status 500"), "{e2}");
-    assert!(!e2.to_string().contains("jwt-boom"));
+    assert!(!e2.to_string().contains(&boom_jwt()));
 }
 
 #[tokio::test]
@@ -610,7 +751,7 @@ async fn login_without_config_or_server() {
         json!({"bound_service_account_names": "app", "bound_service_account_namespaces": "default"}),
     )
     .await;
-    let e2 = err(e.login("app", APP_JWT).await);
+    let e2 = err(e.login("app", &app_jwt()).await);
     assert!(matches!(e2, Error::Internal(_)));
     assert!(e2
         .to_string()
@@ -627,11 +768,14 @@ async fn login_without_config_or_server() {
         json!({"kubernetes_host": format!("http://127.0.0.1:{port}"), "token_reviewer_jwt": REVIEWER}),
     )
     .await;
-    let e2 = err(e.login("app", APP_JWT).await);
+    let e2 = err(e.login("app", &app_jwt()).await);
     assert!(matches!(e2, Error::Internal(_)), "{e2:?}");
     let msg = e2.to_string();
     assert!(msg.contains("TokenReview request to"), "{msg}");
-    assert!(!msg.contains(APP_JWT) && !msg.contains(REVIEWER), "{msg}");
+    assert!(
+        !msg.contains(&app_jwt()) && !msg.contains(REVIEWER),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -651,18 +795,18 @@ async fn star_bounds_and_the_clients_own_jwt() {
     )
     .await;
     for (jwt, alias) in [
-        (APP_JWT, "default/app"),
-        ("jwt-kube-system-app", "kube-system/app"),
-        ("jwt-default-web", "default/web"),
+        (app_jwt(), "default/app"),
+        (kube_system_app_jwt(), "kube-system/app"),
+        (web_jwt(), "default/web"),
     ] {
-        let auth = e.login("any", jwt).await.unwrap().login.unwrap();
+        let auth = e.login("any", &jwt).await.unwrap().login.unwrap();
         assert_eq!(auth.alias.unwrap().name, alias);
         assert_eq!(auth.metadata["role"], "any");
         let seen = api.seen().pop().unwrap();
         assert_eq!(seen.authorization, format!("Bearer {jwt}"));
     }
     assert!(matches!(
-        err(e.login("any", "jwt-forged").await),
+        err(e.login("any", &forged_jwt()).await),
         Error::PermissionDenied
     ));
 
@@ -672,10 +816,10 @@ async fn star_bounds_and_the_clients_own_jwt() {
         json!({"bound_service_account_names": "ap*", "bound_service_account_namespaces": "kube-*"}),
     )
     .await;
-    assert!(e.login("kube", "jwt-kube-system-app").await.is_ok());
+    assert!(e.login("kube", &kube_system_app_jwt()).await.is_ok());
     assert!(matches!(
-        err(e.login("kube", APP_JWT).await),
-        Error::PermissionDenied
+        err(e.login("kube", &app_jwt()).await),
+        Error::Forbidden(m) if m == "namespace not authorized"
     ));
 }
 
@@ -687,7 +831,7 @@ async fn login_over_https_trusts_only_the_configured_ca() {
 
     e.setup(&https(&api), json!({"kubernetes_ca_cert": ours.ca_pem}))
         .await;
-    let auth = e.login("app", APP_JWT).await.unwrap().login.unwrap();
+    let auth = e.login("app", &app_jwt()).await.unwrap().login.unwrap();
     assert_eq!(auth.alias.unwrap().name, "uid-app");
     assert_eq!(api.seen().len(), 1);
     assert_eq!(api.seen()[0].authorization, format!("Bearer {REVIEWER}"));
@@ -696,16 +840,329 @@ async fn login_over_https_trusts_only_the_configured_ca() {
     let other = pki();
     e.setup(&https(&api), json!({"kubernetes_ca_cert": other.ca_pem}))
         .await;
-    let e2 = err(e.login("app", APP_JWT).await);
+    let e2 = err(e.login("app", &app_jwt()).await);
     assert!(matches!(e2, Error::Internal(_)), "{e2:?}");
     let msg = e2.to_string();
     assert!(msg.contains("invalid peer certificate"), "{msg}");
-    assert!(!msg.contains(APP_JWT) && !msg.contains(REVIEWER), "{msg}");
+    assert!(
+        !msg.contains(&app_jwt()) && !msg.contains(REVIEWER),
+        "{msg}"
+    );
     // No CA configured: the public roots do not know the test CA either.
     e.setup(&https(&api), json!({})).await;
     assert!(matches!(
-        err(e.login("app", APP_JWT).await),
+        err(e.login("app", &app_jwt()).await),
         Error::Internal(_)
     ));
     assert_eq!(api.seen().len(), 1);
+}
+
+/// A Forbidden refusal with exactly `want`.
+fn forbidden_with(r: Result<Response, Error>, want: &str) {
+    let e = err(r);
+    assert!(
+        matches!(&e, Error::Forbidden(m) if m == want),
+        "{e:?}, wanted {want:?}"
+    );
+}
+
+#[tokio::test]
+async fn claims_naming_another_account_than_the_review_are_refused() {
+    let api = FakeApi::start(None);
+    let e = env();
+    e.setup(&http(&api), json!({})).await;
+    e.write(
+        "role/any",
+        json!({"bound_service_account_names": "*", "bound_service_account_namespaces": "*"}),
+    )
+    .await;
+    // Without pem_keys nothing stops a client from editing the claims: the token names
+    // `default/app` (within the role's bounds) while the API server knows it as another
+    // account. Each field that differs is enough.
+    for review in [
+        json!(["default", "web", "uid-web"]),
+        json!(["default", "app", "uid-other"]),
+        json!(["kube-system", "app", "uid-app"]),
+    ] {
+        let jwt = unsigned(&with(app_claims(), "test_review", review.clone()));
+        for role in ["app", "any"] {
+            assert!(
+                matches!(err(e.login(role, &jwt).await), Error::PermissionDenied),
+                "{review} {role}"
+            );
+        }
+    }
+    // The same token whose claims name the reviewed account passes.
+    let honest = unsigned(&with(
+        app_claims(),
+        "test_review",
+        json!(["default", "app", "uid-app"]),
+    ));
+    assert!(e.login("app", &honest).await.is_ok());
+}
+
+#[tokio::test]
+async fn bounds_are_checked_on_the_claims_before_the_review() {
+    let api = FakeApi::start(None);
+    let e = env();
+    e.setup(&http(&api), json!({})).await;
+    // The API server would vouch for `default/app`, but the claims name other accounts.
+    let claims_say = |ns: &str, name: &str| {
+        let mut c = projected(ns, name, "uid-app");
+        c["test_review"] = json!(["default", "app", "uid-app"]);
+        unsigned(&c)
+    };
+    forbidden_with(
+        e.login("app", &claims_say("default", "web")).await,
+        "service account name not authorized",
+    );
+    forbidden_with(
+        e.login("app", &claims_say("other", "app")).await,
+        "namespace not authorized",
+    );
+    // The name is checked first, as in OpenBao.
+    forbidden_with(
+        e.login("app", &claims_say("other", "web")).await,
+        "service account name not authorized",
+    );
+    // The legacy claim names count too.
+    let legacy = |ns: &str, name: &str| {
+        unsigned(&json!({
+            "iss": "kubernetes/serviceaccount",
+            "kubernetes.io/serviceaccount/namespace": ns,
+            "kubernetes.io/serviceaccount/service-account.name": name,
+            "kubernetes.io/serviceaccount/service-account.uid": "uid-app",
+            "test_review": ["default", "app", "uid-app"],
+        }))
+    };
+    forbidden_with(
+        e.login("app", &legacy("default", "web")).await,
+        "service account name not authorized",
+    );
+    forbidden_with(
+        e.login("app", &legacy("kube-system", "app")).await,
+        "namespace not authorized",
+    );
+    assert!(e.login("app", &legacy("default", "app")).await.is_ok());
+    // Only that last one reached the API server.
+    assert_eq!(api.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn issuer_is_checked_when_set_and_validation_is_on() {
+    let api = FakeApi::start(None);
+    let e = env();
+    let evil = unsigned(&with(app_claims(), "iss", json!("https://evil.example")));
+    let no_iss = {
+        let mut c = app_claims();
+        c.as_object_mut().unwrap().remove("iss");
+        unsigned(&c)
+    };
+
+    e.setup(
+        &http(&api),
+        json!({"issuer": K8S_ISS, "disable_iss_validation": false}),
+    )
+    .await;
+    assert!(e.login("app", &app_jwt()).await.is_ok());
+    let before = api.seen().len();
+    forbidden_with(e.login("app", &evil).await, "invalid issuer (iss) claim");
+    forbidden_with(e.login("app", &no_iss).await, "invalid issuer (iss) claim");
+    // The issuer is checked before the times, as cap does.
+    let evil_and_stale = unsigned(&with(
+        with(app_claims(), "iss", json!("https://evil.example")),
+        "exp",
+        json!(now() - 3600),
+    ));
+    forbidden_with(
+        e.login("app", &evil_and_stale).await,
+        "invalid issuer (iss) claim",
+    );
+    assert_eq!(api.seen().len(), before, "refused before any review");
+
+    // Validation off (the default since Vault deprecated it), or no issuer set: OpenBao
+    // checks nothing, and neither does mainkey.
+    for config in [
+        json!({"issuer": K8S_ISS}),
+        json!({"issuer": K8S_ISS, "disable_iss_validation": true}),
+        json!({"disable_iss_validation": false}),
+    ] {
+        e.setup(&http(&api), config.clone()).await;
+        assert!(e.login("app", &evil).await.is_ok(), "{config}");
+    }
+}
+
+#[tokio::test]
+async fn pem_keys_verify_the_signature() {
+    use jsonwebtoken::Algorithm::{ES256, RS256};
+    let api = FakeApi::start(None);
+    let e = env();
+    e.setup(&http(&api), json!({"pem_keys": [RSA1_PUB, EC1_PUB]}))
+        .await;
+    assert_eq!(
+        e.read("config").await["pem_keys"],
+        json!([RSA1_PUB.trim(), EC1_PUB.trim()])
+    );
+
+    // Signed by a configured key: RSA or EC.
+    assert!(e
+        .login("app", &signed(&app_claims(), RS256, RSA1_KEY))
+        .await
+        .is_ok());
+    assert!(e
+        .login("app", &signed(&app_claims(), ES256, EC1_KEY))
+        .await
+        .is_ok());
+    let before = api.seen().len();
+
+    // Another key, no signature at all, claims edited after signing, `alg: none`, a `crit`
+    // header, or no JWT: a plain "permission denied", and the API server is not asked.
+    let good = signed(&app_claims(), RS256, RSA1_KEY);
+    let parts: Vec<&str> = good.split('.').collect();
+    let edited = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(&projected("kube-system", "admin", "uid-admin")),
+        parts[2]
+    );
+    let none = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&app_claims()));
+    let crit = {
+        let head = b64(&json!({"alg": "RS256", "crit": ["exp"], "exp": 1}));
+        let body = b64(&app_claims());
+        format!("{head}.{body}.{}", parts[2])
+    };
+    for (what, jwt) in [
+        ("another key", signed(&app_claims(), RS256, RSA2_KEY)),
+        ("unsigned", app_jwt()),
+        ("edited", edited),
+        ("alg none", none),
+        ("crit", crit),
+        ("not a jwt", "not-a-jwt".to_string()),
+    ] {
+        assert!(
+            matches!(err(e.login("app", &jwt).await), Error::PermissionDenied),
+            "{what}"
+        );
+    }
+    assert_eq!(api.seen().len(), before);
+
+    // A key that can verify nothing is refused when the config is written.
+    let e2 = err(e
+        .call(
+            Operation::Update,
+            "config",
+            json!({"kubernetes_host": http(&api), "pem_keys": ["garbage"]}),
+        )
+        .await);
+    assert!(matches!(e2, Error::BadRequest(_)), "{e2:?}");
+    assert!(e2.to_string().contains("pem_keys"), "{e2}");
+}
+
+#[tokio::test]
+async fn malformed_or_stale_tokens_are_refused_before_the_review() {
+    let api = FakeApi::start(None);
+    let e = env();
+    e.setup(&http(&api), json!({})).await;
+    let t = now();
+    // Unparseable tokens: plain "permission denied", as OpenBao's signature step fails.
+    for jwt in [
+        "not-a-jwt",
+        "a.b.c",
+        &format!("x.{}.c2ln", b64(&app_claims())),
+    ] {
+        assert!(
+            matches!(err(e.login("app", jwt).await), Error::PermissionDenied),
+            "{jwt}"
+        );
+    }
+    // An HMAC token is not a service-account token.
+    let hs = {
+        use jsonwebtoken::{encode, EncodingKey, Header};
+        encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            &app_claims(),
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap()
+    };
+    forbidden_with(
+        e.login("app", &hs).await,
+        "invalid algorithm (alg) header parameter: token signed with unexpected algorithm",
+    );
+    // Time claims, when present, with cap's 60 s clock skew.
+    const EXPIRED: &str = "invalid expiration time (exp) claim: token is expired";
+    for (key, value, want) in [
+        ("exp", t - 90, EXPIRED),
+        (
+            "nbf",
+            t + 90,
+            "invalid not before (nbf) claim: token not yet valid",
+        ),
+        (
+            "iat",
+            t + 90,
+            "invalid issued at (iat) claim: token issued in the future",
+        ),
+    ] {
+        let jwt = unsigned(&with(app_claims(), key, json!(value)));
+        forbidden_with(e.login("app", &jwt).await, want);
+    }
+    // Within the skew it passes.
+    let jwt = unsigned(&with(app_claims(), "exp", json!(t - 30)));
+    assert!(e.login("app", &jwt).await.is_ok());
+    // Without `exp`, the token expires 150 s after the later of `iat` and `nbf` (plus the
+    // skew); with no time claim at all (a legacy token) it is not time-checked.
+    let only = |pairs: &[(&str, i64)]| {
+        let mut c = app_claims();
+        let m = c.as_object_mut().unwrap();
+        for k in ["exp", "iat", "nbf"] {
+            m.remove(k);
+        }
+        for (k, v) in pairs {
+            m.insert((*k).into(), json!(v));
+        }
+        unsigned(&c)
+    };
+    forbidden_with(e.login("app", &only(&[("iat", t - 300)])).await, EXPIRED);
+    forbidden_with(
+        e.login("app", &only(&[("iat", t - 900), ("nbf", t - 300)]))
+            .await,
+        EXPIRED,
+    );
+    assert!(e.login("app", &only(&[("iat", t - 100)])).await.is_ok());
+    assert!(e.login("app", &only(&[("nbf", t - 100)])).await.is_ok());
+    assert!(e.login("app", &only(&[])).await.is_ok());
+    let reviews = api.seen().len();
+    // Claims of the wrong type, and a token naming no uid.
+    forbidden_with(
+        e.login("app", &unsigned(&with(app_claims(), "exp", json!("soon"))))
+            .await,
+        "go-jose/go-jose/jwt: expected number value to unmarshal NumericDate",
+    );
+    forbidden_with(
+        e.login("app", &unsigned(&with(app_claims(), "iss", json!(1))))
+            .await,
+        "json: cannot unmarshal the iss claim: expected a string",
+    );
+    forbidden_with(
+        e.login("app", &unsigned(&with(app_claims(), "aud", json!([1]))))
+            .await,
+        "go-jose/go-jose/jwt: expected string or array value to unmarshal to Audience",
+    );
+    let mut c = app_claims();
+    c["kubernetes.io"]["serviceaccount"]["name"] = json!(7);
+    forbidden_with(
+        e.login("app", &unsigned(&c)).await,
+        "could not parse service account claims",
+    );
+    let mut c = app_claims();
+    c["kubernetes.io"]["serviceaccount"]
+        .as_object_mut()
+        .unwrap()
+        .remove("uid");
+    forbidden_with(
+        e.login("app", &unsigned(&c)).await,
+        "could not parse UID from claims",
+    );
+    assert_eq!(api.seen().len(), reviews);
 }
