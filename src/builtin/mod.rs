@@ -26,8 +26,8 @@ pub fn catalog() -> Catalog {
         .register(Table::Auth, "userpass", |_, clock| {
             Ok(Arc::new(auth::Userpass::new().with_clock(clock.clone())))
         })
-        .register(Table::Auth, "kubernetes", |_, _| {
-            Ok(Arc::new(auth::kubernetes::Kubernetes::new()))
+        .register(Table::Auth, "kubernetes", |_, clock| {
+            Ok(Arc::new(auth::kubernetes::Kubernetes::new(clock.clone())))
         })
         .register(Table::Auth, "jwt", |_, clock| {
             Ok(Arc::new(auth::jwt::Jwt::new(clock.clone())))

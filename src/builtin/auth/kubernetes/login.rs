@@ -182,7 +182,7 @@ impl Kubernetes {
 
         // The token's own claims first: its signature (with `pem_keys`), issuer, audience,
         // times, and the role's bounds on the account it names.
-        let account = validate(&config, &role, &jwt, std::time::SystemTime::now())?;
+        let account = validate(&config, &role, &jwt, self.clock.now())?;
         let audiences = if role.audience.is_empty() {
             account.audiences.clone()
         } else {

@@ -29,19 +29,16 @@ use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 pub struct Kubernetes {
     /// Serializes changes of the config and of roles.
     lock: Mutex<()>,
+    /// The core's clock, for the service-account JWT's time claims.
+    clock: crate::clock::SharedClock,
 }
 
 impl Kubernetes {
-    pub fn new() -> Self {
+    pub fn new(clock: crate::clock::SharedClock) -> Self {
         Kubernetes {
             lock: Mutex::new(()),
+            clock,
         }
-    }
-}
-
-impl Default for Kubernetes {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

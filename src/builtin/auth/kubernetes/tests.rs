@@ -321,7 +321,7 @@ struct Env {
 
 fn env() -> Env {
     Env {
-        b: Kubernetes::new(),
+        b: Kubernetes::new(Arc::new(crate::clock::SystemClock)),
         s: InmemStorage::new(),
     }
 }
