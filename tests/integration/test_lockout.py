@@ -86,9 +86,9 @@ def test_tune_and_locked_users_answer_as_openbao(servers):
     assert mine == theirs
 
 
-def _anonymise(data: dict, acc: str, rid: str) -> dict:
-    """The answer with this server's own accessor and role-id replaced, to compare two servers."""
-    text = json.dumps(data).replace(acc, "<accessor>").replace(rid, "<role_id>")
+def _anonymise(data: dict, acc: str, alias: str) -> dict:
+    """The answer with this server's own accessor and alias (role-id, user) replaced."""
+    text = json.dumps(data).replace(acc, "<accessor>").replace(alias, "<alias>")
     return json.loads(text)
 
 
@@ -138,3 +138,27 @@ def test_a_bad_user_lockout_block_stops_the_server_with_file_block_and_key(serve
     assert code not in (None, 0)
     out = srv.output()
     assert 'user_lockout "all": lockout_threshold: expected an integer, got "many"' in out, out
+
+
+def test_a_locked_userpass_user_is_listed_and_unlocked_as_in_openbao(servers):
+    srv = servers.target()
+    srv.init_unseal()
+    srv.api.token = srv.root_token
+    bao = servers.openbao_dev()
+    seen = []
+    for s in (srv, bao):
+        api = s.api
+        ok(api.post("sys/auth/up", {"type": "userpass"}))
+        ok(api.post("auth/up/users/alice", {"password": "right"}))
+        ok(api.post("sys/auth/up/tune", {"user_lockout_config": {"lockout_threshold": 2}}))
+        acc = ok(api.get("sys/auth"))["data"]["up/"]["accessor"]
+        anon = type(api)(api.url)
+        for _ in range(2):
+            assert anon.post("auth/up/login/alice", {"password": "wrong"}, token=None).status_code == 400
+        locked = anon.post("auth/up/login/alice", {"password": "right"}, token=None)
+        listed = ok(api.get("sys/locked-users", params={"mount_accessor": acc}))["data"]
+        unlock = api.post(f"sys/locked-users/{acc}/unlock/alice", {})
+        after = anon.post("auth/up/login/alice", {"password": "right"}, token=None)
+        seen.append((locked.status_code != 200, _anonymise(listed, acc, "alice"), unlock.status_code, after.status_code))
+    assert seen[0] == seen[1]
+    assert seen[0][1]["by_namespace"][0]["mount_accessors"][0]["alias_identifiers"] == ["<alias>"]
