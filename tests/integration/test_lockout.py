@@ -51,6 +51,7 @@ def test_tune_and_locked_users_answer_as_openbao(servers):
         assert tuned(s) == {}, "untuned mounts show no lockout keys"
         ok(s.api.post("sys/auth/ar/tune", {"user_lockout_config": {"lockout_threshold": "2", "lockout_duration": "10m"}}))
         after_tune = tuned(s)
+        listing = ok(s.api.get("sys/auth"))["data"]["ar/"]["config"].get("user_lockout_config")
         for _ in range(2):
             assert login(s, rid, "wrong").status_code == 400
         locked = login(s, rid, sid)
@@ -65,6 +66,7 @@ def test_tune_and_locked_users_answer_as_openbao(servers):
         seen.append(
             {
                 "tune": after_tune,
+                "listing": listing,
                 "locked": locked.status_code != 200,
                 "listed": _anonymise(listed, acc, rid),
                 "by_accessor": _anonymise(by_accessor, acc, rid),
@@ -81,6 +83,7 @@ def test_tune_and_locked_users_answer_as_openbao(servers):
         "user_lockout_duration": 600,
         "user_lockout_threshold": 2,
     }
+    assert mine["listing"]["user_lockout_threshold"] == 2
     assert mine["locked"] and mine["after_unlock"] == 200
     assert mine["listed"]["total"] == 1
     assert mine == theirs
