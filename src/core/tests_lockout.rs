@@ -139,6 +139,13 @@ async fn the_tune_sets_the_lockout_and_locked_users_lists_and_unlocks() {
         assert!(login(&t, &rid, "wrong").await.is_err());
     }
     login(&t, &rid, &sid).await.unwrap();
+    // The documented name of the counter reset is taken as OpenBao's wire name is.
+    t.root(
+        Operation::Update,
+        "sys/auth/ar/tune",
+        json!({"user_lockout_config": {"lockout_counter_reset": "90s"}}),
+    )
+    .await;
     let tune = t
         .root(Operation::Read, "sys/auth/ar/tune", json!({}))
         .await
@@ -150,6 +157,7 @@ async fn the_tune_sets_the_lockout_and_locked_users_lists_and_unlocks() {
     );
     assert_eq!(tune["user_lockout_duration"], 0);
     assert_eq!(tune["user_lockout_disable"], true);
+    assert_eq!(tune["user_lockout_counter_reset_duration"], 90);
 }
 
 #[tokio::test]

@@ -134,8 +134,9 @@ async fn tune(core: &Core, table: Table, path: &str, data: &Map) -> Result<Respo
 }
 
 /// Vault's `user_lockout_config` tune object: `lockout_threshold`, `lockout_duration`,
-/// `lockout_counter_reset_duration` and `lockout_disable`. A duration of `"system"`, like a
-/// zero, goes back to the server's setting. An empty or absent object changes nothing.
+/// `lockout_counter_reset_duration` (or `lockout_counter_reset`) and `lockout_disable`. A
+/// duration of `"system"`, like a zero, goes back to the server's setting. An empty or
+/// absent object changes nothing.
 fn user_lockout_tune(data: &Map) -> Result<Option<UserLockoutTune>, Error> {
     let Some(c) = fields::object(data, "user_lockout_config")? else {
         return Ok(None);
@@ -158,7 +159,12 @@ fn user_lockout_tune(data: &Map) -> Result<Option<UserLockoutTune>, Error> {
     Ok(Some(UserLockoutTune {
         threshold,
         duration: duration("lockout_duration")?,
-        counter_reset: duration("lockout_counter_reset_duration")?,
+        // OpenBao reads `lockout_counter_reset_duration` and its documentation names
+        // `lockout_counter_reset`; both are taken, the former first.
+        counter_reset: match duration("lockout_counter_reset_duration")? {
+            Some(d) => Some(d),
+            None => duration("lockout_counter_reset")?,
+        },
         disable: fields::boolean(&c, "lockout_disable")?,
     }))
 }
