@@ -104,6 +104,11 @@ async fn build_core(
         default_lease_ttl: config.default_lease_ttl,
         max_lease_ttl: config.max_lease_ttl,
         storage_type: storage_type.to_string(),
+        user_lockout: config
+            .user_lockout
+            .iter()
+            .map(|(kind, b)| (kind.clone(), lockout_layer(b)))
+            .collect(),
         ..CoreConfig::default()
     };
     Core::new(backend, Arc::new(SystemClock), core_config)
@@ -153,4 +158,14 @@ async fn dev_setup(
         init.root_token.as_str()
     );
     Ok(())
+}
+
+/// A server `user_lockout` block as the core's lockout layer (whole seconds, as the tune's).
+fn lockout_layer(b: &crate::config::UserLockoutBlock) -> crate::core::UserLockoutTune {
+    crate::core::UserLockoutTune {
+        threshold: b.lockout_threshold,
+        duration: b.lockout_duration.map(|d| d.as_secs()),
+        counter_reset: b.lockout_counter_reset.map(|d| d.as_secs()),
+        disable: b.disable_lockout,
+    }
 }

@@ -1,14 +1,15 @@
 //! Typed extraction: the one path from the normalized tree (whatever the file format was) to a
 //! validated [`ServerConfig`]. Every error names the file, the block and the key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::ConfigError;
 use super::tree::{Body, Content, Item, Value};
 use super::types::{
-    ListenerConfig, ListenerLimits, ServerConfig, StorageConfig, TlsFiles, DEFAULT_LEASE_TTL,
-    DEFAULT_MAX_REQUEST_SIZE,
+    ListenerConfig, ListenerLimits, ServerConfig, StorageConfig, TlsFiles, UserLockoutBlock,
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_REQUEST_SIZE,
 };
 use super::values;
 
@@ -63,7 +64,6 @@ pub const UNSUPPORTED_TOP_LEVEL_KEYS: &[&str] = &[
     "kms_library",
     "plugin",
     "seal",
-    "user_lockout",
 ];
 
 /// `listener "tcp"` keys that Vault accepts and mainkey ignores (timeouts, forwarded-for
@@ -152,6 +152,7 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
     let mut disable_mlock = false;
     let mut default_lease_ttl = None;
     let mut max_lease_ttl = None;
+    let mut user_lockout = BTreeMap::new();
 
     let listener_blocks = body
         .items
@@ -176,6 +177,14 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
                     at.block = at.block.map(|b| format!("{b} #{number}"));
                 }
                 listeners.push(listener_config(&at, &item.labels[0], body)?);
+            }
+            "user_lockout" => {
+                let (at, body) = block_with_label(file, item)?;
+                let kind = item.labels[0].to_lowercase();
+                let block = user_lockout_block(&at, &kind, body)?;
+                if user_lockout.insert(kind, block).is_some() {
+                    return Err(at.error(None, "only one user_lockout block per type is allowed"));
+                }
             }
             "api_addr" => {
                 let addr = top.convert(item, values::string)?;
@@ -225,7 +234,53 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
         disable_mlock,
         default_lease_ttl,
         max_lease_ttl,
+        user_lockout,
     })
+}
+
+/// `user_lockout "all"|"userpass"|"approle" { ... }` with Vault's four keys.
+fn user_lockout_block(
+    at: &At<'_>,
+    kind: &str,
+    body: &Body,
+) -> Result<UserLockoutBlock, ConfigError> {
+    match kind {
+        "all" | "userpass" | "approle" => {}
+        // Vault also takes "ldap"; mainkey has no LDAP method, so the block would do nothing.
+        other => {
+            return Err(at.error(
+                None,
+                format!(
+                    "unsupported auth type {other:?}; user_lockout applies to \"all\", \"userpass\" or \"approle\""
+                ),
+            ))
+        }
+    }
+    let mut block = UserLockoutBlock::default();
+    for item in &body.items {
+        match item.key.as_str() {
+            "lockout_threshold" => {
+                let n = at.convert(item, values::integer)?;
+                block.lockout_threshold = Some(u32::try_from(n).map_err(|_| {
+                    at.error(
+                        Some(&item.key),
+                        format!("must be between 0 and {}, got {n}", u32::MAX),
+                    )
+                })?);
+            }
+            "lockout_duration" => {
+                block.lockout_duration = Some(at.convert(item, values::duration)?);
+            }
+            "lockout_counter_reset" => {
+                block.lockout_counter_reset = Some(at.convert(item, values::duration)?);
+            }
+            "disable_lockout" => {
+                block.disable_lockout = Some(at.convert(item, values::boolean)?);
+            }
+            key => return Err(at.error(Some(key), "unknown key")),
+        }
+    }
+    Ok(block)
 }
 
 /// Zero or unset means Vault's default (768h). An explicit default longer than the maximum is

@@ -16,8 +16,8 @@ pub use error::ConfigError;
 pub use extract::{IGNORED_LISTENER_KEYS, IGNORED_TOP_LEVEL_KEYS, UNSUPPORTED_TOP_LEVEL_KEYS};
 pub use types::{
     JsonLimits, ListenerConfig, ListenerLimits, ServerConfig, StorageConfig, TlsFiles,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE_TTL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_SIZE,
-    DEFAULT_READ_HEADER_TIMEOUT,
+    UserLockoutBlock, DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE_TTL, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_REQUEST_SIZE, DEFAULT_READ_HEADER_TIMEOUT,
 };
 
 /// The syntax of a config file.

@@ -873,3 +873,74 @@ mod never_aborts {
         run_on_stack(STACK, 384, || mutated(SEED_JSON), |text| both(text));
     }
 }
+
+/// Issue 8 §4: Vault's `user_lockout` server blocks, once refused as unsupported.
+#[test]
+fn user_lockout_blocks_parse_as_vaults() {
+    let c = hcl_ok(&with_top(
+        "user_lockout \"all\" {\n  lockout_threshold = 7\n  lockout_duration = \"30m\"\n}\n\
+         user_lockout \"userpass\" {\n  lockout_threshold = \"3\"\n  lockout_counter_reset = 60\n  disable_lockout = \"false\"\n}\n\
+         user_lockout \"AppRole\" { disable_lockout = true }",
+    ));
+    assert_eq!(
+        c.user_lockout["all"],
+        UserLockoutBlock {
+            lockout_threshold: Some(7),
+            lockout_duration: Some(Duration::from_secs(1800)),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        c.user_lockout["userpass"],
+        UserLockoutBlock {
+            lockout_threshold: Some(3),
+            lockout_counter_reset: Some(Duration::from_secs(60)),
+            disable_lockout: Some(false),
+            ..Default::default()
+        }
+    );
+    assert_eq!(c.user_lockout["approle"].disable_lockout, Some(true));
+    assert!(hcl_ok(&with_top("")).user_lockout.is_empty());
+    let j = json(
+        r#"{"storage": {"redb": {"path": "/tmp/x.redb"}}, "listener": {"tcp": {"tls_disable": true}},
+            "user_lockout": {"all": {"lockout_threshold": 2}}}"#,
+    )
+    .unwrap();
+    assert_eq!(j.user_lockout["all"].lockout_threshold, Some(2));
+}
+
+#[test]
+fn user_lockout_errors_name_the_file_block_and_key() {
+    for (text, want) in [
+        (
+            with_top("user_lockout \"ldap\" {}"),
+            "config.hcl: user_lockout \"ldap\": unsupported auth type \"ldap\"; user_lockout applies to \"all\", \"userpass\" or \"approle\"",
+        ),
+        (
+            with_top("user_lockout \"all\" { lockout_threshold = -1 }"),
+            "config.hcl: user_lockout \"all\": lockout_threshold: must be between 0 and 4294967295, got -1",
+        ),
+        (
+            with_top("user_lockout \"all\" { lockout_duration = \"soon\" }"),
+            "config.hcl: user_lockout \"all\": lockout_duration: expected a duration such as \"768h\", \"30s\", \"1h30m\" or a number of seconds, got \"soon\"",
+        ),
+        (
+            with_top("user_lockout \"userpass\" { disable_lockout = \"maybe\" }"),
+            "config.hcl: user_lockout \"userpass\": disable_lockout: expected a boolean (true, false, 1, 0), got \"maybe\"",
+        ),
+        (
+            with_top("user_lockout \"all\" { lockout_treshold = 3 }"),
+            "config.hcl: user_lockout \"all\": lockout_treshold: unknown key",
+        ),
+        (
+            with_top("user_lockout \"all\" {}\nuser_lockout \"all\" {}"),
+            "config.hcl: user_lockout \"all\": only one user_lockout block per type is allowed",
+        ),
+        (
+            with_top("user_lockout { lockout_threshold = 3 }"),
+            "config.hcl: user_lockout: expected exactly one label, the type, as in user_lockout \"<type>\" { ... }; got 0",
+        ),
+    ] {
+        assert_eq!(hcl_err(&text), want, "for {text}");
+    }
+}

@@ -146,6 +146,7 @@ const LABELLED_BLOCKS: &[&str] = &[
     "plugin",
     "kms_library",
     "entropy",
+    "user_lockout",
 ];
 
 /// A JSON shape problem: the key it was found under, and what is wrong.

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +15,18 @@ pub struct ServerConfig {
     pub disable_mlock: bool,
     pub default_lease_ttl: Duration,
     pub max_lease_ttl: Duration,
+    /// The `user_lockout "<type>"` blocks, keyed `all`, `userpass` or `approle`.
+    pub user_lockout: BTreeMap<String, UserLockoutBlock>,
+}
+
+/// One `user_lockout "<type>" { ... }` block, as Vault's: a field left out falls back to the
+/// `all` block, then to Vault's defaults (a mount's tune overrides all of them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserLockoutBlock {
+    pub lockout_threshold: Option<u32>,
+    pub lockout_duration: Option<Duration>,
+    pub lockout_counter_reset: Option<Duration>,
+    pub disable_lockout: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +138,7 @@ impl ServerConfig {
             disable_mlock: true,
             default_lease_ttl: DEFAULT_LEASE_TTL,
             max_lease_ttl: DEFAULT_LEASE_TTL,
+            user_lockout: BTreeMap::new(),
         }
     }
 }

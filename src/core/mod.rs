@@ -34,7 +34,9 @@ use authorization::Grant;
 pub use authorization::{Caller, Denial, Refused};
 pub use catalog::{Catalog, Factory};
 pub use context::{Observers, RequestContext, RequestObserver};
-pub use mounts::{normalize_mount_path, MountConfig, MountEntry, Table};
+pub use mounts::{
+    normalize_mount_path, MountConfig, MountEntry, MountTune, Table, UserLockoutTune,
+};
 pub use policies::{PolicyStore, StoredPolicy};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
 pub use tokens::{generate_accessor, generate_token_id, unix, TokenEntry, TokenStore};
@@ -55,6 +57,8 @@ pub struct CoreConfig {
     pub catalog: Catalog,
     /// Audit devices and metrics: each sees every request before its backend runs and after.
     pub observers: Observers,
+    /// The server's `user_lockout` blocks, keyed `all`, `userpass` or `approle`.
+    pub user_lockout: BTreeMap<String, UserLockoutTune>,
 }
 
 impl Default for CoreConfig {
@@ -67,6 +71,7 @@ impl Default for CoreConfig {
             cache_capacity: 100_000,
             catalog: builtin::catalog(),
             observers: Observers::default(),
+            user_lockout: BTreeMap::new(),
         }
     }
 }
@@ -448,6 +453,7 @@ impl Core {
         req.path = rel;
         req.mount_point = mounted.entry.router_path();
         req.default_lease_ttl = self.effective_default_ttl(&mounted.entry);
+        req.user_lockout = self.effective_lockout(&mounted.entry);
         let view = self.barrier.view(&mounted.entry.storage_prefix());
         mounted.backend.handle(&req, &view).await
     }
@@ -651,6 +657,24 @@ impl Core {
                 mounted.backend.exists(rel, &view).await
             }
             None => Ok(None),
+        }
+    }
+
+    /// The mount's user lockout settings: its tune over the server's block for its type over
+    /// the `all` block over Vault's defaults. Computed per request (a few map lookups) so a
+    /// tune or a new mount needs nothing kept in sync with its backend.
+    pub fn effective_lockout(&self, entry: &MountEntry) -> crate::logical::LockoutConfig {
+        let blocks = &self.config.user_lockout;
+        let mut config = crate::logical::LockoutConfig::default();
+        for layer in [blocks.get("all"), blocks.get(entry.kind.as_str())]
+            .into_iter()
+            .flatten()
+        {
+            config = layer.over(config);
+        }
+        match &entry.config.user_lockout_config {
+            Some(tune) => tune.over(config),
+            None => config,
         }
     }
 
@@ -998,16 +1022,15 @@ impl Core {
         delete_tree(&self.barrier.view(&mounted.entry.storage_prefix()), "").await
     }
 
-    /// `sys/mounts/<path>/tune` POST.
-    pub async fn tune(
-        &self,
-        table: Table,
-        path: &str,
-        description: Option<String>,
-        default_lease_ttl: Option<u64>,
-        max_lease_ttl: Option<u64>,
-        options: Option<BTreeMap<String, String>>,
-    ) -> Result<(), Error> {
+    /// `sys/mounts/<path>/tune` POST; each field of `tune` left `None` is kept.
+    pub async fn tune(&self, table: Table, path: &str, tune: MountTune) -> Result<(), Error> {
+        let MountTune {
+            description,
+            default_lease_ttl,
+            max_lease_ttl,
+            options,
+            user_lockout,
+        } = tune;
         let path = normalize_mount_path(path)?;
         let _guard = self.transition.lock().await;
         let unsealed = self.unsealed()?;
@@ -1038,6 +1061,24 @@ impl Core {
                 "tuning of default lease TTL exceeds max lease TTL",
             ));
         }
+        if let Some(tune) = user_lockout {
+            // Vault tunes lockout only where logins lock names out.
+            if table != Table::Auth || !matches!(entry.kind.as_str(), "userpass" | "approle") {
+                return Err(Error::bad_request(format!(
+                    "tuning of user lockout configuration for auth type \"{}\" not allowed",
+                    entry.kind
+                )));
+            }
+            // Each field given replaces the stored one; the others are kept, as in Vault.
+            let stored = entry
+                .config
+                .user_lockout_config
+                .get_or_insert_with(Default::default);
+            stored.threshold = tune.threshold.or(stored.threshold);
+            stored.duration = tune.duration.or(stored.duration);
+            stored.counter_reset = tune.counter_reset.or(stored.counter_reset);
+            stored.disable = tune.disable.or(stored.disable);
+        }
         if let Some(new_options) = options {
             let current = entry.options.clone().unwrap_or_default();
             for (k, v) in new_options {
@@ -1065,6 +1106,48 @@ impl Core {
         self.persist_mount_table(table, &entries).await?;
         unsealed.router.write().update_entry(entry);
         Ok(())
+    }
+
+    /// Vault's `sys/locked-users`: the names each auth mount keeps locked, by mount accessor
+    /// (only the mount `accessor` when given). Each backend holds its own lockout state
+    /// ([`crate::logical::Backend::locked_users`]); the core only walks the auth table.
+    pub async fn locked_users(
+        &self,
+        accessor: Option<&str>,
+    ) -> Result<Vec<(String, Vec<String>)>, Error> {
+        let mut out = Vec::new();
+        for mounted in self.auth_mounts(accessor)? {
+            let view = self.barrier.view(&mounted.entry.storage_prefix());
+            let config = self.effective_lockout(&mounted.entry);
+            let names = mounted.backend.locked_users(&view, &config).await?;
+            if !names.is_empty() {
+                out.push((mounted.entry.accessor.clone(), names));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `sys/locked-users/<accessor>/unlock/<alias>`. As in Vault, an unknown accessor or a
+    /// name that is not locked is no error.
+    pub async fn unlock_user(&self, accessor: &str, alias: &str) -> Result<(), Error> {
+        for mounted in self.auth_mounts(Some(accessor))? {
+            let view = self.barrier.view(&mounted.entry.storage_prefix());
+            let config = self.effective_lockout(&mounted.entry);
+            mounted.backend.unlock_user(&view, &config, alias).await?;
+        }
+        Ok(())
+    }
+
+    /// The auth mounts (one, when `accessor` is given), cloned so no lock is held across the
+    /// backends' awaits.
+    fn auth_mounts(&self, accessor: Option<&str>) -> Result<Vec<Mounted>, Error> {
+        let unsealed = self.unsealed()?;
+        let router = unsealed.router.read();
+        Ok(router
+            .entries(Table::Auth)
+            .filter(|e| accessor.is_none_or(|a| e.accessor == a))
+            .filter_map(|e| router.get(&e.router_path()).cloned())
+            .collect())
     }
 
     /// The mount's effective TTLs as `sys/mounts/<path>/tune` GET reports them.
@@ -1216,6 +1299,8 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_existence;
+#[cfg(test)]
+mod tests_lockout;
 #[cfg(test)]
 mod tests_observers;
 #[cfg(test)]

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::logical::{fields, Backend, Error, Map};
+use crate::logical::{fields, Backend, Error, LockoutConfig, Map};
 
 /// The two mount tables: secrets engines at `<path>`, auth methods at `auth/<path>`.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -49,6 +50,57 @@ pub struct MountConfig {
     pub max_lease_ttl: u64,
     #[serde(default)]
     pub force_no_cache: bool,
+    /// Vault's `user_lockout_config`, set by `sys/auth/<path>/tune`. A field left unset (or
+    /// tuned to `"system"`) falls back to the server's `user_lockout` block, then to Vault's
+    /// defaults; see [`UserLockoutTune::over`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_lockout_config: Option<UserLockoutTune>,
+}
+
+/// A `sys/mounts/<path>/tune` (or `sys/auth/<path>/tune`) write: `None` keeps the field.
+#[derive(Debug, Clone, Default)]
+pub struct MountTune {
+    pub description: Option<String>,
+    pub default_lease_ttl: Option<u64>,
+    pub max_lease_ttl: Option<u64>,
+    pub options: Option<BTreeMap<String, String>>,
+    pub user_lockout: Option<UserLockoutTune>,
+}
+
+/// One layer of user lockout settings (a mount's tune, or one server `user_lockout` block):
+/// each field set overrides the layer below it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserLockoutTune {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_reset: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable: Option<bool>,
+}
+
+impl UserLockoutTune {
+    /// These settings over `base`. As in Vault, a zero threshold or duration counts as unset.
+    pub fn over(&self, base: LockoutConfig) -> LockoutConfig {
+        LockoutConfig {
+            threshold: self.threshold.filter(|&t| t > 0).unwrap_or(base.threshold),
+            duration: self
+                .duration
+                .filter(|&d| d > 0)
+                .map(Duration::from_secs)
+                .unwrap_or(base.duration),
+            counter_reset: self
+                .counter_reset
+                .filter(|&d| d > 0)
+                .map(Duration::from_secs)
+                .unwrap_or(base.counter_reset),
+            disabled: self.disable.unwrap_or(base.disabled),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -131,6 +183,20 @@ impl MountEntry {
             "type": self.kind,
             "uuid": self.uuid,
         }));
+        if let (Some(l), Some(Value::Object(config))) =
+            (&self.config.user_lockout_config, map.get_mut("config"))
+        {
+            // Vault's names in this listing differ from the tune GET's `user_lockout_*`.
+            config.insert(
+                "user_lockout_config".into(),
+                json!({
+                    "user_lockout_counter_reset_duration": l.counter_reset.unwrap_or(0),
+                    "user_lockout_threshold": l.threshold.unwrap_or(0),
+                    "user_lockout_duration": l.duration.unwrap_or(0),
+                    "user_lockout_disable": l.disable.unwrap_or(false),
+                }),
+            );
+        }
         // Vault reports a deprecation status for plugin backends, not for its own system ones.
         if !matches!(self.kind.as_str(), "system" | "identity") {
             map.insert("deprecation_status".into(), "supported".into());

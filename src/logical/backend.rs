@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{Auth, Error, Renewal, Request, Storage};
+use super::{Auth, Error, LockoutConfig, Renewal, Request, Storage};
 
 /// A secrets engine or auth method mounted by the router. `req.path` is relative to the mount
 /// (`data/foo` for `secret/data/foo`), and `storage` is the mount's own encrypted view.
@@ -27,5 +27,27 @@ pub trait Backend: Send + Sync {
     /// token recorded it. `Ok(None)`: no opinion, the token's own terms apply.
     async fn renew(&self, _storage: &dyn Storage, _login: &Auth) -> Result<Option<Renewal>, Error> {
         Ok(None)
+    }
+
+    /// Vault's user lockout, for `sys/locked-users`: the names (user names, role-ids) that
+    /// `config` keeps locked now, sorted. The default, for backends that lock nobody out, is
+    /// none.
+    async fn locked_users(
+        &self,
+        _storage: &dyn Storage,
+        _config: &LockoutConfig,
+    ) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
+
+    /// Unlocks `alias` (and forgets its failures), durably. Unlocking a name that is not
+    /// locked is no error, as in Vault.
+    async fn unlock_user(
+        &self,
+        _storage: &dyn Storage,
+        _config: &LockoutConfig,
+        _alias: &str,
+    ) -> Result<(), Error> {
+        Ok(())
     }
 }

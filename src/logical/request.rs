@@ -32,6 +32,9 @@ pub struct Request {
     /// The mount's effective default lease TTL in seconds, filled in by the router (KV v1
     /// reports it as `lease_duration`).
     pub default_lease_ttl: u64,
+    /// The mount's effective user lockout settings, filled in by the router (userpass and
+    /// AppRole logins read them).
+    pub user_lockout: super::LockoutConfig,
 }
 
 impl Request {
@@ -45,6 +48,7 @@ impl Request {
             client_token: None,
             remote_addr: None,
             default_lease_ttl: 0,
+            user_lockout: super::LockoutConfig::default(),
         }
     }
 

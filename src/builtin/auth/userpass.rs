@@ -319,6 +319,27 @@ fn route(path: &str) -> Option<Route<'_>> {
 
 #[async_trait]
 impl Backend for Userpass {
+    async fn locked_users(
+        &self,
+        storage: &dyn Storage,
+        config: &crate::logical::LockoutConfig,
+    ) -> Result<Vec<String>, Error> {
+        self.lockout.locked(storage, config).await
+    }
+
+    async fn unlock_user(
+        &self,
+        storage: &dyn Storage,
+        config: &crate::logical::LockoutConfig,
+        alias: &str,
+    ) -> Result<(), Error> {
+        // Logins fold the name to lower case, so the lock is held under that.
+        self.lockout
+            .unlock(storage, config, &alias.to_lowercase())
+            .await
+            .map(|_| ())
+    }
+
     async fn renew(
         &self,
         storage: &dyn Storage,
@@ -463,7 +484,10 @@ impl Userpass {
         // Make the dummy hash before looking the user up, so the first login costs the same
         // for a known and an unknown name.
         self.dummy_hash().await?;
-        let locked = self.lockout.is_locked(&name);
+        let locked = self
+            .lockout
+            .is_locked(storage, &req.user_lockout, &name)
+            .await?;
         let user = load_user(storage, &name).await;
         let phc = match &user {
             Ok(Some(u)) => u.password_hash.clone(),
@@ -479,7 +503,9 @@ impl Userpass {
         let user = match user? {
             Some(u) if matched => u,
             _ => {
-                self.lockout.record_failure(&name);
+                self.lockout
+                    .record_failure(storage, &req.user_lockout, &name)
+                    .await?;
                 return Err(Error::bad_request(INVALID_CREDENTIALS));
             }
         };

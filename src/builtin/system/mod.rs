@@ -1,6 +1,7 @@
 //! The `sys/` backend. The seal endpoints answer without a token and while sealed; everything
 //! else is a mount like any other, reached after authorization.
 
+mod locked_users;
 mod mounts;
 mod policy;
 mod seal;
@@ -64,6 +65,9 @@ impl SystemBackend {
             _ => {
                 if let Some(rest) = path.strip_prefix("internal/ui/mounts") {
                     return mounts::ui_mounts(&core, req, rest.trim_start_matches('/')).await;
+                }
+                if let Some(rest) = segment_after(path, "locked-users") {
+                    return locked_users::handle(&core, req, rest).await;
                 }
                 if let Some(name) = segment_after(path, "policy") {
                     return policy::handle(&core, policy::Api::Legacy, req, name).await;

@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::core::{normalize_mount_path, Core, MountConfig, MountEntry, Table};
+use crate::core::{
+    normalize_mount_path, Core, MountConfig, MountEntry, MountTune, Table, UserLockoutTune,
+};
 use crate::logical::{fields, Error, Map, Operation, Request, Response};
 
 pub async fn handle(
@@ -91,6 +93,25 @@ fn read_tune(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
     data.insert("description".into(), entry.description.clone().into());
     data.insert("force_no_cache".into(), entry.config.force_no_cache.into());
     data.insert("max_lease_ttl".into(), max_ttl.into());
+    if let Some(l) = &entry.config.user_lockout_config {
+        // Vault shows these only once the mount was tuned; 0 means the server's setting.
+        data.insert(
+            "user_lockout_counter_reset_duration".into(),
+            l.counter_reset.unwrap_or(0).into(),
+        );
+        data.insert(
+            "user_lockout_threshold".into(),
+            l.threshold.unwrap_or(0).into(),
+        );
+        data.insert(
+            "user_lockout_duration".into(),
+            l.duration.unwrap_or(0).into(),
+        );
+        data.insert(
+            "user_lockout_disable".into(),
+            l.disable.unwrap_or(false).into(),
+        );
+    }
     if let Some(options) = &entry.options {
         data.insert(
             "options".into(),
@@ -101,16 +122,51 @@ fn read_tune(core: &Core, table: Table, path: &str) -> Result<Response, Error> {
 }
 
 async fn tune(core: &Core, table: Table, path: &str, data: &Map) -> Result<Response, Error> {
-    core.tune(
-        table,
-        path,
-        fields::string(data, "description")?,
-        fields::duration_secs(data, "default_lease_ttl")?,
-        fields::duration_secs(data, "max_lease_ttl")?,
-        fields::string_map(data, "options")?,
-    )
-    .await?;
+    let tune = MountTune {
+        description: fields::string(data, "description")?,
+        default_lease_ttl: fields::duration_secs(data, "default_lease_ttl")?,
+        max_lease_ttl: fields::duration_secs(data, "max_lease_ttl")?,
+        options: fields::string_map(data, "options")?,
+        user_lockout: user_lockout_tune(data)?,
+    };
+    core.tune(table, path, tune).await?;
     Ok(Response::empty())
+}
+
+/// Vault's `user_lockout_config` tune object: `lockout_threshold`, `lockout_duration`,
+/// `lockout_counter_reset_duration` (or `lockout_counter_reset`) and `lockout_disable`. A
+/// duration of `"system"`, like a zero, goes back to the server's setting. An empty or
+/// absent object changes nothing.
+fn user_lockout_tune(data: &Map) -> Result<Option<UserLockoutTune>, Error> {
+    let Some(c) = fields::object(data, "user_lockout_config")? else {
+        return Ok(None);
+    };
+    if c.is_empty() {
+        return Ok(None);
+    }
+    let duration = |key: &'static str| -> Result<Option<u64>, Error> {
+        match c.get(key) {
+            Some(Value::String(s)) if s == "system" => Ok(Some(0)),
+            _ => fields::duration_secs(&c, key),
+        }
+    };
+    let threshold = match fields::unsigned(&c, "lockout_threshold")? {
+        None => None,
+        Some(t) => Some(u32::try_from(t).map_err(|_| {
+            Error::bad_request("unable to parse user lockout threshold: value out of range")
+        })?),
+    };
+    Ok(Some(UserLockoutTune {
+        threshold,
+        duration: duration("lockout_duration")?,
+        // OpenBao reads `lockout_counter_reset_duration` and its documentation names
+        // `lockout_counter_reset`; both are taken, the former first.
+        counter_reset: match duration("lockout_counter_reset_duration")? {
+            Some(d) => Some(d),
+            None => duration("lockout_counter_reset")?,
+        },
+        disable: fields::boolean(&c, "lockout_disable")?,
+    }))
 }
 
 /// `sys/internal/ui/mounts/<path>`: the `bao kv` CLI reads `options.version` here to decide

@@ -40,13 +40,18 @@ impl AppRole {
             // Vault fails this in its alias lookahead, which makes it a 500.
             return Err(Error::Internal("missing role_id".into()));
         }
-        if self.lockout.is_locked(&role_id) {
+        let config = &req.user_lockout;
+        if self.lockout.is_locked(storage, config, &role_id).await? {
             return Err(invalid());
         }
         let result = self.login_unlocked(req, storage, &role_id).await;
         match &result {
             Ok(_) => self.lockout.record_success(&role_id),
-            Err(Error::BadRequest(m)) if m == INVALID => self.lockout.record_failure(&role_id),
+            Err(Error::BadRequest(m)) if m == INVALID => {
+                self.lockout
+                    .record_failure(storage, config, &role_id)
+                    .await?
+            }
             Err(_) => {}
         }
         result

@@ -207,6 +207,26 @@ fn route(path: &str) -> Option<Route<'_>> {
 
 #[async_trait]
 impl Backend for AppRole {
+    async fn locked_users(
+        &self,
+        storage: &dyn Storage,
+        config: &crate::logical::LockoutConfig,
+    ) -> Result<Vec<String>, Error> {
+        self.lockout.locked(storage, config).await
+    }
+
+    async fn unlock_user(
+        &self,
+        storage: &dyn Storage,
+        config: &crate::logical::LockoutConfig,
+        alias: &str,
+    ) -> Result<(), Error> {
+        self.lockout
+            .unlock(storage, config, alias)
+            .await
+            .map(|_| ())
+    }
+
     async fn renew(
         &self,
         storage: &dyn Storage,

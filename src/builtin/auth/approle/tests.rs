@@ -1292,7 +1292,13 @@ async fn five_invalid_logins_lock_the_role_id_for_fifteen_minutes() {
     let locked = err(e.login(&rid, &sid).await);
     assert_eq!(locked.to_string(), "invalid role or secret ID");
     assert!(matches!(locked, Error::BadRequest(_)));
-    assert_eq!(e.b.lockout().locked(), vec![rid.clone()]);
+    assert_eq!(
+        e.b.lockout()
+            .locked(e.s.as_ref(), &Default::default())
+            .await
+            .unwrap(),
+        vec![rid.clone()]
+    );
     e.clock.advance(Duration::from_secs(15 * 60));
     e.login(&rid, &sid).await.unwrap();
 
@@ -1311,7 +1317,9 @@ async fn five_invalid_logins_lock_the_role_id_for_fifteen_minutes() {
         let _ = e.login(&rid, "wrong").await;
     }
     assert!(e.login(&rid, &sid).await.is_err());
-    assert!(e.b.lockout().unlock(&rid));
+    e.b.unlock_user(e.s.as_ref(), &Default::default(), &rid)
+        .await
+        .unwrap();
     e.login(&rid, &sid).await.unwrap();
 }
 
