@@ -31,6 +31,22 @@ listener "tcp" {
   # Largest request body in bytes; bigger requests get 413.
   # Unset or 0 means 32 MiB (Vault's default); a negative value turns the limit off.
   max_request_size = 33554432
+
+  # The whole request head must arrive within this time, or the connection is closed
+  # (Vault's default 10s); kept-alive connections close after http_idle_timeout (5m).
+  http_read_header_timeout = "10s"
+  http_idle_timeout        = "5m"
+
+  # Open connections this listener accepts at once; more are closed unanswered.
+  max_connections = 1024
+
+  # JSON bodies are checked while they are read, before anything is built from them; a body
+  # past any limit gets 400 "high complexity". Vault's names and defaults; a negative value
+  # turns one off.
+  max_json_depth                = 300
+  max_json_string_value_length  = 1048576
+  max_json_object_entry_count   = 10000
+  max_json_array_element_count  = 10000
 }
 
 # A second listener, e.g. plain HTTP on loopback for a local agent, could sit beside it:
@@ -48,6 +64,17 @@ api_addr = "https://127.0.0.1:8200"
 # Both default to 768h (32 days); default_lease_ttl may not be longer than max_lease_ttl.
 default_lease_ttl = "768h"
 max_lease_ttl     = "768h"
+
+# Login lockout, as Vault's: after lockout_threshold failed logins a user (userpass) or a
+# role-id (approle) is locked for lockout_duration; the count of failures resets after
+# lockout_counter_reset. "all" applies to both methods; a block for one method, and then a
+# mount's user_lockout_config (sys/auth/<path>/tune), override it.
+user_lockout "all" {
+  lockout_threshold     = 5
+  lockout_duration      = "15m"
+  lockout_counter_reset = "15m"
+  disable_lockout       = false
+}
 
 # Accepted for compatibility with Vault configs; mainkey serves no web UI and keeps its keys
 # zeroized in memory, so neither changes anything.

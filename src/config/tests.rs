@@ -357,6 +357,16 @@ fn the_shipped_example_config_is_valid_hcl_and_names_redb() {
     let plain = text.replace("tls_disable   = false", "tls_disable   = true");
     let c = parse(&plain, "mainkey.hcl", Format::Hcl).expect("example loads without TLS");
     assert!(matches!(c.storage, StorageConfig::Redb { .. }));
+    // The limits it documents are the ones it sets.
+    let l = &c.listeners[0].limits;
+    assert_eq!(
+        l.http_read_header_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(l.http_idle_timeout, std::time::Duration::from_secs(300));
+    assert_eq!(l.max_connections, 1024);
+    assert_eq!(l.json.max_json_depth, Some(300));
+    assert!(c.user_lockout.contains_key("all"));
 }
 
 // ----- JSON equivalence ---------------------------------------------------------------------
