@@ -108,6 +108,18 @@ async fn load_role<T: serde::de::DeserializeOwned>(
     load_record(storage, &role_key(name), method, "role").await
 }
 
+/// A `jsonwebtoken` validation of the signature alone, for JWT and Kubernetes logins: they
+/// check every claim themselves, with OpenBao's rules and texts.
+fn signature_only(alg: jsonwebtoken::Algorithm) -> jsonwebtoken::Validation {
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation.leeway = 0;
+    validation
+}
+
 /// Whether role `name` exists: the existence check of a method's `role/<name>` path, which
 /// makes a write of a new role need `create` and of an existing one `update`, as in Vault.
 async fn role_exists(storage: &dyn Storage, name: &str) -> Result<bool, Error> {
