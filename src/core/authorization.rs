@@ -96,25 +96,16 @@ impl From<Refused> for Error {
     }
 }
 
-/// Who is calling, once the core has allowed the request. Holds no token id: only the
-/// accessor, which audit HMACs, and the token store's key (an HMAC of the id).
+/// Who is calling, once the core has allowed the request: the token's entry and, for a
+/// non-root token, the grant its policies and entity gave, both as the core already holds
+/// them (nothing is copied per request). Holds no token id: only the accessor, which audit
+/// HMACs, and the token store's key (an HMAC of the id).
 #[derive(Clone)]
 pub struct Caller {
-    pub accessor: String,
-    /// The token's own policies.
-    pub policies: Vec<String>,
-    /// The policies the entity and its groups add.
-    pub identity_policies: Vec<String>,
-    /// Empty for a token without an entity (root, or one made by `auth/token/create`).
-    pub entity_id: String,
-    pub entity_name: String,
-    pub entity_metadata: BTreeMap<String, String>,
-    pub display_name: String,
-    /// Unix seconds; `None` for a token that never expires (root).
-    pub expire_time: Option<u64>,
     /// The token store's key of the token, for the token store's own endpoints.
     pub(super) key: String,
     pub(super) token: Arc<TokenEntry>,
+    grant: Option<Arc<Grant>>,
 }
 
 /// Names the caller without its accessor or token key, so a `{:?}` in a log line gives
@@ -122,36 +113,63 @@ pub struct Caller {
 impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Caller")
-            .field("display_name", &self.display_name)
-            .field("policies", &self.policies)
-            .field("identity_policies", &self.identity_policies)
-            .field("entity_id", &self.entity_id)
-            .field("expire_time", &self.expire_time)
+            .field("display_name", &self.display_name())
+            .field("policies", &self.policies())
+            .field("identity_policies", &self.identity_policies())
+            .field("entity_id", &self.entity_id())
+            .field("expire_time", &self.expire_time())
             .finish_non_exhaustive()
     }
 }
 
 impl Caller {
-    pub(super) fn new(key: String, token: Arc<TokenEntry>, grant: Option<&Grant>) -> Caller {
-        let entity = grant.and_then(|g| g.entity.as_ref());
-        Caller {
-            accessor: token.accessor.clone(),
-            policies: token.policies.clone(),
-            identity_policies: grant
-                .map(|g| g.identity_policies.clone())
-                .unwrap_or_default(),
-            entity_id: token.entity_id.clone(),
-            entity_name: entity.map(|e| e.name.clone()).unwrap_or_default(),
-            entity_metadata: entity.map(|e| e.metadata.clone()).unwrap_or_default(),
-            display_name: token.display_name.clone(),
-            expire_time: token.expire_time,
-            key,
-            token,
-        }
+    pub(super) fn new(key: String, token: Arc<TokenEntry>, grant: Option<Arc<Grant>>) -> Caller {
+        Caller { key, token, grant }
     }
 
     pub fn is_root(&self) -> bool {
         self.token.is_root()
+    }
+
+    pub fn accessor(&self) -> &str {
+        &self.token.accessor
+    }
+
+    /// The token's own policies.
+    pub fn policies(&self) -> &[String] {
+        &self.token.policies
+    }
+
+    /// The policies the entity and its groups add.
+    pub fn identity_policies(&self) -> &[String] {
+        self.grant.as_ref().map_or(&[], |g| &g.identity_policies)
+    }
+
+    /// Empty for a token without an entity (root, or one made by `auth/token/create`).
+    pub fn entity_id(&self) -> &str {
+        &self.token.entity_id
+    }
+
+    pub fn entity_name(&self) -> &str {
+        self.entity().map_or("", |e| &e.name)
+    }
+
+    /// The entity's metadata as the grant was built with it; `None` without an entity.
+    pub fn entity_metadata(&self) -> Option<&BTreeMap<String, String>> {
+        self.entity().map(|e| &e.metadata)
+    }
+
+    pub fn display_name(&self) -> &str {
+        &self.token.display_name
+    }
+
+    /// Unix seconds; `None` for a token that never expires (root).
+    pub fn expire_time(&self) -> Option<u64> {
+        self.token.expire_time
+    }
+
+    fn entity(&self) -> Option<&EntityFacts> {
+        self.grant.as_ref().and_then(|g| g.entity.as_ref())
     }
 }
 

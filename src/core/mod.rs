@@ -617,7 +617,7 @@ impl Core {
             Some(grant)
         };
         unsealed.tokens.record_use(&key, &entry).await?;
-        Ok(Caller::new(key, entry, grant.as_deref()))
+        Ok(Caller::new(key, entry, grant))
     }
 
     /// Turns `token`, used from `remote`, into its live entry. The entry is looked up on

@@ -47,7 +47,7 @@ impl RequestObserver for Recorder {
             ctx.operation,
             ctx.path,
             ctx.mount,
-            ctx.caller.as_ref().map(|c| c.display_name.clone()),
+            ctx.caller.as_ref().map(|c| c.display_name().to_string()),
             ctx.denial,
             req.client_token.is_some(),
         ));

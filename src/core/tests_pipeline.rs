@@ -64,7 +64,7 @@ fn denial(r: Result<Caller, Refused>) -> Denial {
     match r {
         Err(Refused::Denied(d)) => d,
         Err(Refused::Failed(e)) => panic!("failed: {e:?}"),
-        Ok(c) => panic!("allowed as {}", c.display_name),
+        Ok(c) => panic!("allowed as {}", c.display_name()),
     }
 }
 
@@ -80,23 +80,26 @@ async fn an_allowed_request_names_the_caller_and_its_entity() {
     )
     .await
     .unwrap();
-    assert_eq!(caller.entity_id, entity);
+    assert_eq!(caller.entity_id(), entity);
     assert_eq!(
-        caller.entity_metadata.get("tenant_id").map(String::as_str),
+        caller
+            .entity_metadata()
+            .and_then(|m| m.get("tenant_id"))
+            .map(String::as_str),
         Some("acme")
     );
     assert!(
-        caller.entity_name.starts_with("entity_"),
+        caller.entity_name().starts_with("entity_"),
         "{}",
-        caller.entity_name
+        caller.entity_name()
     );
-    assert_eq!(caller.policies, ["default", "tenant"]);
-    assert_eq!(caller.identity_policies, ["extra"]);
-    assert_eq!(caller.display_name, "userpass-alice");
-    assert!(caller.expire_time.is_some() && !caller.accessor.is_empty());
+    assert_eq!(caller.policies(), ["default", "tenant"]);
+    assert_eq!(caller.identity_policies(), ["extra"]);
+    assert_eq!(caller.display_name(), "userpass-alice");
+    assert!(caller.expire_time().is_some() && !caller.accessor().is_empty());
     let debug = format!("{caller:?}");
     assert!(!debug.contains(&token), "Debug shows no token id");
-    assert!(!debug.contains(&caller.accessor), "nor the accessor");
+    assert!(!debug.contains(caller.accessor()), "nor the accessor");
     assert!(debug.contains("userpass-alice"), "{debug}");
 }
 
@@ -165,7 +168,10 @@ async fn a_sealed_core_fails_rather_than_denies() {
     core.seal().await.unwrap();
     match decide(core, Some(&token), INSIDE, "secret/data/x").await {
         Err(Refused::Failed(Error::Sealed)) => {}
-        other => panic!("expected sealed, got {:?}", other.map(|c| c.display_name)),
+        other => panic!(
+            "expected sealed, got {:?}",
+            other.map(|c| c.display_name().to_string())
+        ),
     }
 }
 
