@@ -235,6 +235,9 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
         default_lease_ttl,
         max_lease_ttl,
         user_lockout,
+        // Filled by the `gateway` and `route` extraction.
+        gateway: super::gateway::GatewayConfig::default(),
+        routes: Vec::new(),
     })
 }
 

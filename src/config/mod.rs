@@ -6,6 +6,7 @@
 
 mod error;
 mod extract;
+pub mod gateway;
 mod tree;
 mod types;
 mod values;

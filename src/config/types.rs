@@ -17,6 +17,10 @@ pub struct ServerConfig {
     pub max_lease_ttl: Duration,
     /// The `user_lockout "<type>"` blocks, keyed `all`, `userpass` or `approle`.
     pub user_lockout: BTreeMap<String, UserLockoutBlock>,
+    /// The `gateway` block, with its defaults when absent.
+    pub gateway: super::gateway::GatewayConfig,
+    /// The `route "<name>"` blocks, in file order.
+    pub routes: Vec<super::gateway::RouteConfig>,
 }
 
 /// One `user_lockout "<type>" { ... }` block, as Vault's: a field left out falls back to the
@@ -139,6 +143,8 @@ impl ServerConfig {
             default_lease_ttl: DEFAULT_LEASE_TTL,
             max_lease_ttl: DEFAULT_LEASE_TTL,
             user_lockout: BTreeMap::new(),
+            gateway: super::gateway::GatewayConfig::default(),
+            routes: Vec::new(),
         }
     }
 }
