@@ -1,0 +1,53 @@
+"""nginx (Debian) with auth_request + auth_request_set to mainkey's forward-auth in
+`mode=nginx`, configured from deploy/nginx/mainkey.conf, in front of an echo upstream.
+
+auth_request only knows 2xx, 401 and 403 (anything else becomes a 500), so a rate-limited
+request is denied with 403, and the deploy file relays mainkey's Retry-After."""
+
+from __future__ import annotations
+
+import pytest
+
+import gateway_env as g
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    b = g.Bench(tmp_path_factory.mktemp("gw-nginx"))
+    try:
+        yield b.start("nginx", proxy_listener=False)
+    finally:
+        b.close()
+
+
+def test_acme_reaches_the_upstream_with_its_credential_and_without_its_token(bench):
+    g.check_allowed(*bench)
+
+
+def test_acme_asking_for_a_globex_path_gets_403(bench):
+    g.check_other_tenant_denied(*bench)
+
+
+def test_no_token_gets_401_with_www_authenticate(bench):
+    g.check_no_token(*bench)
+
+
+def test_forged_identity_and_credential_headers_never_reach_the_upstream(bench):
+    g.check_spoofing(*bench)
+
+
+def test_connection_header_naming_mainkey_headers_changes_nothing(bench):
+    g.check_connection_attack(*bench)
+
+
+def test_a_rate_limited_request_is_denied_with_403_and_retry_after(bench):
+    g.check_rate_limited(*bench, denied_status=403)
+
+
+def test_an_ambiguous_path_is_denied_not_a_500(bench):
+    env, nginx = bench
+    m = g.rid()
+    # mode=nginx turns mainkey's 400 into 403: nginx would answer 500 for a 400.
+    r = nginx.raw(f"/t/acme/..%2fglobex/orders?rid={m}", token=env.acme.token)
+    assert r.status == 403, (r.status, r.text[:300])
+    g.assert_not_forwarded(env, m)
