@@ -796,14 +796,11 @@ def start_traefik(workdir: Path, mainkey_port: int, upstream_port: int) -> Peer:
         )
     )
     port = free_port()
-    argv = [
-        peer_bin("traefik"),
-        f"--entryPoints.web.address=127.0.0.1:{port}",
-        f"--providers.file.filename={dyn}",
-        "--log.level=INFO",
-        "--global.checkNewVersion=false",
-        "--global.sendAnonymousUsage=false",
-    ]
+    static = workdir / "traefik.yml"
+    static.write_text(
+        render(DEPLOY / "traefik" / "traefik.yml", {'address: ":8080"': f'address: "127.0.0.1:{port}"', "/etc/traefik/dynamic/mainkey.yml": str(dyn)})
+    )
+    argv = [peer_bin("traefik"), f"--configFile={static}"]
     peer = Peer("traefik", argv, workdir, port, _peer_env(workdir))
     try:
         peer.wait_routed()

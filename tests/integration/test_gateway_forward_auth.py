@@ -13,6 +13,9 @@ import pytest
 import gateway_env as g
 import rawhttp
 
+# A mainkey feature: MAINKEY_TEST_TARGET=openbao has nothing to compare it with.
+pytestmark = pytest.mark.mainkey_only
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
@@ -82,12 +85,12 @@ def test_every_method_is_served_and_the_body_is_never_read(env):
         assert_allowed(r, env, env.acme)
     r = env.forward_auth("/t/acme/orders", token=env.acme.token, method="HEAD")
     assert r.status_code == 200 and r.headers["X-Mainkey-Tenant"] == "acme"
-    # A body announced far beyond any request limit and never sent: mainkey answers from the
-    # head alone (reading it would mean 413 or waiting forever).
+    # A body announced and never sent: mainkey answers from the head alone (reading the body
+    # would mean waiting for it until the socket times out).
     head = (
         f"POST {env.fa_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Vault-Token: {env.acme.token}\r\n"
         f"X-Forwarded-Method: GET\r\nX-Forwarded-Host: {g.SITE_HOST}\r\nX-Forwarded-Uri: /t/acme/orders\r\n"
-        "Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
     )
     with socket.create_connection(("127.0.0.1", env.api_port), timeout=5) as s:
         s.sendall(head.encode())

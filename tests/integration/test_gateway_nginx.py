@@ -10,6 +10,9 @@ import pytest
 
 import gateway_env as g
 
+# A mainkey feature: MAINKEY_TEST_TARGET=openbao has nothing to compare it with.
+pytestmark = pytest.mark.mainkey_only
+
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
