@@ -578,8 +578,10 @@ def render_routes(routes: str, echo_port: int, dead_port: int) -> str:
     return routes.replace("@ECHO@", str(echo_port)).replace("@DEAD@", str(dead_port))
 
 
-def gateway_block(gw_port: int | None, trusted_proxies: list[str] | None = None) -> str:
+def gateway_block(gw_port: int | None, trusted_proxies: list[str] | None = None, forward_auth_path: str | None = None) -> str:
     lines = ["gateway {"]
+    if forward_auth_path is not None:
+        lines.append(f"  forward_auth_path = {json.dumps(forward_auth_path)}")
     if trusted_proxies is not None:
         lines.append(f"  trusted_proxies = {json.dumps(trusted_proxies)}")
     if gw_port is not None:
@@ -600,18 +602,21 @@ def start_env(
     trusted_proxies: list[str] | None = None,
     routes: str = STANDARD_ROUTES,
     echo: EchoUpstream | None = None,
+    forward_auth_path: str | None = None,
 ) -> GatewayEnv:
     """mainkey (redb, initialised, unsealed) with a gateway block and `routes`, the tenants
     set up, and an echo upstream (stopped by `close_env`)."""
     echo = echo or EchoUpstream()
     gw_port = free_port() if proxy_listener else None
     dead = dead_port()
-    gw = gateway_block(gw_port, trusted_proxies)
+    gw = gateway_block(gw_port, trusted_proxies, forward_auth_path)
     top = _MARK + "\n" + gw + "\n" + render_routes(routes, echo.port, dead)
     srv = servers.target(top_extra=top)
     srv.init_unseal()
     srv.api.enable_kv("secret", 2)
     env = GatewayEnv(srv=srv, echo=echo, gw_port=gw_port, dead_port=dead, gateway_block=gw, routes=routes)
+    if forward_auth_path is not None:
+        env.fa_path = forward_auth_path
     setup_tenants(env)
     if gw_port is not None:
         wait_port(gw_port, what="mainkey's gateway listener", proc=srv)

@@ -301,3 +301,78 @@ def test_sealed_is_503_and_403_in_nginx_mode(servers):
         assert_allowed(e.forward_auth("/t/acme/orders", token=e.acme.token), e, e.acme)
     finally:
         g.close_env(e)
+
+
+# ---------------------------------------------------------------- bearer JWTs (jwt_auth)
+
+JWT_ROUTE = """
+route "jwt" {
+  path_prefix = "/j/"
+  tenant      = "jwt.claim.tenant"
+  jwt_auth {
+    mount = "jwt"
+    role  = "gateway"
+  }
+  require {
+    capability = "read"
+    path       = "secret/data/tenant/{{tenant}}/shopify"
+  }
+  inject_header "X-Shopify-Access-Token" {
+    path  = "secret/data/tenant/{{tenant}}/shopify"
+    field = "access_token"
+  }
+}
+"""
+
+
+def test_a_bearer_jwt_that_the_routes_jwt_role_accepts(servers, tmp_path):
+    from jwtsign import rsa_keypair, sign
+
+    key, pub = rsa_keypair(tmp_path)
+    e = g.start_env(servers, proxy_listener=False, routes=g.STANDARD_ROUTES + JWT_ROUTE)
+    try:
+        api = e.api
+        assert api.post("sys/auth/jwt", {"type": "jwt"}).status_code in (200, 204)
+        r = api.post("auth/jwt/config", {"jwt_validation_pubkeys": [pub], "bound_issuer": "https://issuer.test"})
+        assert r.status_code in (200, 204), r.text
+        r = api.put("sys/policy/gw-reader", {"policy": 'path "secret/data/tenant/+/shopify" { capabilities = ["read"] }'})
+        assert r.status_code in (200, 204), r.text
+        role = {"role_type": "jwt", "bound_audiences": ["mainkey"], "user_claim": "sub", "token_policies": ["gw-reader"]}
+        assert api.post("auth/jwt/role/gateway", role).status_code in (200, 204)
+
+        def jwt(**over):
+            now = int(time.time())
+            claims = {"sub": "svc-1", "aud": "mainkey", "iss": "https://issuer.test", "iat": now, "exp": now + 300, "tenant": "acme"}
+            claims.update(over)
+            return sign(key, {k: v for k, v in claims.items() if v is not None})
+
+        for tenant in ("acme", "globex"):
+            r = e.forward_auth("/j/orders", bearer=jwt(tenant=tenant))
+            assert r.status_code == 200, f"{r.status_code} {r.text[:200]}"
+            assert r.headers["X-Mainkey-Tenant"] == tenant and r.headers["X-Mainkey-Route"] == "jwt"
+            assert r.headers[g.INJECTED] == e.tenants[tenant].credential
+            assert "gw-reader" in policies(r)
+        # Refused JWTs are 401, like bad tokens.
+        for bad in (jwt(aud="other"), jwt(exp=int(time.time()) - 60), jwt(iss="https://evil.test"), sign(key, {"sub": "x"}, header={"alg": "none"})):
+            r = e.forward_auth("/j/orders", bearer=bad)
+            assert r.status_code == 401 and r.headers.get("WWW-Authenticate") == g.WWW_AUTHENTICATE, r.status_code
+        # A bad or missing tenant claim is 403.
+        for over in ({"tenant": "*"}, {"tenant": "a/b"}, {"tenant": ""}, {"tenant": None}):
+            r = e.forward_auth("/j/orders", bearer=jwt(**over))
+            assert r.status_code == 403, f"{over}: {r.status_code}"
+        # A route without jwt_auth takes no JWT: the bearer is then an unknown Vault token.
+        r = e.forward_auth("/t/acme/orders", bearer=jwt())
+        assert r.status_code == 401, r.status_code
+    finally:
+        g.close_env(e)
+
+
+def test_forward_auth_path_is_configurable(servers):
+    e = g.start_env(servers, proxy_listener=False, forward_auth_path="/_auth/check")
+    try:
+        assert e.fa_path == "/_auth/check"
+        assert_allowed(e.forward_auth("/t/acme/orders", token=e.acme.token), e, e.acme)
+        r = e.forward_auth("/t/acme/orders")
+        assert r.status_code == 401 and r.headers.get("WWW-Authenticate") == g.WWW_AUTHENTICATE
+    finally:
+        g.close_env(e)
