@@ -123,6 +123,9 @@ def test_an_entity_policy_grants_on_the_next_request(env):
     assert r.status_code in (200, 204), r.text
     r = env.forward_auth("/t/acme/orders", token=env.globex.token)
     assert r.status_code == 200 and r.headers[g.INJECTED] == env.acme.credential, r.status_code
+    m = g.rid()
+    assert proxy.get(f"/t/acme/orders?rid={m}", token=env.globex.token).status_code == 200
+    assert g.header_values(g.upstream_saw(env, m)["headers"], g.INJECTED) == [env.acme.credential]
     r = env.api.post(f"identity/entity/id/{env.globex.entity_id}", {"policies": []})
     assert r.status_code in (200, 204), r.text
     assert proxy.get("/t/acme/orders", token=env.globex.token).status_code == 403

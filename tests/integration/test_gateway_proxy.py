@@ -31,7 +31,7 @@ def test_acme_reaches_the_upstream_with_its_credential_and_without_its_token(ben
 def test_the_request_path_and_query_are_forwarded_unchanged(bench):
     env, proxy = bench
     m = g.rid()
-    target = f"/t/acme/orders/a%20b/c;v=1?rid={m}&q=x%20y&empty=&list=1&list=2"
+    target = f"/t/acme/orders/a%20b/c.json?rid={m}&q=x%20y&empty=&list=1&list=2"
     r = proxy.raw(target, token=env.acme.token)
     assert r.status == 200, r.text[:300]
     assert g.upstream_saw(env, m)["path"] == target
