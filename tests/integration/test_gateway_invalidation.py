@@ -97,6 +97,11 @@ def test_a_changed_tenant_id_moves_the_caller_on_the_next_request(env):
     r = proxy.get(f"/me/orders?rid={m}", token=env.acme.token)
     assert r.status_code == 200
     g.assert_identity(g.upstream_saw(env, m), env, env.acme, route="me")
+    # A hostile tenant_id matches nothing.
+    for hostile in ("*", "+", "a/b", "..", "{x}", ""):
+        env.set_tenant_id(env.acme.entity_id, hostile)
+        r = env.forward_auth("/me/orders", token=env.acme.token)
+        assert r.status_code == 403, f"tenant_id {hostile!r}: {r.status_code}"
 
 
 def test_a_deleted_or_rewritten_policy_denies_on_the_next_request(env):
