@@ -837,3 +837,268 @@ async fn roles(
         _ => Err(Error::UnsupportedOperation),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::test_support::{unsealed_core, ROOT};
+    use super::super::{Mounted, Table};
+    use super::*;
+    use crate::logical::CallerInfo;
+
+    /// The mount that the router gives `path`, with the path relative to it.
+    fn routed(f: &super::super::test_support::TestCore, path: &str) -> (Mounted, String) {
+        let unsealed = f.core.unsealed().unwrap();
+        let router = unsealed.router.read();
+        let (mounted, rel) = router.route(path).expect("routed");
+        (mounted.clone(), rel)
+    }
+
+    /// A request as the core hands it to the mount's backend, with `caller` set.
+    fn at_mount(
+        mounted: &Mounted,
+        op: Operation,
+        rel: &str,
+        caller: Option<Arc<dyn CallerInfo>>,
+    ) -> Request {
+        let mut req = Request::new(op, rel);
+        req.mount_point = mounted.entry.router_path();
+        req.caller = caller;
+        req
+    }
+
+    #[tokio::test]
+    async fn auth_token_is_a_mount_whose_own_backend_serves_it() {
+        let f = unsealed_core().await;
+        // The mount table names it as before: `token/` in the auth table, with its accessor,
+        // and `sys/auth` shows that accessor.
+        let token_mounts: Vec<_> = f
+            .core
+            .mounts(Table::Auth)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "token")
+            .collect();
+        assert_eq!(token_mounts.len(), 1);
+        let accessor = token_mounts[0].accessor.clone();
+        assert_eq!(token_mounts[0].path, "token/");
+        assert!(accessor.starts_with("auth_token_"), "{accessor}");
+        let listed = f.root(Operation::Read, "sys/auth", json!({})).await;
+        assert_eq!(
+            listed.data.unwrap()["token/"]["accessor"],
+            accessor.as_str()
+        );
+
+        let (mounted, rel) = routed(&f, "auth/token/lookup-self");
+        assert_eq!(mounted.entry.router_path(), "auth/token/");
+        assert_eq!(mounted.entry.accessor, accessor);
+        assert_eq!(rel, "lookup-self");
+
+        // The router's backend answers by itself, given the caller the core decided on.
+        let child = f.token(ROOT, json!({"display_name": "mounted"})).await;
+        let caller = f
+            .core
+            .authorize_request(
+                Some(&child),
+                None,
+                Operation::Read,
+                "auth/token/lookup-self",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        let child_accessor = caller.accessor().to_string();
+        let view = crate::logical::InmemStorage::new();
+        let req = at_mount(
+            &mounted,
+            Operation::Read,
+            &rel,
+            Some(Arc::new(caller) as Arc<dyn CallerInfo>),
+        );
+        let data = mounted
+            .backend
+            .handle(&req, &view)
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(data["display_name"], "token-mounted");
+        assert_eq!(data["accessor"], child_accessor.as_str());
+        assert_eq!(data["policies"], json!(["root"]));
+
+        // Without the core's caller it serves nothing.
+        let bare = at_mount(&mounted, Operation::Read, &rel, None);
+        assert!(matches!(
+            mounted.backend.handle(&bare, &view).await,
+            Err(Error::PermissionDenied)
+        ));
+
+        // Its existence check is the roles' one, and only theirs.
+        assert_eq!(
+            mounted.backend.exists("roles/ci", &view).await.unwrap(),
+            Some(false)
+        );
+        f.root(Operation::Update, "auth/token/roles/ci", json!({}))
+            .await;
+        assert_eq!(
+            mounted.backend.exists("roles/ci", &view).await.unwrap(),
+            Some(true)
+        );
+        assert_eq!(mounted.backend.exists("create", &view).await.unwrap(), None);
+
+        // And the accessor stays what the table on disk says across a seal.
+        f.core.seal().await.unwrap();
+        f.core.unseal(&f.keys[0]).await.unwrap();
+        let (again, _) = routed(&f, "auth/token/create");
+        assert_eq!(again.entry.accessor, accessor);
+    }
+
+    #[tokio::test]
+    async fn a_caller_on_an_incoming_request_is_replaced_by_the_cores_own() {
+        let f = unsealed_core().await;
+        f.root(
+            Operation::Update,
+            "sys/policy/creator",
+            json!({"policy": r#"path "auth/token/create" { capabilities = ["update"] }"#}),
+        )
+        .await;
+        let plain = f.token(ROOT, json!({"policies": ["creator"]})).await;
+        let root = f
+            .core
+            .authorize_request(
+                Some(ROOT),
+                None,
+                Operation::Read,
+                "auth/token/lookup-self",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        let mut req = Request::new(Operation::Read, "auth/token/lookup-self").with_token(&plain);
+        req.caller = Some(Arc::new(root));
+        let data = f.core.handle_request(req).await.unwrap().data.unwrap();
+        assert_eq!(data["policies"], json!(["creator", "default"]));
+        assert_eq!(data["id"], plain.as_str());
+        // And a child it makes is the plain token's, not root's.
+        let mut req = Request::new(Operation::Update, "auth/token/create")
+            .with_token(&plain)
+            .with_data(fields::into_map(json!({"policies": ["root"]})));
+        let root = f
+            .core
+            .authorize_request(
+                Some(ROOT),
+                None,
+                Operation::Update,
+                "auth/token/create",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        req.caller = Some(Arc::new(root));
+        assert!(matches!(
+            f.core.handle_request(req).await,
+            Err(Error::BadRequest(m)) if m == "child policies must be subset of parent"
+        ));
+    }
+
+    /// Answers whether the core gave it a caller, on a login path and on any other.
+    struct CallerProbe;
+
+    #[async_trait::async_trait]
+    impl crate::logical::Backend for CallerProbe {
+        async fn handle(&self, req: &Request, _: &dyn Storage) -> Result<Response, Error> {
+            Ok(Response::data(fields::into_map(json!({
+                "caller": req.caller.as_ref().map(|c| c.display_name().to_string()),
+            }))))
+        }
+
+        fn unauthenticated_paths(&self) -> &'static [&'static str] {
+            &["login"]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_sees_no_caller_even_when_the_request_came_with_one() {
+        let mut config = super::super::CoreConfig::default();
+        config
+            .catalog
+            .register(Table::Auth, "probe", |_, _| Ok(Arc::new(CallerProbe)));
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+        ));
+        let core = Core::new(
+            Arc::new(crate::physical::InmemBackend::new()),
+            clock,
+            config,
+        )
+        .await
+        .unwrap();
+        let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.encode(&init.keys[0]);
+        core.unseal(&key).await.unwrap();
+        let call = |op, path: &str, caller: Option<Caller>| {
+            let mut req = Request::new(op, path).with_token(ROOT);
+            req.caller = caller.map(|c| Arc::new(c) as Arc<dyn CallerInfo>);
+            core.handle_request(req)
+        };
+        core.handle_request(
+            Request::new(Operation::Update, "sys/auth/probe")
+                .with_token(ROOT)
+                .with_data(fields::into_map(json!({"type": "probe"}))),
+        )
+        .await
+        .unwrap();
+        let root = core
+            .authorize_request(Some(ROOT), None, Operation::Read, "sys/auth", &Map::new())
+            .await
+            .unwrap();
+        let login = call(Operation::Update, "auth/probe/login", Some(root.clone()))
+            .await
+            .unwrap();
+        assert_eq!(login.data.unwrap()["caller"], json!(null));
+        let other = call(Operation::Read, "auth/probe/other", None)
+            .await
+            .unwrap();
+        assert_eq!(other.data.unwrap()["caller"], "root");
+    }
+
+    #[tokio::test]
+    async fn a_request_shows_its_caller_by_display_name_only() {
+        let f = unsealed_core().await;
+        let child = f.token(ROOT, json!({"display_name": "logged"})).await;
+        let caller = f
+            .core
+            .authorize_request(
+                Some(&child),
+                None,
+                Operation::Read,
+                "auth/token/lookup-self",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        let accessor = caller.accessor().to_string();
+        let mut req = Request::new(Operation::Read, "lookup-self").with_token(&child);
+        req.caller = Some(Arc::new(caller));
+        let debug = format!("{req:?}");
+        assert!(debug.contains("token-logged"), "{debug}");
+        assert!(!debug.contains(&accessor), "no accessor: {debug}");
+        assert!(!debug.contains(&child), "no token: {debug}");
+    }
+
+    /// The router has no prefix special case left for the token store: it is found by the
+    /// mount table like every other mount.
+    #[test]
+    fn the_core_routes_auth_token_without_a_special_case() {
+        let source = include_str!("mod.rs");
+        assert!(!source.contains("TOKEN_MOUNT"));
+        assert!(!source.contains("token_backend::handle"));
+        for line in source.lines() {
+            let special = line.contains("\"auth/token")
+                && (line.contains("strip_prefix") || line.contains("starts_with"));
+            assert!(!special, "prefix special case: {line}");
+        }
+    }
+}
