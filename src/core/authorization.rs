@@ -171,6 +171,49 @@ impl Caller {
     fn entity(&self) -> Option<&EntityFacts> {
         self.grant.as_ref().and_then(|g| g.entity.as_ref())
     }
+
+    /// Whether the caller holds `sudo` on `path` (absolute), by the same grant the ACL decided
+    /// this request with: root always does. The token store's privileged options (a chosen
+    /// id, an orphan, policies beyond the caller's) ask this, as Vault's sudo check.
+    pub(super) fn has_sudo(&self, path: &str) -> bool {
+        self.is_root()
+            || self.grant.as_ref().is_some_and(|g| {
+                g.acl
+                    .capabilities(path)
+                    .contains(crate::policy::Capabilities::SUDO)
+            })
+    }
+}
+
+/// What backends see of the caller. `Debug` stays the one above, without the accessor.
+impl crate::logical::CallerInfo for Caller {
+    fn accessor(&self) -> &str {
+        Caller::accessor(self)
+    }
+
+    fn policies(&self) -> &[String] {
+        Caller::policies(self)
+    }
+
+    fn identity_policies(&self) -> &[String] {
+        Caller::identity_policies(self)
+    }
+
+    fn entity_id(&self) -> &str {
+        Caller::entity_id(self)
+    }
+
+    fn display_name(&self) -> &str {
+        Caller::display_name(self)
+    }
+
+    fn is_root(&self) -> bool {
+        Caller::is_root(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// What a token's policies and entity grant: the ACL, plus the identity facts a [`Caller`]

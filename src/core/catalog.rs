@@ -1,7 +1,9 @@
 //! The secrets engines and auth methods the router can mount, by table and `type`. The
 //! catalog is part of the core's configuration, so a new backend is added by registering it
-//! (see `builtin::catalog`), never by editing the core. The system backend and the token
-//! store are the core's own, always mounted, and not in the catalog.
+//! (see `builtin::catalog`), never by editing the core. The system backend, the identity
+//! store and the token store are routed like every other mount, from the mount table, but are
+//! built by the core, since they serve its own stores; they are always mounted and not in the
+//! catalog.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

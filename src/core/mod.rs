@@ -86,7 +86,8 @@ enum SealState {
 /// Everything that exists only while unsealed.
 pub struct Unsealed {
     router: RwLock<Router>,
-    tokens: TokenStore,
+    /// Shared with the `auth/token/` mount's backend, which serves it.
+    tokens: Arc<TokenStore>,
     policies: PolicyStore,
     identity: identity::IdentityStore,
     acls: acl_cache::AclCache,
@@ -301,19 +302,6 @@ impl Core {
         }
     }
 
-    /// Whether `caller` holds `sudo` on `path`, as Vault's sudo check for the token store's
-    /// privileged options (a chosen id, an orphan, policies beyond the caller's): root
-    /// always does.
-    pub async fn has_sudo(&self, caller: &TokenEntry, path: &str) -> Result<bool, Error> {
-        if caller.is_root() {
-            return Ok(true);
-        }
-        let acl = self.unsealed()?.acl_of(caller).await?;
-        Ok(acl
-            .capabilities(path)
-            .contains(crate::policy::Capabilities::SUDO))
-    }
-
     /// The token id behind an accessor is never known, so capabilities by accessor go through
     /// the token store's key.
     pub async fn capabilities_by_accessor(
@@ -337,12 +325,13 @@ impl Core {
     }
 
     /// The issuing auth method's current terms for renewing `entry`, or `None` for tokens
-    /// that did not come from a login (or whose method has been disabled since).
+    /// that did not come from a login (or whose method has been disabled since). A token the
+    /// token store made routes to the token store's backend, which has no opinion.
     async fn renewal_terms(
         &self,
         entry: &TokenEntry,
     ) -> Result<Option<crate::logical::Renewal>, Error> {
-        if !entry.path.starts_with(Table::Auth.prefix()) || entry.path.starts_with(TOKEN_MOUNT) {
+        if !entry.path.starts_with(Table::Auth.prefix()) {
             return Ok(None);
         }
         let routed = {
@@ -385,10 +374,12 @@ impl Core {
     async fn route_request(
         &self,
         ctx: &mut RequestContext,
-        req: Request,
+        mut req: Request,
     ) -> Result<Response, Error> {
         let observers = &self.config.observers;
         let unsealed = self.unsealed()?;
+        // Only the core's own decision below names the caller, never the request's maker.
+        req.caller = None;
         // A backend sees `""` for both `secret` and `secret/`, so the core refuses writes to
         // folder paths, as Vault's router does.
         if matches!(req.operation, Operation::Update | Operation::Patch) && req.path.ends_with('/')
@@ -431,10 +422,7 @@ impl Core {
         };
         ctx.caller = Some(caller.clone());
         observers.before(ctx, &req)?;
-        if let Some(rel) = req.path.strip_prefix(TOKEN_MOUNT) {
-            let rel = rel.to_string();
-            return token_backend::handle(self, &unsealed.tokens, &caller, &req, &rel).await;
-        }
+        req.caller = Some(caller);
         let Some((mounted, rel)) = routed else {
             return Err(Error::NoHandler(format!(
                 "no handler for route \"{}\". route entry not found.",
@@ -452,7 +440,7 @@ impl Core {
     ) -> Result<Response, Error> {
         req.path = rel;
         req.mount_point = mounted.entry.router_path();
-        req.default_lease_ttl = self.effective_default_ttl(&mounted.entry);
+        (req.default_lease_ttl, req.max_lease_ttl) = self.effective_ttls(&mounted.entry);
         req.user_lockout = self.effective_lockout(&mounted.entry);
         let view = self.barrier.view(&mounted.entry.storage_prefix());
         mounted.backend.handle(&req, &view).await
@@ -608,7 +596,7 @@ impl Core {
         } else {
             let grant = unsealed.grant_of(&entry).await?;
             let entry_exists = match op {
-                Operation::Update => self.exists(unsealed, routed, path).await?,
+                Operation::Update => self.exists(routed).await?,
                 _ => None,
             };
             grant
@@ -640,18 +628,10 @@ impl Core {
         Ok((key, entry))
     }
 
-    /// Vault's existence check for a write of `path`, asked of the backend it is routed to
-    /// (see [`Backend::exists`]); `None` where the path has none.
-    async fn exists(
-        &self,
-        unsealed: &Unsealed,
-        routed: Option<&(Mounted, String)>,
-        path: &str,
-    ) -> Result<Option<bool>, Error> {
+    /// Vault's existence check for a write, asked of the backend it is routed to (see
+    /// [`Backend::exists`]); `None` where the path has none.
+    async fn exists(&self, routed: Option<&(Mounted, String)>) -> Result<Option<bool>, Error> {
         match routed {
-            Some((_, rel)) if path.starts_with(TOKEN_MOUNT) => {
-                token_backend::exists(&unsealed.tokens, rel).await
-            }
             Some((mounted, rel)) => {
                 let view = self.barrier.view(&mounted.entry.storage_prefix());
                 mounted.backend.exists(rel, &view).await
@@ -855,6 +835,14 @@ impl Core {
     }
 
     async fn load_unsealed(&self) -> Result<Unsealed, Error> {
+        // First: the token store's mount serves it.
+        let tokens = Arc::new(
+            TokenStore::open(
+                Arc::new(self.barrier.view(TOKEN_STORE_PREFIX)),
+                self.clock.clone(),
+            )
+            .await?,
+        );
         let mut router = Router::default();
         for table in [Table::Secrets, Table::Auth] {
             let mut entries = self.load_mount_table(table).await?;
@@ -865,15 +853,10 @@ impl Core {
                 self.persist_mount_table(table, &entries).await?;
             }
             for entry in entries {
-                let backend = self.backend_for(&entry)?;
+                let backend = self.backend_for(&entry, &tokens)?;
                 router.insert(Mounted { entry, backend });
             }
         }
-        let tokens = TokenStore::open(
-            Arc::new(self.barrier.view(TOKEN_STORE_PREFIX)),
-            self.clock.clone(),
-        )
-        .await?;
         Ok(Unsealed {
             router: RwLock::new(router),
             tokens,
@@ -906,9 +889,13 @@ impl Core {
         self.barrier.put(table.storage_path(), bytes).await
     }
 
-    /// The backend behind a mount entry: the core's own system backend and token store, or
-    /// what the catalog builds for the type.
-    fn backend_for(&self, entry: &MountEntry) -> Result<Arc<dyn Backend>, Error> {
+    /// The backend behind a mount entry: the core's own system backend, identity store and
+    /// token store (`tokens`), or what the catalog builds for the type.
+    fn backend_for(
+        &self,
+        entry: &MountEntry,
+        tokens: &Arc<TokenStore>,
+    ) -> Result<Arc<dyn Backend>, Error> {
         match (entry.table, entry.kind.as_str()) {
             (Table::Secrets, "system") => Ok(Arc::new(builtin::system::SystemBackend::new(
                 self.this.clone(),
@@ -916,7 +903,12 @@ impl Core {
             (Table::Secrets, "identity") => {
                 Ok(Arc::new(identity::IdentityBackend::new(self.this.clone())))
             }
-            (Table::Auth, "token") => Ok(Arc::new(token_backend::ServedByTheCore)),
+            (Table::Auth, "token") => Ok(Arc::new(token_backend::TokenBackend::new(
+                tokens.clone(),
+                self.clock.clone(),
+                self.config.max_lease_ttl.as_secs(),
+                self.this.clone(),
+            ))),
             _ => self.config.catalog.build(entry, &self.clock),
         }
     }
@@ -987,7 +979,7 @@ impl Core {
             .router
             .read()
             .check_free(table, &entry.router_path())?;
-        let backend = self.backend_for(&entry)?;
+        let backend = self.backend_for(&entry, &unsealed.tokens)?;
         let mut entries: Vec<MountEntry> = unsealed.router.read().entries(table).cloned().collect();
         entries.push(entry.clone());
         self.persist_mount_table(table, &entries).await?;
@@ -1242,9 +1234,6 @@ fn is_unauthenticated(patterns: &[&str], rel: &str) -> bool {
         None => rel == *p,
     })
 }
-
-/// Where the token store's endpoints are served; it is always mounted.
-const TOKEN_MOUNT: &str = "auth/token/";
 
 /// The identity store's storage prefix inside the barrier.
 const IDENTITY_STORE_PREFIX: &str = "sys/identity/";

@@ -1,52 +1,97 @@
-//! `auth/token/*`: creating, looking up, renewing and revoking tokens. It lives in the core
-//! because every endpoint needs the caller's own token entry, which backends never see.
+//! `auth/token/*`: creating, looking up, renewing and revoking tokens. An ordinary backend,
+//! mounted at `auth/token/` from the auth table and reached through the router like any other.
+//! It lives in the core because it serves the core's token store, and because every endpoint
+//! needs the caller's own token entry, which it finds in the [`Caller`] the core puts on the
+//! request.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde_json::json;
 
 use super::tokens::{generate_accessor, generate_token_id, TokenEntry, TokenRole, TokenStore};
 use super::{Caller, Core};
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, SharedClock};
 use crate::logical::duration::format_secs;
-use crate::logical::{fields, Error, Map, Operation, Request, Response};
+use crate::logical::{fields, Error, Map, Operation, Renewal, Request, Response, Storage};
 
-/// The router's entry for `auth/token/`. The core answers those paths itself before routing
-/// (they need the caller's token), so this backend is never reached.
-pub struct ServedByTheCore;
+/// The one thing the token store's backend asks of the rest of the core: the terms on which
+/// the auth method that issued a token would renew it now. Only the core can answer, since
+/// that means routing the token's login path to the method's backend and storage.
+#[async_trait::async_trait]
+pub(super) trait Issuers: Send + Sync {
+    async fn renewal_terms(&self, entry: &TokenEntry) -> Result<Option<Renewal>, Error>;
+}
 
 #[async_trait::async_trait]
-impl crate::logical::Backend for ServedByTheCore {
-    async fn handle(
-        &self,
-        _: &Request,
-        _: &dyn crate::logical::Storage,
-    ) -> Result<Response, Error> {
-        Err(Error::internal("auth/token/ is served by the core"))
+impl Issuers for Core {
+    async fn renewal_terms(&self, entry: &TokenEntry) -> Result<Option<Renewal>, Error> {
+        Core::renewal_terms(self, entry).await
     }
 }
 
-/// The token store's existence checks, as OpenBao's: only `roles/<name>` has one.
-pub async fn exists(store: &TokenStore, rel: &str) -> Result<Option<bool>, Error> {
-    match rel.strip_prefix("roles/") {
-        Some(name) if !name.is_empty() && !name.contains('/') => {
-            Ok(Some(store.role(name).await?.is_some()))
+/// The backend of the `auth/token/` mount. It keeps the token store's own storage view
+/// (`sys/token/`), not the mount's, because authentication reads the store on every request.
+pub struct TokenBackend {
+    store: Arc<TokenStore>,
+    clock: SharedClock,
+    /// The server's max lease TTL: no renewal goes past it, whatever the mount's tune.
+    system_max_ttl: u64,
+    /// Weak: the core owns the router that owns this backend.
+    issuers: Weak<dyn Issuers>,
+}
+
+impl TokenBackend {
+    pub(super) fn new(
+        store: Arc<TokenStore>,
+        clock: SharedClock,
+        system_max_ttl: u64,
+        issuers: Weak<dyn Issuers>,
+    ) -> Self {
+        TokenBackend {
+            store,
+            clock,
+            system_max_ttl,
+            issuers,
         }
-        _ => Ok(None),
     }
 }
 
-pub async fn handle(
-    core: &Core,
-    store: &TokenStore,
-    caller: &Caller,
-    req: &Request,
-    rel: &str,
-) -> Result<Response, Error> {
+#[async_trait::async_trait]
+impl crate::logical::Backend for TokenBackend {
+    async fn handle(&self, req: &Request, _mount_storage: &dyn Storage) -> Result<Response, Error> {
+        // The core sets the caller on every request it lets through to a backend that needs a
+        // token; without one, or with one that is not the core's, nothing is served.
+        let caller = req
+            .caller
+            .as_deref()
+            .and_then(|c| c.as_any().downcast_ref::<Caller>())
+            .ok_or(Error::PermissionDenied)?;
+        serve(self, caller, req).await
+    }
+
+    /// The token store's existence checks, as OpenBao's: only `roles/<name>` has one.
+    async fn exists(
+        &self,
+        path: &str,
+        _mount_storage: &dyn Storage,
+    ) -> Result<Option<bool>, Error> {
+        match path.strip_prefix("roles/") {
+            Some(name) if !name.is_empty() && !name.contains('/') => {
+                Ok(Some(self.store.role(name).await?.is_some()))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// One request, its path relative to the mount.
+async fn serve(backend: &TokenBackend, caller: &Caller, req: &Request) -> Result<Response, Error> {
+    let store = backend.store.as_ref();
+    let rel = req.path.as_str();
     match (req.operation, rel) {
-        (Operation::Update, "create") => create(core, store, caller, req, false, None).await,
-        (Operation::Update, "create-orphan") => create(core, store, caller, req, true, None).await,
+        (Operation::Update, "create") => create(backend, caller, req, false, None).await,
+        (Operation::Update, "create-orphan") => create(backend, caller, req, true, None).await,
         (Operation::List, "roles" | "roles/") => Response::list(store.roles().await?),
         (op, r) if r.starts_with("roles/") => {
             roles(store, op, &r["roles/".len()..], &req.data).await
@@ -57,7 +102,7 @@ pub async fn handle(
                 .role(name)
                 .await?
                 .ok_or_else(|| Error::bad_request(format!("unknown role {name}")))?;
-            create(core, store, caller, req, role.orphan, Some(role)).await
+            create(backend, caller, req, role.orphan, Some(role)).await
         }
         (Operation::Read | Operation::Update, "lookup-self") => {
             let entry = store
@@ -82,15 +127,15 @@ pub async fn handle(
         }
         (Operation::Update, "renew-self") => {
             let token = req.client_token.as_deref().unwrap_or("");
-            renew(core, store, &caller.key, token, &req.data).await
+            renew(backend, &caller.key, token, &req.data).await
         }
         (Operation::Update, "renew") => {
             let token = required(&req.data, "token")?;
-            renew(core, store, &store.key_of(&token), &token, &req.data).await
+            renew(backend, &store.key_of(&token), &token, &req.data).await
         }
         (Operation::Update, "renew-accessor") => {
             let key = accessor_key(store, &req.data).await?;
-            renew(core, store, &key, "", &req.data).await
+            renew(backend, &key, "", &req.data).await
         }
         (Operation::Update, "revoke-self") => revoked(store.revoke_tree(&caller.key).await),
         (Operation::Update, "revoke") => {
@@ -102,16 +147,17 @@ pub async fn handle(
             revoked(store.revoke_tree(&key).await)
         }
         (Operation::Update, "revoke-orphan") => {
-            require_sudo(core, caller, req).await?;
+            require_sudo(caller, req)?;
             let key = store.key_of(&required(&req.data, "token")?);
             revoked(store.revoke_orphan(&key).await)
         }
         (Operation::List, "accessors/" | "accessors") => {
-            require_sudo(core, caller, req).await?;
+            require_sudo(caller, req)?;
             Response::list(store.accessors().await?)
         }
         _ => Err(Error::NoHandler(format!(
-            "no handler for route \"auth/token/{rel}\". route entry not found."
+            "no handler for route \"{}{rel}\". route entry not found.",
+            req.mount_point
         ))),
     }
 }
@@ -132,12 +178,18 @@ fn required(data: &Map, key: &'static str) -> Result<String, Error> {
 
 /// Sudo-protected endpoints. The core checks `sudo` for Vault's root-protected paths before
 /// routing; this also covers the spellings of a path that list does not name.
-async fn require_sudo(core: &Core, caller: &Caller, req: &Request) -> Result<(), Error> {
-    if core.has_sudo(&caller.token, &req.path).await? {
+fn require_sudo(caller: &Caller, req: &Request) -> Result<(), Error> {
+    if caller.has_sudo(&absolute_path(req)) {
         Ok(())
     } else {
         Err(Error::PermissionDenied)
     }
+}
+
+/// The request's path as the ACL saw it (`auth/token/create`), for the sudo checks: the
+/// router hands the backend the path relative to the mount.
+fn absolute_path(req: &Request) -> String {
+    format!("{}{}", req.mount_point, req.path)
 }
 
 async fn accessor_key(store: &TokenStore, data: &Map) -> Result<String, Error> {
@@ -168,13 +220,13 @@ pub fn normalize_policies(policies: impl IntoIterator<Item = String>) -> Vec<Str
 }
 
 async fn create(
-    core: &Core,
-    store: &TokenStore,
+    backend: &TokenBackend,
     caller: &Caller,
     req: &Request,
     orphan_endpoint: bool,
     role: Option<TokenRole>,
 ) -> Result<Response, Error> {
+    let store = backend.store.as_ref();
     let data = &req.data;
     let parent = &caller.token;
     // A limited-use token could escape its count through children, as Vault says.
@@ -186,7 +238,7 @@ async fn create(
     let parent_is_root = parent.is_root();
     // Vault lets root or a caller with `sudo` on the create path choose the id, make an
     // orphan, and go beyond its own policies (but never to `root`).
-    let is_sudo = core.has_sudo(parent, &req.path).await?;
+    let is_sudo = caller.has_sudo(&absolute_path(req));
 
     let requested = fields::string_list(data, "policies")?
         .map(normalize_policies)
@@ -236,14 +288,9 @@ async fn create(
     }
 
     let now = store.now();
-    // The token store's own mount may be tuned; its TTLs default to the system's.
-    let (mount_default, mount_max) = match core.mount_for(super::TOKEN_MOUNT)? {
-        Some(mount) => core.effective_ttls(&mount),
-        None => (
-            core.config().default_lease_ttl.as_secs(),
-            core.config().max_lease_ttl.as_secs(),
-        ),
-    };
+    // The token store's own mount may be tuned; the router gives its effective TTLs (the
+    // system's where it is not).
+    let (mount_default, mount_max) = (req.default_lease_ttl, req.max_lease_ttl);
     let lifetime = Lifetime::parse(data, role.as_ref(), is_sudo)?;
     let mut warnings = lifetime.warnings.clone();
     let explicit_max = lifetime.explicit_max_ttl;
@@ -301,7 +348,7 @@ async fn create(
         } else {
             parent.entity_id.clone()
         },
-        issue_time: rfc3339(core.clock().now()),
+        issue_time: rfc3339(backend.clock.now()),
         expire_time,
         max_expire_time,
         explicit_max_ttl: explicit_max,
@@ -646,12 +693,12 @@ fn lookup_data(store: &TokenStore, entry: &TokenEntry, id: &str) -> Map {
 
 /// Extends a token's TTL by `increment` (default: its original TTL), never past its max.
 async fn renew(
-    core: &Core,
-    store: &TokenStore,
+    backend: &TokenBackend,
     key: &str,
     token: &str,
     data: &Map,
 ) -> Result<Response, Error> {
+    let store = backend.store.as_ref();
     let entry = store.lookup_key(key).await?.ok_or_else(bad_token)?;
     if !entry.renewable || entry.expire_time.is_none() {
         return Err(Error::bad_request("lease is not renewable"));
@@ -659,7 +706,11 @@ async fn renew(
     let now = store.now();
     // A token from an auth method renews on the method's current terms, and not at all once
     // its role or user is gone or changed.
-    let terms = core.renewal_terms(&entry).await?.unwrap_or_default();
+    let issuers = backend
+        .issuers
+        .upgrade()
+        .ok_or_else(|| Error::internal("the core is gone"))?;
+    let terms = issuers.renewal_terms(&entry).await?.unwrap_or_default();
     let period = if terms.period > 0 {
         terms.period
     } else {
@@ -671,7 +722,7 @@ async fn renew(
     } else {
         increment.unwrap_or(if terms.ttl > 0 { terms.ttl } else { entry.ttl })
     };
-    let system_max_expire = now.saturating_add(core.config().max_lease_ttl.as_secs());
+    let system_max_expire = now.saturating_add(backend.system_max_ttl);
     let mut cap = entry
         .max_expire_time
         .unwrap_or(system_max_expire)
@@ -784,5 +835,270 @@ async fn roles(
             Ok(Response::empty())
         }
         _ => Err(Error::UnsupportedOperation),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::test_support::{unsealed_core, ROOT};
+    use super::super::{Mounted, Table};
+    use super::*;
+    use crate::logical::CallerInfo;
+
+    /// The mount that the router gives `path`, with the path relative to it.
+    fn routed(f: &super::super::test_support::TestCore, path: &str) -> (Mounted, String) {
+        let unsealed = f.core.unsealed().unwrap();
+        let router = unsealed.router.read();
+        let (mounted, rel) = router.route(path).expect("routed");
+        (mounted.clone(), rel)
+    }
+
+    /// A request as the core hands it to the mount's backend, with `caller` set.
+    fn at_mount(
+        mounted: &Mounted,
+        op: Operation,
+        rel: &str,
+        caller: Option<Arc<dyn CallerInfo>>,
+    ) -> Request {
+        let mut req = Request::new(op, rel);
+        req.mount_point = mounted.entry.router_path();
+        req.caller = caller;
+        req
+    }
+
+    #[tokio::test]
+    async fn auth_token_is_a_mount_whose_own_backend_serves_it() {
+        let f = unsealed_core().await;
+        // The mount table names it as before: `token/` in the auth table, with its accessor,
+        // and `sys/auth` shows that accessor.
+        let token_mounts: Vec<_> = f
+            .core
+            .mounts(Table::Auth)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "token")
+            .collect();
+        assert_eq!(token_mounts.len(), 1);
+        let accessor = token_mounts[0].accessor.clone();
+        assert_eq!(token_mounts[0].path, "token/");
+        assert!(accessor.starts_with("auth_token_"), "{accessor}");
+        let listed = f.root(Operation::Read, "sys/auth", json!({})).await;
+        assert_eq!(
+            listed.data.unwrap()["token/"]["accessor"],
+            accessor.as_str()
+        );
+
+        let (mounted, rel) = routed(&f, "auth/token/lookup-self");
+        assert_eq!(mounted.entry.router_path(), "auth/token/");
+        assert_eq!(mounted.entry.accessor, accessor);
+        assert_eq!(rel, "lookup-self");
+
+        // The router's backend answers by itself, given the caller the core decided on.
+        let child = f.token(ROOT, json!({"display_name": "mounted"})).await;
+        let caller = f
+            .core
+            .authorize_request(
+                Some(&child),
+                None,
+                Operation::Read,
+                "auth/token/lookup-self",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        let child_accessor = caller.accessor().to_string();
+        let view = crate::logical::InmemStorage::new();
+        let req = at_mount(
+            &mounted,
+            Operation::Read,
+            &rel,
+            Some(Arc::new(caller) as Arc<dyn CallerInfo>),
+        );
+        let data = mounted
+            .backend
+            .handle(&req, &view)
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(data["display_name"], "token-mounted");
+        assert_eq!(data["accessor"], child_accessor.as_str());
+        assert_eq!(data["policies"], json!(["root"]));
+
+        // Without the core's caller it serves nothing.
+        let bare = at_mount(&mounted, Operation::Read, &rel, None);
+        assert!(matches!(
+            mounted.backend.handle(&bare, &view).await,
+            Err(Error::PermissionDenied)
+        ));
+
+        // Its existence check is the roles' one, and only theirs.
+        assert_eq!(
+            mounted.backend.exists("roles/ci", &view).await.unwrap(),
+            Some(false)
+        );
+        f.root(Operation::Update, "auth/token/roles/ci", json!({}))
+            .await;
+        assert_eq!(
+            mounted.backend.exists("roles/ci", &view).await.unwrap(),
+            Some(true)
+        );
+        assert_eq!(mounted.backend.exists("create", &view).await.unwrap(), None);
+
+        // And the accessor stays what the table on disk says across a seal.
+        f.core.seal().await.unwrap();
+        f.core.unseal(&f.keys[0]).await.unwrap();
+        let (again, _) = routed(&f, "auth/token/create");
+        assert_eq!(again.entry.accessor, accessor);
+    }
+
+    #[tokio::test]
+    async fn a_caller_on_an_incoming_request_is_replaced_by_the_cores_own() {
+        let f = unsealed_core().await;
+        f.root(
+            Operation::Update,
+            "sys/policy/creator",
+            json!({"policy": r#"path "auth/token/create" { capabilities = ["update"] }"#}),
+        )
+        .await;
+        let plain = f.token(ROOT, json!({"policies": ["creator"]})).await;
+        let root = f
+            .core
+            .authorize_request(
+                Some(ROOT),
+                None,
+                Operation::Read,
+                "auth/token/lookup-self",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        let mut req = Request::new(Operation::Read, "auth/token/lookup-self").with_token(&plain);
+        req.caller = Some(Arc::new(root));
+        let data = f.core.handle_request(req).await.unwrap().data.unwrap();
+        assert_eq!(data["policies"], json!(["creator", "default"]));
+        assert_eq!(data["id"], plain.as_str());
+        // And a child it makes is the plain token's, not root's.
+        let mut req = Request::new(Operation::Update, "auth/token/create")
+            .with_token(&plain)
+            .with_data(fields::into_map(json!({"policies": ["root"]})));
+        let root = f
+            .core
+            .authorize_request(
+                Some(ROOT),
+                None,
+                Operation::Update,
+                "auth/token/create",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        req.caller = Some(Arc::new(root));
+        assert!(matches!(
+            f.core.handle_request(req).await,
+            Err(Error::BadRequest(m)) if m == "child policies must be subset of parent"
+        ));
+    }
+
+    /// Answers whether the core gave it a caller, on a login path and on any other.
+    struct CallerProbe;
+
+    #[async_trait::async_trait]
+    impl crate::logical::Backend for CallerProbe {
+        async fn handle(&self, req: &Request, _: &dyn Storage) -> Result<Response, Error> {
+            Ok(Response::data(fields::into_map(json!({
+                "caller": req.caller.as_ref().map(|c| c.display_name().to_string()),
+            }))))
+        }
+
+        fn unauthenticated_paths(&self) -> &'static [&'static str] {
+            &["login"]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_sees_no_caller_even_when_the_request_came_with_one() {
+        let mut config = super::super::CoreConfig::default();
+        config
+            .catalog
+            .register(Table::Auth, "probe", |_, _| Ok(Arc::new(CallerProbe)));
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+        ));
+        let core = Core::new(
+            Arc::new(crate::physical::InmemBackend::new()),
+            clock,
+            config,
+        )
+        .await
+        .unwrap();
+        let init = core.initialize(1, 1, Some(ROOT)).await.unwrap();
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.encode(&init.keys[0]);
+        core.unseal(&key).await.unwrap();
+        let call = |op, path: &str, caller: Option<Caller>| {
+            let mut req = Request::new(op, path).with_token(ROOT);
+            req.caller = caller.map(|c| Arc::new(c) as Arc<dyn CallerInfo>);
+            core.handle_request(req)
+        };
+        core.handle_request(
+            Request::new(Operation::Update, "sys/auth/probe")
+                .with_token(ROOT)
+                .with_data(fields::into_map(json!({"type": "probe"}))),
+        )
+        .await
+        .unwrap();
+        let root = core
+            .authorize_request(Some(ROOT), None, Operation::Read, "sys/auth", &Map::new())
+            .await
+            .unwrap();
+        let login = call(Operation::Update, "auth/probe/login", Some(root.clone()))
+            .await
+            .unwrap();
+        assert_eq!(login.data.unwrap()["caller"], json!(null));
+        let other = call(Operation::Read, "auth/probe/other", None)
+            .await
+            .unwrap();
+        assert_eq!(other.data.unwrap()["caller"], "root");
+    }
+
+    #[tokio::test]
+    async fn a_request_shows_its_caller_by_display_name_only() {
+        let f = unsealed_core().await;
+        let child = f.token(ROOT, json!({"display_name": "logged"})).await;
+        let caller = f
+            .core
+            .authorize_request(
+                Some(&child),
+                None,
+                Operation::Read,
+                "auth/token/lookup-self",
+                &Map::new(),
+            )
+            .await
+            .unwrap();
+        let accessor = caller.accessor().to_string();
+        let mut req = Request::new(Operation::Read, "lookup-self").with_token(&child);
+        req.caller = Some(Arc::new(caller));
+        let debug = format!("{req:?}");
+        assert!(debug.contains("token-logged"), "{debug}");
+        assert!(!debug.contains(&accessor), "no accessor: {debug}");
+        assert!(!debug.contains(&child), "no token: {debug}");
+    }
+
+    /// The router has no prefix special case left for the token store: it is found by the
+    /// mount table like every other mount.
+    #[test]
+    fn the_core_routes_auth_token_without_a_special_case() {
+        let source = include_str!("mod.rs");
+        assert!(!source.contains("TOKEN_MOUNT"));
+        assert!(!source.contains("token_backend::handle"));
+        for line in source.lines() {
+            let special = line.contains("\"auth/token")
+                && (line.contains("strip_prefix") || line.contains("starts_with"));
+            assert!(!special, "prefix special case: {line}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 mod auth;
 mod backend;
+mod caller;
 pub mod duration;
 mod error;
 pub mod fields;
@@ -16,6 +17,7 @@ mod storage;
 
 pub use auth::{Alias, Auth, IpNet, Renewal};
 pub use backend::Backend;
+pub use caller::CallerInfo;
 pub use error::Error;
 pub use lockout::LockoutConfig;
 pub use request::{Operation, Request};

@@ -1,4 +1,6 @@
-use super::Map;
+use std::sync::Arc;
+
+use super::{CallerInfo, Map};
 
 /// The logical operation of a request. HTTP PUT and POST both map to `Update`, as in Vault
 /// (Vault's `create` capability is decided by the ACL from whether the entry exists).
@@ -32,9 +34,15 @@ pub struct Request {
     /// The mount's effective default lease TTL in seconds, filled in by the router (KV v1
     /// reports it as `lease_duration`).
     pub default_lease_ttl: u64,
+    /// The mount's effective max lease TTL in seconds, filled in by the router (the token
+    /// store caps the tokens it creates by it).
+    pub max_lease_ttl: u64,
     /// The mount's effective user lockout settings, filled in by the router (userpass and
     /// AppRole logins read them).
     pub user_lockout: super::LockoutConfig,
+    /// Who is calling, set by the core once the ACL allowed the request; `None` for a request
+    /// answered without a token (a login). Whatever a request arrives with is dropped.
+    pub caller: Option<Arc<dyn CallerInfo>>,
 }
 
 impl Request {
@@ -48,7 +56,9 @@ impl Request {
             client_token: None,
             remote_addr: None,
             default_lease_ttl: 0,
+            max_lease_ttl: 0,
             user_lockout: super::LockoutConfig::default(),
+            caller: None,
         }
     }
 
@@ -76,6 +86,8 @@ impl std::fmt::Debug for Request {
                 "client_token",
                 &self.client_token.as_ref().map(|_| "<redacted>"),
             )
+            // The display name only: the accessor is for audit, which HMACs it.
+            .field("caller", &self.caller.as_ref().map(|c| c.display_name()))
             .finish()
     }
 }
