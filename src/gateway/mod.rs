@@ -11,6 +11,7 @@ pub mod body;
 pub mod conn;
 pub mod json_limits;
 pub mod path_check;
+pub mod rate_limit;
 pub mod server;
 pub mod tls;
 
