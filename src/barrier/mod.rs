@@ -179,6 +179,10 @@ pub struct Barrier {
     cache_capacity: u64,
     state: RwLock<Option<Unsealed>>,
     epochs: Mutex<WriteEpochs>,
+    /// Counts finished commits, seals and unseals: whatever was derived from the barrier's
+    /// contents before a bump may be stale after it. Advanced under `epochs`, after the commit
+    /// returned (see [`Barrier::write_generation`]).
+    writes: AtomicU64,
     /// Serialises initialize, unseal and rotate, which read and write the keyring.
     admin: tokio::sync::Mutex<()>,
 }
@@ -192,6 +196,7 @@ impl Barrier {
             cache_capacity,
             state: RwLock::new(None),
             epochs: Mutex::new(WriteEpochs([0; EPOCH_SLOTS])),
+            writes: AtomicU64::new(0),
             admin: tokio::sync::Mutex::new(()),
         }
     }
@@ -268,6 +273,7 @@ impl Barrier {
         let mut state = self.state.write();
         if state.is_none() {
             *state = Some(Unsealed::new(keyring, self.cache_capacity));
+            self.writes.fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
     }
@@ -278,9 +284,18 @@ impl Barrier {
         let unsealed = {
             let mut epochs = self.epochs.lock();
             epochs.bump_all();
+            self.writes.fetch_add(1, Ordering::AcqRel);
             self.state.write().take()
         };
         drop(unsealed);
+    }
+
+    /// A tag for anything derived from the barrier's contents (the gateway's decisions):
+    /// note it *before* reading, and reuse the derived value only while the tag is still
+    /// current. It advances after every commit (even a failed one), every seal and every
+    /// unseal, so a value derived before any of those is never reused after it.
+    pub fn write_generation(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -357,6 +372,7 @@ impl Barrier {
         for path in paths {
             epochs.bump(path);
         }
+        self.writes.fetch_add(1, Ordering::AcqRel);
         if let Some(unsealed) = self.state.read().as_ref() {
             for path in paths {
                 unsealed.cache.invalidate(path.as_str());

@@ -168,6 +168,22 @@ impl Caller {
         self.token.expire_time
     }
 
+    /// A limited-use token (`num_uses`): each request spends a use.
+    pub fn is_limited_use(&self) -> bool {
+        self.token.num_uses > 0
+    }
+
+    /// Until when (unix seconds) a decision made for this caller stays right as long as the
+    /// core's state does not change (see `Core::state_generation`): the token's expiry.
+    /// `None` where every request must reach the core: a limited-use token (each use is
+    /// counted), and a child token, whose ancestors' expiry the core checks at each lookup.
+    pub fn reusable_until(&self) -> Option<u64> {
+        if self.is_limited_use() || self.token.parent.is_some() {
+            return None;
+        }
+        Some(self.token.expire_time.unwrap_or(u64::MAX))
+    }
+
     fn entity(&self) -> Option<&EntityFacts> {
         self.grant.as_ref().and_then(|g| g.entity.as_ref())
     }

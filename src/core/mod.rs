@@ -578,6 +578,33 @@ impl Core {
             .await
     }
 
+    /// The caller of `token`, used from `remote`, without asking the ACL about any path: the
+    /// first stages of [`Core::authorize_request`] (lookup, CIDR binding, entity). It is not a
+    /// use of a limited-use token. The gateway asks it to learn a caller's tenant before it
+    /// asks `authorize_request` about the route's requirement for that tenant.
+    pub async fn identify(
+        &self,
+        token: Option<&str>,
+        remote: Option<std::net::IpAddr>,
+    ) -> Result<Caller, Refused> {
+        let unsealed = self.unsealed()?;
+        let (key, entry) = self.authenticate(&unsealed, token, remote).await?;
+        let grant = if entry.is_root() {
+            None
+        } else {
+            Some(unsealed.grant_of(&entry).await?)
+        };
+        Ok(Caller::new(key, entry, grant))
+    }
+
+    /// A tag for decisions derived from the core's state (tokens, policies, identity,
+    /// secrets, the seal): note it before deciding, and reuse a decision only while the tag is
+    /// unchanged. It advances after every durable write, seal and unseal, so a revoked token,
+    /// a changed policy, entity or secret, or a seal is seen by the very next request.
+    pub fn state_generation(&self) -> u64 {
+        self.barrier.write_generation()
+    }
+
     /// [`Core::authorize_request`] for a request already routed to `routed`.
     #[allow(clippy::too_many_arguments)]
     async fn decide(
@@ -1283,7 +1310,7 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
 }
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
