@@ -63,7 +63,8 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
     let shutdown_core = core.clone();
     gateway::run(
         core,
-        &config.listeners,
+        &config,
+        args.config.clone(),
         Box::new(move || shutdown_core.shutdown()),
     )
     .map_err(|e| e.to_string())

@@ -1,20 +1,31 @@
-//! HTTP and pingora: listeners, TLS, and the `/v1` API.
+//! HTTP and pingora: listeners, TLS, the `/v1` API and the edge gateway.
 //!
 //! A `/v1` request flows: pingora (`server::ApiApp`) -> body read under the listener's limit
 //! (`body`) -> `api::decode_head` (with the one path check, `path_check`) -> [`Handler`]
 //! (the core) -> `api::encode`.
+//!
+//! A gateway check (`forward_auth` on the API listeners, `proxy` on the proxy listeners)
+//! flows: the forwarded path's check (`path_check::check_forwarded`) -> the one route
+//! evaluation (`decision`: `routes`, `rate_limit`, the core's pipeline, the decision cache)
+//! -> the answer, or the upstream with the identity and credential headers set.
 //!
 //! Entry point: [`run`], called by `cli::server` once the core is built.
 
 pub mod api;
 pub mod body;
 pub mod conn;
+pub mod decision;
+pub mod forward_auth;
 pub mod json_limits;
 pub mod path_check;
+pub mod proxy;
 pub mod rate_limit;
+pub mod routes;
 pub mod server;
 pub mod tls;
 
+#[cfg(test)]
+mod tests_decision;
 #[cfg(test)]
 mod tests_fuzz;
 
@@ -26,7 +37,7 @@ use thiserror::Error as ThisError;
 use crate::core::Core;
 use crate::logical::{Error, Request, Response};
 
-pub use server::{run, serve, stop_trigger, StopSignal, StopTrigger};
+pub use server::{run, serve, stop_trigger, Edge, Reload, StopSignal, StopTrigger};
 
 /// What serves logical requests behind the HTTP layer: the [`Core`] in production, a fake in
 /// tests (which is how the tests show that a rejected path reaches no backend).

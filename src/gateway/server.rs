@@ -14,6 +14,7 @@
 //! way, so it watches signals itself ([`StopSignal::unix_signals`]).
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,17 +25,23 @@ use http::Method;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use pingora::server::configuration::ServerConf;
+use pingora::server::ShutdownWatch;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 use tokio::sync::watch;
 
 use super::body::{self, BodySource, BodyUse};
 use super::conn::Connections;
+use super::decision::Gateway;
+use super::forward_auth;
 use super::json_limits::JsonScanner;
+use super::proxy::ProxyApp;
 use super::{api, tls, GatewayError, Handler};
-use crate::config::{JsonLimits, ListenerConfig};
+use crate::config::{JsonLimits, ListenerConfig, ServerConfig};
 use crate::core::Core;
 use crate::logical::{Error, Response};
+use pingora::proxy::http_proxy_service_with_name;
 
 /// How long requests in flight may still run after SIGTERM.
 pub const GRACE_PERIOD_SECS: u64 = 1;
@@ -59,20 +66,50 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// be finishing only after SIGINT or when it outlived the shutdown timeout.
 pub fn run(
     core: Arc<Core>,
-    listeners: &[ListenerConfig],
+    config: &ServerConfig,
+    config_file: Option<PathBuf>,
     on_shutdown: Box<dyn FnOnce() + Send>,
 ) -> Result<(), GatewayError> {
-    serve(core, listeners, on_shutdown, StopSignal::unix_signals())
+    let gateway = Arc::new(Gateway::new(
+        core.clone(),
+        &config.gateway,
+        config.routes.clone(),
+    ));
+    let edge = Edge {
+        reload: Reload {
+            file: config_file,
+            gateway: gateway.clone(),
+        },
+        gateway,
+        proxy_listeners: config.gateway.listeners.clone(),
+    };
+    serve(
+        core,
+        &config.listeners,
+        Some(edge),
+        on_shutdown,
+        StopSignal::unix_signals(),
+    )
+}
+
+/// The gateway's part of a server: the forward-auth path on every API listener, the proxy
+/// mode listeners, and SIGHUP reload.
+pub struct Edge {
+    pub gateway: Arc<Gateway>,
+    pub proxy_listeners: Vec<ListenerConfig>,
+    pub reload: Reload,
 }
 
 /// [`run`] for any [`Handler`], stopped by `stop`. Tests use it with a [`StopTrigger`].
+/// `edge`, when given, adds the gateway (see [`Edge`]).
 pub fn serve<H: Handler>(
     handler: Arc<H>,
     listeners: &[ListenerConfig],
+    edge: Option<Edge>,
     on_shutdown: Box<dyn FnOnce() + Send>,
     stop: StopSignal,
 ) -> Result<(), GatewayError> {
-    let result = build_server(handler, listeners).map(|server| {
+    let result = build_server(handler, listeners, edge).map(|server| {
         server.run(RunArgs {
             shutdown_signal: stop.into_watch(),
         });
@@ -99,17 +136,24 @@ fn server_conf() -> ServerConf {
 fn build_server<H: Handler>(
     handler: Arc<H>,
     listeners: &[ListenerConfig],
+    edge: Option<Edge>,
 ) -> Result<Server, GatewayError> {
     if listeners.is_empty() {
         return Err(GatewayError::NoListeners);
     }
     tls::install_crypto_provider();
 
+    let proxy_listeners = edge.as_ref().map_or(&[][..], |e| &e.proxy_listeners[..]);
     let addresses = listeners
         .iter()
         .map(|l| resolve(&l.address))
         .collect::<Result<Vec<_>, _>>()?;
-    probe_bind(&addresses)?;
+    let proxy_addresses = proxy_listeners
+        .iter()
+        .map(|l| resolve(&l.address))
+        .collect::<Result<Vec<_>, _>>()?;
+    probe_bind(&[&addresses[..], &proxy_addresses[..]].concat())?;
+    let gateway = edge.as_ref().map(|e| e.gateway.clone());
 
     // One service per listener: each has its own limits, and its own connection cap.
     let mut server = Server::new_with_opt_and_conf(None, server_conf());
@@ -120,6 +164,7 @@ fn build_server<H: Handler>(
             handler: handler.clone(),
             limit: body::effective_limit(listener.max_request_size),
             json: listener.limits.json.clone(),
+            gateway: gateway.clone(),
         };
         let connections = Connections::new(app, listener.limits.clone());
         let mut service = Service::new(format!("mainkey api {address}"), connections);
@@ -135,6 +180,24 @@ fn build_server<H: Handler>(
             }
         }
         server.add_service(service);
+    }
+    if let Some(edge) = edge {
+        for (listener, address) in edge.proxy_listeners.iter().zip(proxy_addresses) {
+            let tls = listener.tls.as_ref().map(tls::settings).transpose()?;
+            let mut service = http_proxy_service_with_name(
+                &server.configuration,
+                ProxyApp::new(edge.gateway.clone()),
+                &format!("mainkey proxy {address}"),
+            );
+            let address = address.to_string();
+            match tls {
+                Some(settings) => service.add_tls_with_settings(&address, None, settings),
+                None => service.add_tcp(&address),
+            }
+            tracing::info!(%address, tls = listener.tls.is_some(), "proxy listener configured");
+            server.add_service(service);
+        }
+        server.add_service(background_service("mainkey config reload", edge.reload));
     }
     Ok(server)
 }
@@ -174,6 +237,8 @@ struct ApiApp<H> {
     limit: Option<u64>,
     /// The JSON complexity limits of this listener's bodies.
     json: JsonLimits,
+    /// Serves the forward-auth path, when present.
+    gateway: Option<Arc<Gateway>>,
 }
 
 impl<H: Handler> ApiApp<H> {
@@ -231,6 +296,9 @@ impl<H: Handler> ApiApp<H> {
 impl<H: Handler> ServeHttp for ApiApp<H> {
     async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
         let id = api::new_request_id();
+        if let Some(resp) = self.forward_auth(session, &id).await {
+            return resp;
+        }
         let result = self.serve(session, &id).await;
         // After an early answer (413, 400, 404...) the rest of the body is still on the wire.
         // pingora would drain it to reuse the connection, which is unbounded work for a body
@@ -244,6 +312,87 @@ impl<H: Handler> ServeHttp for ApiApp<H> {
             resp.body_mut().clear();
         }
         resp
+    }
+}
+
+impl<H: Handler> ApiApp<H> {
+    /// The forward-auth answer, when the request is for the gateway's forward-auth path. Its
+    /// body is never read, so the connection is not reused after one was sent.
+    async fn forward_auth(
+        &self,
+        session: &mut ServerSession,
+        id: &str,
+    ) -> Option<http::Response<Vec<u8>>> {
+        let gateway = self.gateway.as_ref()?;
+        let header = session.req_header();
+        if header.uri.path() != gateway.settings().forward_auth_path {
+            return None;
+        }
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let mut resp = forward_auth::respond(
+            gateway,
+            header.method.as_str(),
+            header.uri.query(),
+            &header.headers,
+            peer,
+            id,
+        )
+        .await;
+        if !session.is_body_done() {
+            session.set_keepalive(None);
+        }
+        if session.req_header().method == Method::HEAD {
+            resp.body_mut().clear();
+        }
+        Some(resp)
+    }
+}
+
+/// Re-reads the config file on SIGHUP and swaps in its routes and trusted proxies. A file
+/// that does not load keeps the running routes; the error names the key.
+/// Without a file (dev mode) SIGHUP is only logged, rather than ending the process as its
+/// default action would.
+pub struct Reload {
+    pub file: Option<PathBuf>,
+    pub gateway: Arc<Gateway>,
+}
+
+#[async_trait]
+impl BackgroundService for Reload {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::error!("cannot watch SIGHUP: routes will not reload");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hangups.recv() => self.reload(),
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+impl Reload {
+    fn reload(&self) {
+        let Some(file) = &self.file else {
+            tracing::info!("SIGHUP: no config file to reload (dev mode)");
+            return;
+        };
+        match crate::config::load(file) {
+            Ok(config) => {
+                let routes = config.routes.len();
+                self.gateway.reload(&config.gateway, config.routes);
+                tracing::info!(routes, file = %file.display(), "SIGHUP: routes reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: the config file did not load; keeping the running routes");
+            }
+        }
     }
 }
 
@@ -463,7 +612,7 @@ mod tests {
             let (fake, stopped) = (fake.clone(), stopped.clone());
             std::thread::spawn(move || {
                 let hook = Box::new(move || stopped.store(true, Ordering::SeqCst));
-                serve(fake, &listeners, hook, signal)
+                serve(fake, &listeners, None, hook, signal)
             })
         };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -1020,7 +1169,7 @@ mod tests {
                 Box::new(move || ran.store(true, Ordering::SeqCst))
             };
             let (_trigger, signal) = stop_trigger();
-            let err = serve(Arc::new(Fake::default()), &listeners, hook, signal)
+            let err = serve(Arc::new(Fake::default()), &listeners, None, hook, signal)
                 .expect_err("startup must fail");
             assert!(err.to_string().contains(expected), "{err}");
             assert!(ran.load(Ordering::SeqCst));
