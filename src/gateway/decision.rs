@@ -190,6 +190,20 @@ struct Cached {
     outcome: Outcome,
 }
 
+/// One evaluation, once its route and credential are known.
+struct Check<'c> {
+    route: &'c Route,
+    /// The tenant the request names, where the route reads it from the request.
+    request_tenant: Option<String>,
+    /// The Vault token the core is asked about: as sent, or from a bearer JWT's login.
+    token: &'c str,
+    /// SHA-256 of the credential as sent: it keys the caches and a per-token limit.
+    credential: [u8; 32],
+    /// A bearer JWT's claims, verified by its login.
+    claims: Option<&'c Map>,
+    fwd: &'c Forwarded<'c>,
+}
+
 /// The gateway: settings, decision cache and rate limiter, over the core.
 pub struct Gateway {
     core: Arc<Core>,
@@ -266,8 +280,15 @@ impl Gateway {
             .filter(|_| looks_like_jwt(token));
         let outcome = match jwt_auth {
             None => {
-                self.decide_cached(&settings, route, tenant, token, &token_hash, None, fwd, now)
-                    .await
+                let check = Check {
+                    route,
+                    request_tenant: tenant,
+                    token,
+                    credential: token_hash,
+                    claims: None,
+                    fwd,
+                };
+                self.decide_cached(&settings, &check, now).await
             }
             Some(jwt_auth) => {
                 // A remembered login whose token was revoked gets one fresh login.
@@ -283,18 +304,15 @@ impl Gateway {
                         }
                         Err(outcome) => break outcome,
                     };
-                    let outcome = self
-                        .decide_cached(
-                            &settings,
-                            route,
-                            tenant.clone(),
-                            &session.token,
-                            &token_hash,
-                            Some(&session.claims),
-                            fwd,
-                            now,
-                        )
-                        .await;
+                    let check = Check {
+                        route,
+                        request_tenant: tenant.clone(),
+                        token: &session.token,
+                        credential: token_hash,
+                        claims: Some(&session.claims),
+                        fwd,
+                    };
+                    let outcome = self.decide_cached(&settings, &check, now).await;
                     if matches!(outcome, Outcome::Unauthenticated) && !fresh {
                         self.jwt_sessions.invalidate(&token_hash);
                         fresh = true;
@@ -316,37 +334,24 @@ impl Gateway {
 
     /// Phase 5: the cached decision for (credential, route, request-named tenant) while the
     /// core's state is unchanged and the token unexpired, else a fresh one.
-    #[allow(clippy::too_many_arguments)]
-    async fn decide_cached(
-        &self,
-        settings: &Settings,
-        route: &Route,
-        tenant: Option<String>,
-        token: &str,
-        token_hash: &[u8; 32],
-        claims: Option<&Map>,
-        fwd: &Forwarded<'_>,
-        now: u64,
-    ) -> Outcome {
+    async fn decide_cached(&self, settings: &Settings, check: &Check<'_>, now: u64) -> Outcome {
         // Noted before anything is read; see the module's comment.
         let state = self.core.state_generation();
-        if claims.is_none() && self.unknown_tokens.get(token_hash) == Some(state) {
+        if check.claims.is_none() && self.unknown_tokens.get(&check.credential) == Some(state) {
             return Outcome::Unauthenticated;
         }
         let key = DecisionKey {
-            token: *token_hash,
+            token: check.credential,
             settings: settings.generation,
-            route: route.index,
-            tenant: tenant.clone(),
+            route: check.route.index,
+            tenant: check.request_tenant.clone(),
         };
         if let Some(hit) = self.decisions.get(&key) {
             if hit.state == state && now < hit.until {
                 return hit.outcome;
             }
         }
-        let (outcome, until) = self
-            .decide(route, tenant, token, token_hash, claims, fwd, state)
-            .await;
+        let (outcome, until) = self.decide(check, state).await;
         if let Some(until) = until {
             self.decisions.insert(
                 key,
@@ -456,22 +461,16 @@ impl Gateway {
     }
 
     /// Phase 5 on a cache miss. Returns the outcome and, where it may be reused, until when.
-    #[allow(clippy::too_many_arguments)]
-    async fn decide(
-        &self,
-        route: &Route,
-        request_tenant: Option<String>,
-        token: &str,
-        token_hash: &[u8; 32],
-        claims: Option<&Map>,
-        fwd: &Forwarded<'_>,
-        state: u64,
-    ) -> (Outcome, Option<u64>) {
-        let caller = match self.core.identify(Some(token), fwd.client).await {
+    async fn decide(&self, check: &Check<'_>, state: u64) -> (Outcome, Option<u64>) {
+        let caller = match self
+            .core
+            .identify(Some(check.token), check.fwd.client)
+            .await
+        {
             Ok(caller) => caller,
             Err(refused) => {
                 if matches!(refused, Refused::Denied(Denial::UnknownToken)) {
-                    self.unknown_tokens.insert(*token_hash, state);
+                    self.unknown_tokens.insert(check.credential, state);
                 }
                 return (refused_outcome(refused), None);
             }
@@ -482,18 +481,7 @@ impl Gateway {
             // limited-use token gets a clear refusal rather than a count nobody can predict.
             return (Outcome::Forbidden("limited_use_token"), None);
         }
-        let outcome = match self
-            .allow(
-                route,
-                request_tenant,
-                &caller,
-                token,
-                claims,
-                fwd,
-                token_hash,
-            )
-            .await
-        {
+        let outcome = match self.allow(check, &caller).await {
             Ok(allowed) => Outcome::Allow(Arc::new(allowed)),
             Err(outcome) => outcome,
         };
@@ -502,38 +490,31 @@ impl Gateway {
     }
 
     /// The caller's tenant, the route's requirement, the injected values and the quota.
-    #[allow(clippy::too_many_arguments)]
-    async fn allow(
-        &self,
-        route: &Route,
-        request_tenant: Option<String>,
-        caller: &Caller,
-        token: &str,
-        claims: Option<&Map>,
-        fwd: &Forwarded<'_>,
-        token_hash: &[u8; 32],
-    ) -> Result<Allowed, Outcome> {
+    async fn allow(&self, check: &Check<'_>, caller: &Caller) -> Result<Allowed, Outcome> {
+        let (route, token, fwd) = (check.route, check.token, check.fwd);
         let config = &route.config;
-        let tenant = match (&config.tenant, request_tenant) {
-            (_, Some(t)) => t,
-            (Some(TenantSource::EntityMetadata(key)), None) => caller
-                .entity_metadata()
-                .and_then(|m| m.get(key))
-                .map(|v| routes::checked_tenant(v))
-                .unwrap_or(Err(routes::BadTenant))
-                .map_err(|_| Outcome::Forbidden("bad_tenant"))?,
+        let from_caller = match (&config.tenant, &check.request_tenant) {
+            (_, Some(t)) => Some(t.clone()),
+            (Some(TenantSource::EntityMetadata(key)), None) => {
+                caller.entity_metadata().and_then(|m| m.get(key)).cloned()
+            }
             // Only a bearer JWT has claims; a Vault token at such a route has no tenant.
-            (Some(TenantSource::JwtClaim(name)), None) => claims
+            (Some(TenantSource::JwtClaim(name)), None) => check
+                .claims
                 .and_then(|c| c.get(name))
                 .and_then(|v| match v {
                     Value::String(s) => Some(s.clone()),
                     Value::Number(n) => Some(n.to_string()),
                     _ => None,
-                })
-                .map(|v| routes::checked_tenant(&v))
-                .unwrap_or(Err(routes::BadTenant))
-                .map_err(|_| Outcome::Forbidden("bad_tenant"))?,
-            (_, None) => String::new(),
+                }),
+            _ => None,
+        };
+        let tenant = match (&config.tenant, from_caller) {
+            (None, _) => String::new(),
+            (Some(_), Some(value)) => {
+                routes::checked_tenant(&value).map_err(|_| Outcome::Forbidden("bad_tenant"))?
+            }
+            (Some(_), None) => return Err(Outcome::Forbidden("bad_tenant")),
         };
         if let Some(require) = &config.require {
             let path = require.path.render(&tenant);
@@ -576,7 +557,7 @@ impl Gateway {
                             .ok_or(Outcome::Forbidden("bad_rpm_value"))?
                     }
                 };
-                rate_key(route, limit, Some(&tenant), token_hash)
+                rate_key(route, limit, Some(&tenant), &check.credential)
                     .map(|key| (key, quota(rpm, limit)))
             }
         };
