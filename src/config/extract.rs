@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::extract_gateway;
+use super::gateway::GatewayConfig;
 use super::tree::{Body, Content, Item, Value};
 use super::types::{
     ListenerConfig, ListenerLimits, ServerConfig, StorageConfig, TlsFiles, UserLockoutBlock,
@@ -105,13 +107,25 @@ const UNSUPPORTED_LISTENER_KEYS: &[&str] = &[
 ];
 
 /// Where an error is: the file being read and the block being walked.
-struct At<'a> {
-    file: &'a str,
-    block: Option<String>,
+pub(super) struct At<'a> {
+    pub(super) file: &'a str,
+    pub(super) block: Option<String>,
 }
 
-impl At<'_> {
-    fn error(&self, key: Option<&str>, problem: impl Into<String>) -> ConfigError {
+impl<'a> At<'a> {
+    /// The location of a block nested in this one: `route "shop" > require`.
+    pub(super) fn child(&self, name: &str) -> At<'a> {
+        let block = match &self.block {
+            Some(outer) => format!("{outer} > {name}"),
+            None => name.to_string(),
+        };
+        At {
+            file: self.file,
+            block: Some(block),
+        }
+    }
+
+    pub(super) fn error(&self, key: Option<&str>, problem: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.to_string(),
             block: self.block.clone(),
@@ -121,7 +135,7 @@ impl At<'_> {
     }
 
     /// The value of an item that must be a plain value, not a block.
-    fn value<'v>(&self, item: &'v Item) -> Result<&'v Value, ConfigError> {
+    pub(super) fn value<'v>(&self, item: &'v Item) -> Result<&'v Value, ConfigError> {
         match &item.content {
             Content::Value(v) => Ok(v),
             Content::Block(_) => Err(self.error(
@@ -131,7 +145,7 @@ impl At<'_> {
         }
     }
 
-    fn convert<T>(
+    pub(super) fn convert<T>(
         &self,
         item: &Item,
         convert: impl Fn(&Value) -> Result<T, String>,
@@ -153,6 +167,8 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
     let mut default_lease_ttl = None;
     let mut max_lease_ttl = None;
     let mut user_lockout = BTreeMap::new();
+    let mut gateway: Option<GatewayConfig> = None;
+    let mut routes = Vec::new();
 
     let listener_blocks = body
         .items
@@ -185,6 +201,18 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
                 if user_lockout.insert(kind, block).is_some() {
                     return Err(at.error(None, "only one user_lockout block per type is allowed"));
                 }
+            }
+            "gateway" => {
+                if gateway.is_some() {
+                    return Err(top
+                        .child("gateway")
+                        .error(None, "only one gateway block is allowed"));
+                }
+                gateway = Some(extract_gateway::gateway_config(file, item)?);
+            }
+            "route" => {
+                let route = extract_gateway::route_config(file, item, &routes)?;
+                routes.push(route);
             }
             "api_addr" => {
                 let addr = top.convert(item, values::string)?;
@@ -225,6 +253,8 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
         ));
     }
     let (default_lease_ttl, max_lease_ttl) = lease_ttls(&top, default_lease_ttl, max_lease_ttl)?;
+    let gateway = gateway.unwrap_or_default();
+    extract_gateway::check_listener_addresses(file, &listeners, &gateway)?;
 
     Ok(ServerConfig {
         storage,
@@ -235,9 +265,8 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
         default_lease_ttl,
         max_lease_ttl,
         user_lockout,
-        // Filled by the `gateway` and `route` extraction.
-        gateway: super::gateway::GatewayConfig::default(),
-        routes: Vec::new(),
+        gateway,
+        routes,
     })
 }
 
@@ -382,7 +411,11 @@ fn storage_config(at: &At<'_>, kind: &str, body: &Body) -> Result<StorageConfig,
     }
 }
 
-fn listener_config(at: &At<'_>, kind: &str, body: &Body) -> Result<ListenerConfig, ConfigError> {
+pub(super) fn listener_config(
+    at: &At<'_>,
+    kind: &str,
+    body: &Body,
+) -> Result<ListenerConfig, ConfigError> {
     if kind != "tcp" {
         return Err(at.error(
             None,

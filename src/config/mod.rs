@@ -6,6 +6,7 @@
 
 mod error;
 mod extract;
+mod extract_gateway;
 pub mod gateway;
 mod tree;
 mod types;
@@ -69,7 +70,7 @@ pub fn parse(text: &str, file: &str, format: Format) -> Result<ServerConfig, Con
                 })?;
             tree::from_json(&json).map_err(|e| ConfigError::Invalid {
                 file: file.to_string(),
-                block: None,
+                block: e.block,
                 key: Some(e.key),
                 problem: e.problem,
             })?
@@ -80,3 +81,5 @@ pub fn parse(text: &str, file: &str, format: Format) -> Result<ServerConfig, Con
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gateway;

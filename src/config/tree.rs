@@ -7,8 +7,9 @@
 
 use serde_json::Value as Json;
 
-/// A scalar or the shape of a composite value. Config keys that mainkey reads are all scalars,
-/// so lists and objects keep no content: they only exist to be named in error messages.
+/// A scalar, a list, or the shape of an object. Objects keep no content: no config key that
+/// mainkey reads takes one, so they only exist to be named in error messages. Lists keep their
+/// elements (`hosts = ["a", "b"]`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
     Null,
@@ -16,7 +17,7 @@ pub(crate) enum Value {
     Int(i64),
     Float(f64),
     Str(String),
-    List,
+    List(Vec<Value>),
     Object,
     /// An HCL expression that is not a literal (interpolation, variables, function calls...).
     /// Vault does not evaluate them either.
@@ -57,7 +58,7 @@ impl Value {
                 format!("{head:?}...")
             }
             Value::Str(s) => format!("{s:?}"),
-            Value::List => "a list".into(),
+            Value::List(_) => "a list".into(),
             Value::Object => "an object".into(),
             Value::Expression => {
                 "an expression (interpolation, variables and functions are not supported)".into()
@@ -101,7 +102,8 @@ fn hcl_value(expr: &hcl::Expression) -> Value {
         E::Bool(b) => Value::Bool(*b),
         E::Number(n) => number(n.as_i64(), n.as_f64()),
         E::String(s) => Value::Str(s.clone()),
-        E::Array(_) => Value::List,
+        // Recursion is bounded: hcl-edit refuses nesting past 64 levels.
+        E::Array(elements) => Value::List(elements.iter().map(hcl_value).collect()),
         E::Object(_) => Value::Object,
         E::Parenthesis(inner) => hcl_value(inner),
         // HCL has no negative literals: `-1` is a negation applied to `1`. Vault's
@@ -134,7 +136,7 @@ fn number(as_int: Option<i64>, as_float: Option<f64>) -> Value {
 // ---------------------------------------------------------------------------------------------
 
 /// Keys whose JSON form is `{"<key>": {"<label>": {...}}}` (or a list of such objects), the
-/// way Vault maps HCL blocks with one label onto JSON. Only the top level has them.
+/// way Vault maps HCL blocks with one label onto JSON, at the top level.
 const LABELLED_BLOCKS: &[&str] = &[
     "storage",
     "backend",
@@ -147,10 +149,24 @@ const LABELLED_BLOCKS: &[&str] = &[
     "kms_library",
     "entropy",
     "user_lockout",
+    "route",
 ];
 
-/// A JSON shape problem: the key it was found under, and what is wrong.
+/// The labelled blocks inside a top-level block of kind `kind`, in the same JSON shapes:
+/// `gateway { listener "tcp" {...} }` and `route "x" { inject_header "X-A" {...} }`. Deeper
+/// blocks have none.
+fn labelled_children(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "gateway" => &["listener"],
+        "route" => &["inject_header"],
+        _ => &[],
+    }
+}
+
+/// A JSON shape problem: the block and the key it was found under, and what is wrong.
 pub(crate) struct JsonShapeError {
+    /// The enclosing block as HCL would write it (`route "shop"`); `None` at the top level.
+    pub block: Option<String>,
     pub key: String,
     pub problem: String,
 }
@@ -160,6 +176,7 @@ pub(crate) struct JsonShapeError {
 pub(crate) fn from_json(top: &Json) -> Result<Body, JsonShapeError> {
     let Json::Object(map) = top else {
         return Err(JsonShapeError {
+            block: None,
             key: "(top level)".into(),
             problem: "expected a JSON object".into(),
         });
@@ -167,17 +184,24 @@ pub(crate) fn from_json(top: &Json) -> Result<Body, JsonShapeError> {
     let mut items = Vec::new();
     for (key, value) in map {
         if LABELLED_BLOCKS.contains(&key.as_str()) {
-            labelled_blocks(key, value, &mut items)?;
+            labelled_blocks(None, key, value, &mut items)?;
         } else {
-            items.push(json_item(key, value));
+            items.push(json_item(key, value, labelled_children(key))?);
         }
     }
     Ok(Body { items })
 }
 
-/// `{"tcp": {...}}`, `{"tcp": [{...}, {...}]}` or a list of those.
-fn labelled_blocks(key: &str, value: &Json, out: &mut Vec<Item>) -> Result<(), JsonShapeError> {
+/// `{"tcp": {...}}`, `{"tcp": [{...}, {...}]}` or a list of those. `parent` is the enclosing
+/// block for a labelled block inside another (`None` at the top level).
+fn labelled_blocks(
+    parent: Option<&str>,
+    key: &str,
+    value: &Json,
+    out: &mut Vec<Item>,
+) -> Result<(), JsonShapeError> {
     let shape_error = || JsonShapeError {
+        block: parent.map(str::to_string),
         key: key.to_string(),
         problem: format!(
             "expected an object of the form {{\"<type>\": {{...}}}} or a list of them, got {}",
@@ -190,7 +214,7 @@ fn labelled_blocks(key: &str, value: &Json, out: &mut Vec<Item>) -> Result<(), J
                 if !element.is_object() {
                     return Err(shape_error());
                 }
-                labelled_blocks(key, element, out)?;
+                labelled_blocks(parent, key, element, out)?;
             }
             Ok(())
         }
@@ -200,17 +224,25 @@ fn labelled_blocks(key: &str, value: &Json, out: &mut Vec<Item>) -> Result<(), J
                     Json::Array(list) => list.iter().collect(),
                     other => vec![other],
                 };
+                let name = format!("{key} {label:?}");
+                // Only top-level blocks hold labelled blocks of their own.
+                let children = if parent.is_none() {
+                    labelled_children(key)
+                } else {
+                    &[]
+                };
                 for body in bodies {
                     let Json::Object(_) = body else {
                         return Err(JsonShapeError {
-                            key: format!("{key} {label:?}"),
+                            block: parent.map(str::to_string),
+                            key: name,
                             problem: format!("expected an object, got {}", json_kind(body)),
                         });
                     };
                     out.push(Item {
                         key: key.to_string(),
                         labels: vec![label.clone()],
-                        content: Content::Block(json_body(body)),
+                        content: Content::Block(json_body(body, &name, children)?),
                     });
                 }
             }
@@ -220,28 +252,44 @@ fn labelled_blocks(key: &str, value: &Json, out: &mut Vec<Item>) -> Result<(), J
     }
 }
 
-/// Inside a block, a nested object is an unlabelled block (e.g. a listener's `telemetry`).
-fn json_body(value: &Json) -> Body {
-    let items = match value {
-        Json::Object(map) => map.iter().map(|(k, v)| json_item(k, v)).collect(),
-        _ => Vec::new(),
-    };
-    Body { items }
+/// Inside a block, a nested object is an unlabelled block (e.g. a listener's `telemetry`),
+/// unless its key is one of `labelled` (see [`labelled_children`]). `block` names this block.
+fn json_body(value: &Json, block: &str, labelled: &[&str]) -> Result<Body, JsonShapeError> {
+    let mut items = Vec::new();
+    if let Json::Object(map) = value {
+        for (key, value) in map {
+            if labelled.contains(&key.as_str()) {
+                labelled_blocks(Some(block), key, value, &mut items)?;
+            } else {
+                items.push(json_item(key, value, &[])?);
+            }
+        }
+    }
+    Ok(Body { items })
 }
 
-fn json_item(key: &str, value: &Json) -> Item {
+/// A key and its value; an object becomes a block whose labelled children are `labelled`.
+fn json_item(key: &str, value: &Json, labelled: &[&str]) -> Result<Item, JsonShapeError> {
     let content = match value {
-        Json::Object(_) => Content::Block(json_body(value)),
-        Json::Null => Content::Value(Value::Null),
-        Json::Bool(b) => Content::Value(Value::Bool(*b)),
-        Json::Number(n) => Content::Value(number(n.as_i64(), n.as_f64())),
-        Json::String(s) => Content::Value(Value::Str(s.clone())),
-        Json::Array(_) => Content::Value(Value::List),
+        Json::Object(_) => Content::Block(json_body(value, key, labelled)?),
+        other => Content::Value(json_value(other)),
     };
-    Item {
+    Ok(Item {
         key: key.to_string(),
         labels: Vec::new(),
         content,
+    })
+}
+
+/// A JSON value as a config value. Recursion is bounded: serde_json refuses nesting past 128.
+fn json_value(value: &Json) -> Value {
+    match value {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => number(n.as_i64(), n.as_f64()),
+        Json::String(s) => Value::Str(s.clone()),
+        Json::Array(list) => Value::List(list.iter().map(json_value).collect()),
+        Json::Object(_) => Value::Object,
     }
 }
 

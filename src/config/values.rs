@@ -140,7 +140,7 @@ mod tests {
             s(""),
             s(" true"),
             Value::Null,
-            Value::List,
+            Value::List(Vec::new()),
             Value::Object,
             Value::Expression,
         ] {
@@ -198,7 +198,7 @@ mod tests {
             s("1.5"),
             Value::Bool(true),
             Value::Null,
-            Value::List,
+            Value::List(Vec::new()),
             Value::Expression,
         ] {
             // "10" is all digits, so it *is* seconds; keep it out of the reject list.
