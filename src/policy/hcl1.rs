@@ -22,10 +22,13 @@ use serde_json::Value;
 
 /// How deep lists and objects may nest, counting each key of an item after its first as a
 /// level (`a "b" "c" { }` becomes three nested JSON objects). Real policies nest two or three
-/// levels. The bound keeps every recursion over a parsed document (this parser, [`Node::to_json`],
-/// and dropping a [`Node`] or the JSON made from it) at most this deep, whatever the input's
-/// size: a 100 KB item of 50,000 keys once built 50,000 nested objects, whose drop overflowed
-/// the stack and aborted the server.
+/// levels. The parser refuses a document the moment a key or an opening bracket would pass the
+/// bound, before the value is built, so no [`Node`] it returns, and no JSON [`Node::to_json`]
+/// makes of one, is deeper than this. That matters for what still recurses over a value: the
+/// derived `Clone`, `PartialEq` and `Debug` of [`Node`], and everything serde_json does with a
+/// [`Value`] (its drop included). The parser, [`Node::to_json`] and the drop of a [`Node`] use
+/// no recursion at all. A 100 KB item of 50,000 keys once built 50,000 nested objects, whose
+/// drop overflowed the stack and aborted the server.
 pub(super) const MAX_DEPTH: usize = 100;
 
 /// A line and a column, both from 1; columns count characters, not bytes.
@@ -51,48 +54,171 @@ pub struct Key {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
-    /// A string, heredoc, number or bool, already as JSON.
+    /// A string, heredoc, number or bool, already as JSON (never an array or an object).
     Literal(Value),
     List(Vec<Node>),
     /// `{ ... }`, with its items in order (keys may repeat).
     Object(Vec<Item>),
 }
 
+/// A list or object of [`Node::to_json`] whose members are being converted.
+enum Converting<'a> {
+    List {
+        rest: std::slice::Iter<'a, Node>,
+        done: Vec<Value>,
+    },
+    Object {
+        rest: std::slice::Iter<'a, Item>,
+        /// The item whose value is being converted.
+        current: Option<&'a Item>,
+        done: serde_json::Map<String, Value>,
+    },
+}
+
+impl<'a> Converting<'a> {
+    /// A list or object node to convert, or a literal's value.
+    fn open(node: &'a Node) -> Result<Converting<'a>, &'a Value> {
+        match node {
+            Node::Literal(v) => Err(v),
+            Node::List(items) => Ok(Converting::List {
+                rest: items.iter(),
+                done: Vec::with_capacity(items.len()),
+            }),
+            Node::Object(items) => Ok(Converting::Object {
+                rest: items.iter(),
+                current: None,
+                done: serde_json::Map::new(),
+            }),
+        }
+    }
+
+    /// The next member to convert, if any is left.
+    fn next_member(&mut self) -> Option<&'a Node> {
+        match self {
+            Converting::List { rest, .. } => rest.next(),
+            Converting::Object { rest, current, .. } => {
+                *current = rest.next();
+                current.map(|item| &item.value)
+            }
+        }
+    }
+
+    /// Adds the member just converted.
+    fn add(&mut self, value: Value) {
+        match self {
+            Converting::List { done, .. } => done.push(value),
+            Converting::Object { current, done, .. } => {
+                if let Some(item) = current.take() {
+                    let (key, value) = entry(&item.keys, value);
+                    merge(done, key, value);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Value {
+        match self {
+            Converting::List { done, .. } => Value::Array(done),
+            Converting::Object { done, .. } => Value::Object(done),
+        }
+    }
+}
+
 impl Node {
     /// The value as JSON. An item with several keys (`a "b" { ... }`) nests: `{"a": {"b":
     /// {...}}}`. Within one object a repeated key whose values are both lists gets the two
     /// lists joined, as HCL1 decodes `{ x = ["1"]  x = ["2"] }`; otherwise the last one wins.
+    ///
+    /// The walk keeps its own stack of the lists and objects it is inside instead of
+    /// recursing, so its use of the thread's stack does not grow with the depth.
     pub fn to_json(&self) -> Value {
-        match self {
-            Node::Literal(v) => v.clone(),
-            Node::List(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            Node::Object(items) => {
-                let mut map = serde_json::Map::new();
-                for item in items {
-                    let (key, value) = item.to_json_entry();
-                    match (map.get_mut(&key), value) {
-                        (Some(Value::Array(old)), Value::Array(new)) => old.extend(new),
-                        (_, value) => {
-                            map.insert(key, value);
-                        }
+        let mut open: Vec<Converting<'_>> = Vec::new();
+        let mut node = self;
+        loop {
+            // Down: from `node` to its first literal or empty list or object.
+            let mut made = match Converting::open(node) {
+                Err(literal) => literal.clone(),
+                Ok(mut container) => match container.next_member() {
+                    Some(first) => {
+                        open.push(container);
+                        node = first;
+                        continue;
                     }
+                    None => container.finish(),
+                },
+            };
+            // Up: hand the finished value to its container, and finish every container that
+            // has no member left, until one has.
+            loop {
+                let Some(top) = open.last_mut() else {
+                    return made;
+                };
+                top.add(made);
+                if let Some(next) = top.next_member() {
+                    node = next;
+                    break;
                 }
-                Value::Object(map)
+                made = open.pop().map_or(Value::Null, Converting::finish);
             }
         }
     }
 }
 
+/// Adds one item's entry to an object: a list joins a list given before under the same key;
+/// anything else replaces what was there.
+fn merge(map: &mut serde_json::Map<String, Value>, key: String, value: Value) {
+    match (map.get_mut(&key), value) {
+        (Some(Value::Array(old)), Value::Array(new)) => old.extend(new),
+        (_, value) => {
+            map.insert(key, value);
+        }
+    }
+}
+
+/// The first key, and `value` inside one object per further key, folded from the innermost
+/// (`a "b" "c" = v` is `a` and `{"b": {"c": v}}`).
+fn entry(keys: &[Key], value: Value) -> (String, Value) {
+    let mut value = value;
+    for key in keys.iter().skip(1).rev() {
+        let mut map = serde_json::Map::new();
+        map.insert(key.text.clone(), value);
+        value = Value::Object(map);
+    }
+    let first = keys.first().map(|k| k.text.clone()).unwrap_or_default();
+    (first, value)
+}
+
 impl Item {
     /// The first key, and the value with any further keys as nested objects.
     pub fn to_json_entry(&self) -> (String, Value) {
-        let mut value = self.value.to_json();
-        for key in self.keys[1..].iter().rev() {
-            let mut map = serde_json::Map::new();
-            map.insert(key.text.clone(), value);
-            value = Value::Object(map);
+        entry(&self.keys, self.value.to_json())
+    }
+}
+
+/// Dropping a node moves the lists and objects below it onto a heap stack and drops them from
+/// there one by one, each with its own members already taken, so the drop does not recurse
+/// once per level as the derived drop would.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending: Vec<Node> = Vec::new();
+        take_members(self, &mut pending);
+        while let Some(mut node) = pending.pop() {
+            take_members(&mut node, &mut pending);
+            // `node` now holds no list or object and drops without going deeper.
         }
-        (self.keys[0].text.clone(), value)
+    }
+}
+
+/// Moves the members of `node` that are lists or objects into `pending`; literals are dropped
+/// in place, as they hold no nodes.
+fn take_members(node: &mut Node, pending: &mut Vec<Node>) {
+    let nested = |n: &Node| !matches!(n, Node::Literal(_));
+    match node {
+        Node::Literal(_) => {}
+        Node::List(items) => pending.extend(items.drain(..).filter(nested)),
+        Node::Object(items) => {
+            pending.extend(items.drain(..).map(|item| item.value).filter(nested));
+        }
     }
 }
 
@@ -618,13 +744,55 @@ impl Lexer {
 
 // ---------------------------------------------------------------------------------------------
 // Parser
+//
+// The grammar nests (an object holds items whose values hold lists and objects), but the
+// parser does not recurse: every list or object being read is a [`Frame`] on a heap stack,
+// so the thread's stack stays flat whatever the input. Tokens are pulled in the same order a
+// recursive descent would pull them, which the messages depend on (a lexical error met on the
+// way wins).
 
 type Failure = (Pos, String);
 
 struct Parser {
     lexer: Lexer,
     peeked: Option<Token>,
+    /// The levels open: one per list or object being read, plus one per key after the first
+    /// of each item whose object is being read.
     depth: usize,
+}
+
+/// A list or object being read.
+struct Frame {
+    body: Body,
+    /// Where the finished value goes.
+    then: Then,
+}
+
+enum Body {
+    /// The items of an object, or of the document at the bottom of the stack.
+    Object(Vec<Item>),
+    List(Vec<Node>),
+}
+
+enum Then {
+    /// The document itself: its items are the result.
+    Document,
+    /// The value of an item in the object below, with the item's keys. `extra` levels were
+    /// opened for the keys after the first, and close with the value.
+    Item { keys: Vec<Key>, extra: usize },
+    /// An element of the list below. After an object the list wants a comma or its end;
+    /// after a list it does not (OpenBao reads `[["a"] "b"]`).
+    Element { wants_separator: bool },
+}
+
+/// What reading one item came to.
+enum ItemStart {
+    /// The item is complete (its value is a literal).
+    Done(Item),
+    /// Its value is a list or object, now open.
+    Opened(Frame),
+    /// `key =` at the very end: OpenBao drops it and stops.
+    End,
 }
 
 impl Parser {
@@ -641,34 +809,145 @@ impl Parser {
         self.peeked.as_ref().expect("just filled")
     }
 
-    fn document(&mut self) -> Result<Vec<Item>, Failure> {
-        self.items(false)
-    }
-
-    /// Items up to the end of the text, or up to a `}` inside an object; one comma may
+    /// Items up to the end of the text. In an object, items go up to its `}`; one comma may
     /// follow each item.
-    fn items(&mut self, in_object: bool) -> Result<Vec<Item>, Failure> {
-        let mut items = Vec::new();
+    fn document(&mut self) -> Result<Vec<Item>, Failure> {
+        let mut stack = vec![Frame {
+            body: Body::Object(Vec::new()),
+            then: Then::Document,
+        }];
         loop {
-            match self.peek().kind {
-                Kind::Eof => break,
-                Kind::RBrace if in_object => break,
+            let Some(top) = stack.last_mut() else {
+                return Ok(Vec::new());
+            };
+            let in_object = !matches!(top.then, Then::Document);
+            let finished = match &mut top.body {
+                Body::Object(items) => {
+                    let end = match self.peek().kind {
+                        Kind::Eof => true,
+                        Kind::RBrace => in_object,
+                        _ => false,
+                    };
+                    if !end {
+                        match self.item()? {
+                            ItemStart::Done(item) => {
+                                items.push(item);
+                                self.separator();
+                                continue;
+                            }
+                            ItemStart::Opened(frame) => {
+                                stack.push(frame);
+                                continue;
+                            }
+                            ItemStart::End => {}
+                        }
+                    }
+                    if !in_object {
+                        return Ok(std::mem::take(items));
+                    }
+                    let close = self.next();
+                    if close.kind != Kind::RBrace {
+                        return Err((
+                            close.pos,
+                            format!("object expected closing RBRACE got: {}", close.kind.name()),
+                        ));
+                    }
+                    Node::Object(std::mem::take(items))
+                }
+                Body::List(elements) => {
+                    let token = self.next();
+                    match token.kind {
+                        Kind::RBrack => Node::List(std::mem::take(elements)),
+                        Kind::Comma => continue,
+                        Kind::LBrack => {
+                            let frame = self.open(
+                                token.pos,
+                                Body::List(Vec::new()),
+                                Then::Element {
+                                    wants_separator: false,
+                                },
+                            )?;
+                            stack.push(frame);
+                            continue;
+                        }
+                        Kind::LBrace => {
+                            let frame = self.open(
+                                token.pos,
+                                Body::Object(Vec::new()),
+                                Then::Element {
+                                    wants_separator: true,
+                                },
+                            )?;
+                            stack.push(frame);
+                            continue;
+                        }
+                        _ => {
+                            let element = literal(token).map_err(|t| {
+                                let message = format!(
+                                    "unexpected token while parsing list: {}",
+                                    t.kind.name()
+                                );
+                                (t.pos, message)
+                            })?;
+                            elements.push(element);
+                            self.list_separator()?;
+                            continue;
+                        }
+                    }
+                }
+            };
+            // The top frame is read: its level closes, and its value goes to the frame below.
+            self.depth -= 1;
+            let Some(Frame { then, .. }) = stack.pop() else {
+                continue;
+            };
+            let below = stack.last_mut().map(|frame| &mut frame.body);
+            match (then, below) {
+                (Then::Item { keys, extra }, Some(Body::Object(items))) => {
+                    self.depth -= extra;
+                    items.push(Item {
+                        keys,
+                        value: finished,
+                    });
+                    self.separator();
+                }
+                (Then::Element { wants_separator }, Some(Body::List(elements))) => {
+                    elements.push(finished);
+                    if wants_separator {
+                        self.list_separator()?;
+                    }
+                }
+                // Frames are pushed only onto the body their `then` names.
                 _ => {}
             }
-            match self.item()? {
-                Some(item) => items.push(item),
-                // `key =` at the very end: OpenBao drops it and stops.
-                None => break,
-            }
-            if self.peek().kind == Kind::Comma {
-                self.next();
-            }
         }
-        Ok(items)
     }
 
-    /// `key key... = value` or `key key... { items }`.
-    fn item(&mut self) -> Result<Option<Item>, Failure> {
+    /// One comma may follow an item.
+    fn separator(&mut self) {
+        if self.peek().kind == Kind::Comma {
+            self.next();
+        }
+    }
+
+    /// After a literal or an object in a list comes a comma or the list's end.
+    fn list_separator(&mut self) -> Result<(), Failure> {
+        let after = self.peek();
+        if !matches!(after.kind, Kind::Comma | Kind::RBrack) {
+            return Err((
+                after.pos,
+                format!(
+                    "error parsing list, expected comma or list end, got: {}",
+                    after.kind.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `key key... = value` or `key key... { items }`, up to its value: a literal completes
+    /// the item, a list or object is opened for the caller to read.
+    fn item(&mut self) -> Result<ItemStart, Failure> {
         let mut keys: Vec<Key> = Vec::new();
         loop {
             let token = self.next();
@@ -682,7 +961,10 @@ impl Parser {
                         text,
                         raw: token.raw,
                     });
-                    // Each key after the first nests one more object.
+                    // Each key after the first nests one more object, and the object after
+                    // them one more: an item may have only as many keys as levels are left,
+                    // and the chain is refused here, while it is a list of keys, before any
+                    // value is built from it.
                     if self.depth + keys.len() > MAX_DEPTH {
                         return Err((token.pos, too_deep()));
                     }
@@ -696,9 +978,7 @@ impl Parser {
                         "nested object expected: LBRACE got: ASSIGN".to_string(),
                     ));
                 }
-                Kind::Assign => {
-                    return Ok(self.value()?.map(|value| Item { keys, value }));
-                }
+                Kind::Assign => return self.value(keys),
                 Kind::LBrace if keys.is_empty() => {
                     return Err((
                         token.pos,
@@ -709,9 +989,12 @@ impl Parser {
                     // The object nests inside the levels the extra keys make.
                     let extra = keys.len() - 1;
                     self.depth += extra;
-                    let value = self.object(token.pos)?;
-                    self.depth -= extra;
-                    return Ok(Some(Item { keys, value }));
+                    let then = Then::Item { keys, extra };
+                    return Ok(ItemStart::Opened(self.open(
+                        token.pos,
+                        Body::Object(Vec::new()),
+                        then,
+                    )?));
                 }
                 Kind::Eof | Kind::RBrace if !keys.is_empty() => {
                     let names: Vec<&str> = keys.iter().map(|k| k.raw.as_str()).collect();
@@ -736,82 +1019,36 @@ impl Parser {
         }
     }
 
-    /// The value after `=`; `None` at the end of the text.
-    fn value(&mut self) -> Result<Option<Node>, Failure> {
+    /// The value after `key =`.
+    fn value(&mut self, keys: Vec<Key>) -> Result<ItemStart, Failure> {
         let token = self.next();
-        Ok(Some(match token.kind {
-            Kind::Eof => return Ok(None),
-            Kind::LBrack => self.list(token.pos)?,
-            Kind::LBrace => self.object(token.pos)?,
-            _ => literal(token).map_err(|t| {
-                let at = t.pos;
-                let (name, raw) = (t.kind.name(), t.raw);
-                (
-                    at,
-                    format!("Unknown token: {}:{} {name} {raw}", at.line, at.column),
-                )
-            })?,
-        }))
+        let body = match token.kind {
+            Kind::Eof => return Ok(ItemStart::End),
+            Kind::LBrack => Body::List(Vec::new()),
+            Kind::LBrace => Body::Object(Vec::new()),
+            _ => {
+                let value = literal(token).map_err(|t| {
+                    let at = t.pos;
+                    let (name, raw) = (t.kind.name(), t.raw);
+                    (
+                        at,
+                        format!("Unknown token: {}:{} {name} {raw}", at.line, at.column),
+                    )
+                })?;
+                return Ok(ItemStart::Done(Item { keys, value }));
+            }
+        };
+        let frame = self.open(token.pos, body, Then::Item { keys, extra: 0 })?;
+        Ok(ItemStart::Opened(frame))
     }
 
-    fn enter(&mut self, pos: Pos) -> Result<(), Failure> {
+    /// A list or object just opened at `pos`, one level deeper, if the bound allows it.
+    fn open(&mut self, pos: Pos, body: Body, then: Then) -> Result<Frame, Failure> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err((pos, too_deep()));
         }
-        Ok(())
-    }
-
-    /// The items of `{ ... }` after its `{`.
-    fn object(&mut self, open: Pos) -> Result<Node, Failure> {
-        self.enter(open)?;
-        let items = self.items(true)?;
-        let close = self.next();
-        if close.kind != Kind::RBrace {
-            return Err((
-                close.pos,
-                format!("object expected closing RBRACE got: {}", close.kind.name()),
-            ));
-        }
-        self.depth -= 1;
-        Ok(Node::Object(items))
-    }
-
-    /// The elements of `[ ... ]` after its `[`. Commas may stand anywhere between elements
-    /// (`[,"a",,"b",]`); a literal or an object must be followed by a comma or the `]`.
-    /// OpenBao does not ask that of a nested list (`[["a"] "b"]` reads), nor does this.
-    fn list(&mut self, open: Pos) -> Result<Node, Failure> {
-        self.enter(open)?;
-        let mut elements = Vec::new();
-        loop {
-            let token = self.next();
-            let element = match token.kind {
-                Kind::RBrack => break,
-                Kind::Comma => continue,
-                Kind::LBrack => {
-                    elements.push(self.list(token.pos)?);
-                    continue;
-                }
-                Kind::LBrace => self.object(token.pos)?,
-                _ => literal(token).map_err(|t| {
-                    let message = format!("unexpected token while parsing list: {}", t.kind.name());
-                    (t.pos, message)
-                })?,
-            };
-            elements.push(element);
-            let after = self.peek();
-            if !matches!(after.kind, Kind::Comma | Kind::RBrack) {
-                return Err((
-                    after.pos,
-                    format!(
-                        "error parsing list, expected comma or list end, got: {}",
-                        after.kind.name()
-                    ),
-                ));
-            }
-        }
-        self.depth -= 1;
-        Ok(Node::List(elements))
+        Ok(Frame { body, then })
     }
 }
 
@@ -826,5 +1063,298 @@ fn literal(token: Token) -> Result<Node, Token> {
         Kind::Number(v) | Kind::Float(v) => Ok(Node::Literal(v)),
         Kind::Bool(b) => Ok(Node::Literal(Value::Bool(b))),
         _ => Err(token),
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    //! The depth bound and the absence of recursion. Everything that could recurse runs on a
+    //! thread with [`TINY_STACK`]: the recursive descent this reader once was needed between
+    //! 512 KiB and 1 MiB at the bound in a debug build, so a recursion shows up as an abort.
+
+    use serde_json::{json, Value};
+
+    use super::{parse, Item, Key, Node, MAX_DEPTH};
+    use crate::policy::tests_fuzz::on_stack;
+
+    /// A quarter of a megabyte: an eighth of a server worker's stack.
+    pub(crate) const TINY_STACK: usize = 256 * 1024;
+
+    pub(crate) fn on_tiny_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        on_stack(TINY_STACK, f)
+    }
+
+    /// The levels a document nests, counted as the parser counts them: one per list or object,
+    /// one per key of an item after its first. Walks with its own stack.
+    pub(crate) fn depth_of_items(items: &[Item]) -> usize {
+        let mut deepest = 0;
+        let mut pending: Vec<(&Node, usize)> = items
+            .iter()
+            .map(|item| (&item.value, item.keys.len() - 1))
+            .collect();
+        while let Some((node, above)) = pending.pop() {
+            match node {
+                Node::Literal(_) => deepest = deepest.max(above),
+                Node::List(elements) => {
+                    deepest = deepest.max(above + 1);
+                    pending.extend(elements.iter().map(|e| (e, above + 1)));
+                }
+                Node::Object(items) => {
+                    deepest = deepest.max(above + 1);
+                    pending.extend(
+                        items
+                            .iter()
+                            .map(|item| (&item.value, above + item.keys.len())),
+                    );
+                }
+            }
+        }
+        deepest
+    }
+
+    /// How many arrays and objects nest in `value`, walked with its own stack.
+    pub(crate) fn depth_of_json(value: &Value) -> usize {
+        let mut deepest = 0;
+        let mut pending = vec![(value, 0)];
+        while let Some((value, above)) = pending.pop() {
+            match value {
+                Value::Array(v) => {
+                    deepest = deepest.max(above + 1);
+                    pending.extend(v.iter().map(|v| (v, above + 1)));
+                }
+                Value::Object(m) => {
+                    deepest = deepest.max(above + 1);
+                    pending.extend(m.values().map(|v| (v, above + 1)));
+                }
+                _ => {}
+            }
+        }
+        deepest
+    }
+
+    /// Takes a JSON value apart one container at a time, for values deeper than serde_json's
+    /// own (recursive) drop may take.
+    fn dismantle(value: Value) {
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Array(v) => pending.extend(v),
+                Value::Object(m) => pending.extend(m.into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Parses on the tiny stack; an accepted document's depth and JSON depth are checked
+    /// against the bound there too.
+    fn parse_tiny(text: String) -> Result<usize, String> {
+        on_tiny_stack(move || {
+            let items = parse(&text)?;
+            let depth = depth_of_items(&items);
+            assert!(depth <= MAX_DEPTH, "{depth} levels were built");
+            for item in &items {
+                let (_, value) = item.to_json_entry();
+                assert!(depth_of_json(&value) <= MAX_DEPTH);
+            }
+            Ok(depth)
+        })
+    }
+
+    fn too_deep_at(column: usize) -> Result<usize, String> {
+        Err(format!(
+            "At 1:{column}: nested deeper than {MAX_DEPTH} levels"
+        ))
+    }
+
+    #[test]
+    fn an_item_may_have_as_many_keys_as_the_bound_and_no_more() {
+        // `k` x n `{}`: n - 1 nested objects around the innermost one.
+        let chain = |n: usize| format!("{}{{}}", "k ".repeat(n));
+        assert_eq!(parse_tiny(chain(MAX_DEPTH)), Ok(MAX_DEPTH));
+        assert_eq!(
+            parse_tiny(chain(MAX_DEPTH + 1)),
+            too_deep_at(2 * MAX_DEPTH + 1)
+        );
+        // Refused at the first key past the bound, however many follow.
+        assert_eq!(parse_tiny(chain(50_000)), too_deep_at(2 * MAX_DEPTH + 1));
+        // The JSON of the longest chain is exactly as deep as the bound.
+        let items = parse(&chain(MAX_DEPTH)).unwrap();
+        let (key, value) = items[0].to_json_entry();
+        assert_eq!(key, "k");
+        assert_eq!(depth_of_json(&value), MAX_DEPTH);
+        // A key chain also counts the levels it is inside.
+        let inside = |n: usize| format!("a {{ b = [ {{ {}{{}} }} ] }}", "k ".repeat(n));
+        assert_eq!(parse_tiny(inside(MAX_DEPTH - 3)), Ok(MAX_DEPTH));
+        assert_eq!(
+            parse_tiny(inside(MAX_DEPTH - 2)),
+            too_deep_at(13 + 2 * (MAX_DEPTH - 3))
+        );
+    }
+
+    #[test]
+    fn objects_and_lists_may_nest_as_deep_as_the_bound_and_no_deeper() {
+        // `a { a { ... } }`: each `a` is refused when its object would pass the bound.
+        let blocks = |n: usize| "a { ".repeat(n) + &"} ".repeat(n);
+        assert_eq!(parse_tiny(blocks(MAX_DEPTH)), Ok(MAX_DEPTH));
+        assert_eq!(
+            parse_tiny(blocks(MAX_DEPTH + 1)),
+            too_deep_at(1 + 4 * MAX_DEPTH)
+        );
+        assert_eq!(
+            parse_tiny("a { ".repeat(100_000)),
+            too_deep_at(1 + 4 * MAX_DEPTH)
+        );
+        // `a = { a = { ... } }`.
+        let assigned = |n: usize| "a = { ".repeat(n) + &"} ".repeat(n);
+        assert_eq!(parse_tiny(assigned(MAX_DEPTH)), Ok(MAX_DEPTH));
+        assert_eq!(
+            parse_tiny(assigned(MAX_DEPTH + 1)),
+            too_deep_at(1 + 6 * MAX_DEPTH)
+        );
+        // `x = [[[ ... ]]]`: the list past the bound is refused at its `[`.
+        let lists = |n: usize| format!("x = {}{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(parse_tiny(lists(MAX_DEPTH)), Ok(MAX_DEPTH));
+        assert_eq!(parse_tiny(lists(MAX_DEPTH + 1)), too_deep_at(5 + MAX_DEPTH));
+        assert_eq!(
+            parse_tiny(format!("x = {}", "[".repeat(100_000))),
+            too_deep_at(5 + MAX_DEPTH)
+        );
+        // `x = [{ a = [{ ... }] }]`: objects in lists, two levels a round. A key in an
+        // object at the bound is refused too, so the deepest level is lists: `[[1]]`.
+        let rounds = MAX_DEPTH / 2 - 1;
+        let mixed = |tail: &str| {
+            format!(
+                "x = {}{tail}{}",
+                "[{ a = ".repeat(rounds),
+                " }]".repeat(rounds)
+            )
+        };
+        assert_eq!(parse_tiny(mixed("[[1]]")), Ok(MAX_DEPTH));
+        let tail = 5 + 7 * rounds;
+        assert_eq!(parse_tiny(mixed("[[[1]]]")), too_deep_at(tail + 2));
+        assert_eq!(parse_tiny(mixed("[{ a = 1 }]")), too_deep_at(tail + 3));
+        // `x = [{ { {`: an object's items need keys, so the second `{` is refused at once.
+        assert_eq!(
+            parse_tiny(format!("x = [{}", "{ ".repeat(100_000))),
+            Err("At 1:8: expected: IDENT | STRING got: LBRACE".to_string())
+        );
+        assert_eq!(
+            parse_tiny("{ ".repeat(100_000)),
+            Err("At 1:1: expected: IDENT | STRING got: LBRACE".to_string())
+        );
+    }
+
+    /// What [`Node::to_json`] makes of each form, so the walk without recursion is checked
+    /// for order, repeats and empty containers.
+    #[test]
+    fn json_of_nested_items_lists_and_repeats() {
+        let text = r#"
+            a "b" "c" { z = 1 }
+            a "b" { x = ["1"] x = ["2"], y = "first" y = "last" }
+            e = [] f = {} g = [[], {}, [[]], { h = [1, { i = true }] }]
+            l = ["1"]
+            l = ["2", ["3"]]
+            m = "not a list" m = ["list"]
+        "#;
+        let items = parse(text).unwrap();
+        let doc = Node::Object(items).to_json();
+        assert_eq!(
+            doc,
+            json!({
+                "a": {"b": {"x": ["1", "2"], "y": "last"}},
+                "e": [],
+                "f": {},
+                "g": [[], {}, [[]], {"h": [1, {"i": true}]}],
+                "l": ["1", "2", ["3"]],
+                "m": ["list"],
+            })
+        );
+        // The first `a` was replaced whole by the second, as HCL1 decodes a repeated object.
+        let items = parse(r#"a "b" "c" { z = 1 }"#).unwrap();
+        assert_eq!(
+            items[0].to_json_entry(),
+            ("a".to_string(), json!({"b": {"c": {"z": 1}}}))
+        );
+        assert_eq!(Node::List(Vec::new()).to_json(), json!([]));
+        assert_eq!(Node::Literal(json!("s")).to_json(), json!("s"));
+    }
+
+    /// Nodes far deeper than the parser makes, built and torn down without recursion: the
+    /// drop and the conversion to JSON both stay flat on the tiny stack.
+    #[test]
+    fn deep_nodes_drop_and_convert_without_recursion() {
+        const DEEP: usize = 1_000_000;
+        on_tiny_stack(|| {
+            let mut list = Node::Literal(json!(1));
+            for _ in 0..DEEP {
+                list = Node::List(vec![list, Node::Literal(json!("x"))]);
+            }
+            drop(list);
+
+            let mut object = Node::Object(Vec::new());
+            for _ in 0..DEEP {
+                let key = Key {
+                    text: "k".to_string(),
+                    raw: "k".to_string(),
+                };
+                object = Node::Object(vec![Item {
+                    keys: vec![key.clone(), key],
+                    value: object,
+                }]);
+            }
+            let json = object.to_json();
+            drop(object);
+            // Each item adds its object and one for its second key.
+            assert_eq!(depth_of_json(&json), 2 * DEEP + 1);
+            dismantle(json);
+        });
+    }
+
+    /// A reference [`Node::to_json`] as a plain recursion, for comparison on documents well
+    /// within the bound (run on the test's ordinary stack).
+    fn recursive_json(node: &Node) -> Value {
+        match node {
+            Node::Literal(v) => v.clone(),
+            Node::List(items) => Value::Array(items.iter().map(recursive_json).collect()),
+            Node::Object(items) => {
+                let mut map = serde_json::Map::new();
+                for item in items {
+                    let mut value = recursive_json(&item.value);
+                    for key in item.keys[1..].iter().rev() {
+                        value = json!({ key.text.clone(): value });
+                    }
+                    match (map.get_mut(&item.keys[0].text), value) {
+                        (Some(Value::Array(old)), Value::Array(new)) => old.extend(new),
+                        (_, value) => {
+                            map.insert(item.keys[0].text.clone(), value);
+                        }
+                    }
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    pub(crate) fn check_json_matches_recursion(text: &str) -> Result<(), String> {
+        if let Ok(items) = parse(text) {
+            let doc = Node::Object(items);
+            if doc.to_json() != recursive_json(&doc) {
+                return Err(format!("to_json differs for {text:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn json_matches_a_plain_recursion_on_the_fixture() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("testdata/hcl1_fixture.json")).unwrap();
+        let mut read = 0;
+        for case in fixture["cases"].as_array().unwrap() {
+            let text = case["text"].as_str().unwrap();
+            read += usize::from(parse(text).is_ok());
+            check_json_matches_recursion(text).unwrap();
+        }
+        assert!(read >= 50, "only {read} fixture texts parsed");
     }
 }

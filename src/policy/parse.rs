@@ -160,7 +160,7 @@ fn lower_hcl(text: &str) -> Result<Vec<RawBlock>, String> {
         match key {
             "name" => {}
             "path" => {
-                let Node::Object(body) = item.value else {
+                let Node::Object(body) = &item.value else {
                     return Err("a path must be a block: path \"...\" { ... }".to_string());
                 };
                 // Vault takes `path { ... }` as the path "path" and ignores labels after the

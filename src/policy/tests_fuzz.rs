@@ -341,3 +341,188 @@ fn mutated_policies_never_abort() {
     };
     run_on_small_stack(512, strategy, |text| write_policy(text));
 }
+
+// ---------------------------------------------------------------------------------------------
+// HCL1 on a quarter-megabyte stack. The HCL1 reader, its conversion to JSON and the drop of
+// what it builds no longer recurse, so HCL1 policies of any shape go through on
+// `TINY_STACK`. (A JSON policy does not: serde_json's reader recurses up to its own bound of
+// 128 levels and needs more than that in a debug build, which `SMALL_STACK` covers.)
+
+use super::hcl1::tests::{
+    check_json_matches_recursion, depth_of_items, depth_of_json, on_tiny_stack, TINY_STACK,
+};
+
+/// The reproduction on the tiny stack: refused at the first key past the bound,
+/// without reading the rest of the chain, so at once.
+#[test]
+fn fifty_thousand_keys_are_refused_quickly_on_a_tiny_stack() {
+    let text = format!(
+        "path \"x\" {{ capabilities = [\"read\"] {}{{ }} }}",
+        "k ".repeat(50_000)
+    );
+    assert!(text.len() > 100_000);
+    let (msg, took) = on_tiny_stack(move || {
+        let start = std::time::Instant::now();
+        let msg = parse_err(&text);
+        (msg, start.elapsed())
+    });
+    assert_eq!(
+        msg,
+        format!(
+            "failed to parse policy: At 1:{}: nested deeper than {MAX_DEPTH} levels",
+            36 + 2 * (MAX_DEPTH - 2)
+        )
+    );
+    // Milliseconds in a debug build; the bound is loose for a busy machine.
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+}
+
+/// At the bound a policy parses (and is then judged on its keys); one level more is refused
+/// where that level starts.
+#[test]
+fn policies_at_the_bound_parse_and_one_level_more_is_refused() {
+    let too_deep = |column: usize| {
+        format!("failed to parse policy: At 1:{column}: nested deeper than {MAX_DEPTH} levels")
+    };
+    // (text at the bound, its message, text one past, the column refused)
+    let cases = [
+        // Keys of an item inside a path block, which takes two levels.
+        (
+            format!("path \"x\" {{ {}{{ }} }}", "k ".repeat(MAX_DEPTH - 2)),
+            "failed to parse policy: path \"x\": invalid key \"k\"".to_string(),
+            format!("path \"x\" {{ {}{{ }} }}", "k ".repeat(MAX_DEPTH - 1)),
+            12 + 2 * (MAX_DEPTH - 2),
+        ),
+        // Labels of a top-level item.
+        (
+            format!("path {}{{ }}", "\"a\" ".repeat(MAX_DEPTH - 1)),
+            "failed to parse policy: a path block takes exactly one label: path \"...\" { ... }"
+                .to_string(),
+            format!("path {}{{ }}", "\"a\" ".repeat(MAX_DEPTH)),
+            6 + 4 * (MAX_DEPTH - 1),
+        ),
+        // Nested blocks, `y { y { ... } }`.
+        (
+            format!(
+                "path \"x\" {{ {}{} }}",
+                "y { ".repeat(MAX_DEPTH - 2),
+                "} ".repeat(MAX_DEPTH - 2)
+            ),
+            "failed to parse policy: path \"x\": invalid key \"y\"".to_string(),
+            format!(
+                "path \"x\" {{ {}{} }}",
+                "y { ".repeat(MAX_DEPTH - 1),
+                "} ".repeat(MAX_DEPTH - 1)
+            ),
+            12 + 4 * (MAX_DEPTH - 2),
+        ),
+        // Nested lists.
+        (
+            format!(
+                "path \"x\" {{ capabilities = {}\"read\"{} }}",
+                "[".repeat(MAX_DEPTH - 2),
+                "]".repeat(MAX_DEPTH - 2)
+            ),
+            "failed to parse policy: path \"x\": capabilities must be a list of strings"
+                .to_string(),
+            format!(
+                "path \"x\" {{ capabilities = {}\"read\"{} }}",
+                "[".repeat(MAX_DEPTH - 1),
+                "]".repeat(MAX_DEPTH - 1)
+            ),
+            27 + (MAX_DEPTH - 2),
+        ),
+    ];
+    for (at, at_msg, past, column) in cases {
+        let (a, p) = on_tiny_stack(move || (parse_err(&at), parse_err(&past)));
+        assert_eq!(a, at_msg);
+        assert_eq!(p, too_deep(column));
+    }
+}
+
+/// Openers repeated around the bound and far past it, closers, and the usual atoms.
+fn deep_piece() -> impl Strategy<Value = String> {
+    let opener = prop_oneof![
+        Just("a { "),
+        Just("x = ["),
+        Just("["),
+        Just("{ "),
+        Just("k "),
+        Just("\"k\" "),
+        Just("x = { "),
+        Just("[{ a = "),
+        Just("path \"a\" { "),
+        Just("}"),
+        Just("]"),
+        Just(" }]"),
+        Just(", "),
+    ];
+    let count = prop_oneof![1usize..4, 90usize..110, 1_000usize..2_000];
+    prop_oneof![
+        3 => (opener, count).prop_map(|(s, n)| s.repeat(n)),
+        1 => atom(),
+    ]
+}
+
+fn deep_text() -> impl Strategy<Value = String> {
+    (
+        proptest::collection::vec(deep_piece(), 1..8),
+        proptest::collection::vec(edit(), 0..4),
+    )
+        .prop_map(|(pieces, edits)| mutate(&pieces.concat(), &edits))
+}
+
+/// What the reader makes of a deep text: never a panic or an overflow, and never anything
+/// deeper than the bound, as a node or as JSON.
+fn check_deep(text: &str) -> Result<(), String> {
+    if let Ok(items) = super::hcl1::parse(text) {
+        let depth = depth_of_items(&items);
+        if depth > MAX_DEPTH {
+            return Err(format!("{depth} levels built"));
+        }
+        for item in &items {
+            let (_, value) = item.to_json_entry();
+            if depth_of_json(&value) > MAX_DEPTH {
+                return Err(format!("JSON {} deep", depth_of_json(&value)));
+            }
+        }
+    }
+    // A text that starts with `{` is a JSON policy, read by serde_json (see above).
+    if !text.trim_start().starts_with('{') {
+        write_policy(text)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn deep_and_mutated_hcl1_never_aborts_on_a_tiny_stack() {
+    run_on_stack(TINY_STACK, 256, deep_text, |text| check_deep(text));
+    let strategy = || {
+        let seeds = seeds();
+        (
+            0..seeds.len(),
+            proptest::collection::vec(edit(), 1..6),
+            deep_piece(),
+        )
+            .prop_map(move |(i, edits, piece)| {
+                let mut text = mutate(&seeds[i], &edits);
+                let at = text.len() / 2;
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                text.insert_str(at, &piece);
+                text
+            })
+    };
+    run_on_stack(TINY_STACK, 256, strategy, |text| check_deep(text));
+}
+
+/// The conversion to JSON without recursion gives what a plain recursion gives, on deep and
+/// mutated texts (compared on a large stack, for the recursion's sake).
+#[test]
+fn json_of_deep_texts_matches_a_plain_recursion() {
+    run_on_stack(16 * 1024 * 1024, 256, deep_text, |text| {
+        check_json_matches_recursion(text)
+    });
+}
