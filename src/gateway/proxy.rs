@@ -51,11 +51,16 @@ const FRAMING: [&str; 3] = ["content-length", "transfer-encoding", "host"];
 
 pub struct ProxyApp {
     gateway: Arc<Gateway>,
+    /// The listener's `max_request_size`; `None` is unlimited.
+    body_limit: Option<u64>,
 }
 
 impl ProxyApp {
-    pub fn new(gateway: Arc<Gateway>) -> ProxyApp {
-        ProxyApp { gateway }
+    pub fn new(gateway: Arc<Gateway>, body_limit: Option<u64>) -> ProxyApp {
+        ProxyApp {
+            gateway,
+            body_limit,
+        }
     }
 }
 
@@ -64,6 +69,8 @@ impl ProxyApp {
 pub struct ProxyCtx {
     allowed: Option<Arc<Allowed>>,
     upstream: Option<Upstream>,
+    /// Request body bytes passed on so far.
+    body_bytes: u64,
 }
 
 #[async_trait]
@@ -136,6 +143,19 @@ impl ProxyHttp for ProxyApp {
                     respond(session, upstream_error(502, "the route has no upstream")).await?;
                     return Ok(true);
                 };
+                let declared = session
+                    .req_header()
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if let (Some(declared), Some(limit)) = (declared, self.body_limit) {
+                    if declared > limit {
+                        respond(session, upstream_error(413, "http: request body too large"))
+                            .await?;
+                        return Ok(true);
+                    }
+                }
                 ctx.allowed = Some(allowed);
                 ctx.upstream = Some(upstream);
                 Ok(false)
@@ -144,6 +164,25 @@ impl ProxyHttp for ProxyApp {
                 respond(session, forward_auth::refusal(&refused, false)).await?;
                 Ok(true)
             }
+        }
+    }
+
+    /// Default: pass every chunk on, until the listener's `max_request_size` is crossed (a
+    /// chunked body declares no length): then 413, or a cut stream once the upstream answered.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut ProxyCtx,
+    ) -> Result<()> {
+        let chunk = body.as_ref().map_or(0, |b| b.len() as u64);
+        ctx.body_bytes = ctx.body_bytes.saturating_add(chunk);
+        match self.body_limit {
+            Some(limit) if ctx.body_bytes > limit => {
+                Error::e_explain(ErrorType::HTTPStatus(413), "request body too large")
+            }
+            _ => Ok(()),
         }
     }
 
@@ -197,6 +236,7 @@ impl ProxyHttp for ProxyApp {
         _ctx: &mut ProxyCtx,
     ) -> FailToProxy {
         let (code, message) = match e.etype() {
+            ErrorType::HTTPStatus(413) => (413, "http: request body too large"),
             ErrorType::HTTPStatus(code) => (*code, "upstream error"),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
                 if e.esource() == &ErrorSource::Upstream =>

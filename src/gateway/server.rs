@@ -186,7 +186,10 @@ fn build_server<H: Handler>(
             let tls = listener.tls.as_ref().map(tls::settings).transpose()?;
             let mut service = http_proxy_service_with_name(
                 &server.configuration,
-                ProxyApp::new(edge.gateway.clone()),
+                ProxyApp::new(
+                    edge.gateway.clone(),
+                    body::effective_limit(listener.max_request_size),
+                ),
                 &format!("mainkey proxy {address}"),
             );
             let address = address.to_string();
