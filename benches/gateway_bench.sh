@@ -404,13 +404,13 @@ wrk_run() {
   local t=$THREADS out res rps p99 non2xx sockerr
   if [ "$CONNS" -lt "$t" ]; then t=$CONNS; fi
   if [ "$rate" = - ]; then
-    out=$(wrk -t"$t" -c"$CONNS" -d"$d" --timeout 10s "$@" -s "$RESULT_LUA" "$url")
+    out=$(wrk -t"$t" -c"$CONNS" -d"$d" --timeout 10s "$@" -s "$RESULT_LUA" "$url" 2>&1) || true
   else
-    out=$(wrk -t"$t" -c"$CONNS" -d"$d" --timeout 10s "$@" -s "$WORK/paced.lua" "$url" -- "$rate" "$t")
+    out=$(wrk -t"$t" -c"$CONNS" -d"$d" --timeout 10s "$@" -s "$WORK/paced.lua" "$url" -- "$rate" "$t" 2>&1) || true
   fi
   res=$(awk '/^RESULT/ {print $2, $3, $4, $5}' <<< "$out")
   if [ -z "$res" ]; then
-    echo "$label: wrk gave no result: $out" >> "$ERRS"
+    echo "$label: wrk gave no result: $(tail -3 <<< "$out" | tr "\n" " ")" >> "$ERRS"
     res="0 0 0 0"
   fi
   read -r rps p99 non2xx sockerr <<< "$res"
