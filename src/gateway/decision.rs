@@ -145,32 +145,33 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// Bumped by every reload; part of every decision's key.
     pub generation: u64,
+    /// Header names a client may not send to an upstream: the identity headers and every
+    /// name any route injects.
+    pub protected: Vec<HeaderName>,
 }
 
 impl Settings {
     pub fn is_trusted(&self, peer: Option<IpAddr>) -> bool {
         peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(ip)))
     }
+}
 
-    /// Header names a client may not send to an upstream: the identity headers and every
-    /// injected name of any route (lowercase).
-    pub fn protected_names(&self) -> Vec<HeaderName> {
-        let mut names: Vec<HeaderName> =
-            [TENANT_HEADER, ENTITY_HEADER, POLICIES_HEADER, ROUTE_HEADER]
-                .into_iter()
-                .map(HeaderName::from_static)
-                .collect();
-        for route in self.routes.routes() {
-            for inject in &route.config.inject_headers {
-                if let Ok(name) = HeaderName::from_bytes(inject.name.as_bytes()) {
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
+/// See [`Settings::protected`].
+fn protected_names(routes: &RouteTable) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = [TENANT_HEADER, ENTITY_HEADER, POLICIES_HEADER, ROUTE_HEADER]
+        .into_iter()
+        .map(HeaderName::from_static)
+        .collect();
+    for route in routes.routes() {
+        for inject in &route.config.inject_headers {
+            if let Ok(name) = HeaderName::from_bytes(inject.name.as_bytes()) {
+                if !names.contains(&name) {
+                    names.push(name);
                 }
             }
         }
-        names
     }
+    names
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -613,8 +614,10 @@ impl Gateway {
 }
 
 fn settings_of(gateway: &GatewayConfig, routes: Vec<RouteConfig>, generation: u64) -> Settings {
+    let routes = RouteTable::new(routes);
     Settings {
-        routes: RouteTable::new(routes),
+        protected: protected_names(&routes),
+        routes,
         forward_auth_path: gateway.forward_auth_path.clone(),
         trusted_proxies: gateway.trusted_proxies.clone(),
         generation,

@@ -16,7 +16,8 @@
 use std::net::IpAddr;
 
 use http::header::{
-    HeaderMap, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE,
+    HeaderMap, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
 use http::{HeaderValue, StatusCode};
 use percent_encoding::percent_decode_str;
@@ -175,6 +176,8 @@ fn answer(answer: Answer, nginx: bool) -> http::Response<Vec<u8>> {
     let mut resp = empty(status);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     *resp.body_mut() = body.into_bytes();
     resp
 }
@@ -185,6 +188,10 @@ fn empty(status: StatusCode) -> http::Response<Vec<u8>> {
     // A decision is about this token at this moment; no cache on the way may keep it.
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Framed, so the proxy keeps the connection for its next check (pingora sends an
+    // unframed body until the connection closes).
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     resp
 }
 

@@ -195,18 +195,28 @@ impl ProxyHttp for ProxyApp {
             .upstream
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream chosen"))?;
-        let address = tokio::net::lookup_host((upstream.host.as_str(), upstream.port))
-            .await
+        // An address needs no resolver (which would cost a blocking-pool round trip per
+        // request); a name is resolved per request, so a DNS change is followed.
+        let literal = upstream
+            .host
+            .parse::<std::net::IpAddr>()
             .ok()
-            .and_then(|mut addrs| addrs.next())
-            .ok_or_else(|| {
-                let mut e = Error::explain(
-                    ErrorType::ConnectNoRoute,
-                    format!("cannot resolve upstream {}", upstream.url),
-                );
-                e.esource = ErrorSource::Upstream;
-                e
-            })?;
+            .map(|ip| std::net::SocketAddr::new(ip, upstream.port));
+        let resolved = match literal {
+            Some(addr) => Some(addr),
+            None => tokio::net::lookup_host((upstream.host.as_str(), upstream.port))
+                .await
+                .ok()
+                .and_then(|mut addrs| addrs.next()),
+        };
+        let address = resolved.ok_or_else(|| {
+            let mut e = Error::explain(
+                ErrorType::ConnectNoRoute,
+                format!("cannot resolve upstream {}", upstream.url),
+            );
+            e.esource = ErrorSource::Upstream;
+            e
+        })?;
         let mut peer = HttpPeer::new(address, upstream.tls, upstream.host.clone());
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         Ok(Box::new(peer))
@@ -221,8 +231,7 @@ impl ProxyHttp for ProxyApp {
         let Some(allowed) = ctx.allowed.as_ref() else {
             return Error::e_explain(ErrorType::InternalError, "no decision for the request");
         };
-        let protected = self.gateway.settings().protected_names();
-        clean_request(upstream_request, &protected);
+        clean_request(upstream_request, &self.gateway.settings().protected);
         for (name, value) in allowed.headers() {
             upstream_request.insert_header(name, value)?;
         }

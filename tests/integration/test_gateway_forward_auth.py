@@ -376,3 +376,14 @@ def test_forward_auth_path_is_configurable(servers):
         assert r.status_code == 401 and r.headers.get("WWW-Authenticate") == g.WWW_AUTHENTICATE
     finally:
         g.close_env(e)
+
+
+def test_answers_are_framed_so_the_proxy_reuses_its_connection(env):
+    # Without Content-Length pingora ends the body by closing, and every check would cost the
+    # proxy a new connection.
+    s = g._session()
+    ok = env.forward_auth("/t/acme/orders", token=env.acme.token, session=s)
+    assert ok.status_code == 200 and ok.headers.get("Content-Length") == "0", dict(ok.headers)
+    denied = env.forward_auth("/t/acme/orders", token=None, session=s)
+    assert denied.status_code == 401
+    assert denied.headers.get("Content-Length") == str(len(denied.content)), dict(denied.headers)
