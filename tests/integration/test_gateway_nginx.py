@@ -23,30 +23,6 @@ def bench(tmp_path_factory):
         b.close()
 
 
-def test_acme_reaches_the_upstream_with_its_credential_and_without_its_token(bench):
-    g.check_allowed(*bench)
-
-
-def test_acme_asking_for_a_globex_path_gets_403(bench):
-    g.check_other_tenant_denied(*bench)
-
-
-def test_no_token_gets_401_with_www_authenticate(bench):
-    g.check_no_token(*bench)
-
-
-def test_forged_identity_and_credential_headers_never_reach_the_upstream(bench):
-    g.check_spoofing(*bench)
-
-
-def test_connection_header_naming_mainkey_headers_changes_nothing(bench):
-    g.check_connection_attack(*bench)
-
-
-def test_a_rate_limited_request_is_denied_with_403_and_retry_after(bench):
-    g.check_rate_limited(*bench, denied_status=403)
-
-
 def test_an_ambiguous_path_is_denied_not_a_500(bench):
     env, nginx = bench
     m = g.rid()

@@ -1,6 +1,6 @@
-"""mainkey's own proxy mode (the gateway's `listener "tcp"`): the same allow, deny and spoof
-cases as through Traefik, Caddy and nginx, plus hop-by-hop headers, SSE event by event, a
-WebSocket echo, path tricks, and a dead upstream."""
+"""mainkey's own proxy mode (the gateway's `listener "tcp"`), beyond the cases every front
+shares (test_gateway_fronts.py): hop-by-hop headers, the path forwarded unchanged, bodies, SSE
+event by event, a WebSocket echo, path tricks, a dead upstream, pooling and the body limit."""
 
 from __future__ import annotations
 
@@ -24,10 +24,6 @@ def bench(tmp_path_factory):
         b.close()
 
 
-def test_acme_reaches_the_upstream_with_its_credential_and_without_its_token(bench):
-    g.check_allowed(*bench)
-
-
 def test_the_request_path_and_query_are_forwarded_unchanged(bench):
     env, proxy = bench
     m = g.rid()
@@ -47,28 +43,8 @@ def test_post_bodies_stream_through(bench):
     assert rec["method"] == "POST" and rec["body_len"] == len(body)
 
 
-def test_acme_asking_for_a_globex_path_gets_403(bench):
-    g.check_other_tenant_denied(*bench)
-
-
-def test_no_token_gets_401_with_www_authenticate(bench):
-    g.check_no_token(*bench)
-
-
-def test_forged_identity_and_credential_headers_never_reach_the_upstream(bench):
-    g.check_spoofing(*bench)
-
-
-def test_connection_header_naming_mainkey_headers_changes_nothing(bench):
-    g.check_connection_attack(*bench)
-
-
 def test_hop_by_hop_headers_and_those_connection_names_are_removed(bench):
     g.check_hop_by_hop(*bench)
-
-
-def test_the_121st_request_in_a_minute_gets_429(bench):
-    g.check_rate_limited(*bench)
 
 
 def test_sse_arrives_event_by_event(bench):
