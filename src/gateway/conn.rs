@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::http_app::ServeHttp;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::Stream;
@@ -162,7 +162,84 @@ fn head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
     found
 }
 
-/// The `/v1` app behind the per-connection limits.
+/// What answers a request once its whole head is buffered: the `/v1` app ([`Api`]), or
+/// pingora's proxy (proxy mode), behind the same per-connection limits.
+#[async_trait]
+pub trait Served: Send + Sync + 'static {
+    /// Serves one request. `session` holds the complete head as a pipelined prefix, not yet
+    /// parsed; `keepalive` is the listener's (`None` while stopping); the deadline bounds the
+    /// parse. Returns the stream when the connection may carry another request.
+    async fn serve(
+        &self,
+        session: ServerSession,
+        keepalive: Option<u64>,
+        deadline: Instant,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream>;
+}
+
+/// A [`ServeHttp`] app (the `/v1` API and forward-auth): parse, answer, write, finish.
+pub struct Api<A>(pub A);
+
+#[async_trait]
+impl<A: ServeHttp + Send + Sync + 'static> Served for Api<A> {
+    async fn serve(
+        &self,
+        mut session: ServerSession,
+        keepalive: Option<u64>,
+        deadline: Instant,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // The head is already buffered, so this parses without reading.
+        match tokio::time::timeout_at(deadline, session.read_request()).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) | Err(_) => return None,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "request head refused by the HTTP parser");
+                return None;
+            }
+        }
+        session.set_keepalive(keepalive);
+        let response = self.0.response(&mut session).await;
+        let (parts, body) = response.into_parts();
+        let header: ResponseHeader = parts.into();
+        if let Err(e) = session.write_response_header(Box::new(header)).await {
+            tracing::debug!(error = %e, "writing the response head failed");
+            return None;
+        }
+        if !body.is_empty() {
+            if let Err(e) = session.write_response_body(body.into(), true).await {
+                tracing::debug!(error = %e, "writing the response body failed");
+                return None;
+            }
+        }
+        match session.finish().await {
+            // Pipelining is off, so there are no bytes read past this request: a client that
+            // sent some has its connection closed by pingora instead.
+            Ok(Some(reusable)) if !*shutdown.borrow() => Some(reusable.into_parts().0),
+            _ => None,
+        }
+    }
+}
+
+/// pingora's proxy, which parses the buffered head and runs the whole exchange itself.
+#[async_trait]
+impl<P: HttpServerApp + Send + Sync + 'static> Served for Arc<P> {
+    async fn serve(
+        &self,
+        mut session: ServerSession,
+        keepalive: Option<u64>,
+        _deadline: Instant,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // pingora's parse then adjusts it to the client's `Connection` header.
+        session.set_keepalive(keepalive);
+        let reused = self.process_new_http(session, shutdown).await?;
+        (!*shutdown.borrow()).then(|| reused.consume().0)
+    }
+}
+
+/// A listener's app behind the per-connection limits.
 pub struct Connections<A> {
     app: Arc<A>,
     limits: ListenerLimits,
@@ -187,7 +264,7 @@ enum HeadEnd {
 }
 
 #[async_trait]
-impl<A: ServeHttp + Send + Sync + 'static> ServerApp for Connections<A> {
+impl<A: Served> ServerApp for Connections<A> {
     async fn process_new(
         self: &Arc<Self>,
         mut stream: Stream,
@@ -240,44 +317,13 @@ impl<A: ServeHttp + Send + Sync + 'static> ServerApp for Connections<A> {
             }
             let mut session = ServerSession::new_http1(stream);
             session.set_pipelined_prefix(buf);
-            // The head is already buffered, so this parses without reading.
-            match tokio::time::timeout_at(deadline, session.read_request()).await {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) | Err(_) => return None,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "request head refused by the HTTP parser");
-                    return None;
-                }
-            }
-            let stopping = *shutdown.borrow();
-            session.set_keepalive(if stopping {
-                None
-            } else {
-                Some(self.limits.http_idle_timeout.as_secs().max(1))
-            });
-            let response = self.app.response(&mut session).await;
-            let (parts, body) = response.into_parts();
-            let header: ResponseHeader = parts.into();
-            if let Err(e) = session.write_response_header(Box::new(header)).await {
-                tracing::debug!(error = %e, "writing the response head failed");
-                return None;
-            }
-            if !body.is_empty() {
-                if let Err(e) = session.write_response_body(body.into(), true).await {
-                    tracing::debug!(error = %e, "writing the response body failed");
-                    return None;
-                }
-            }
-            match session.finish().await {
-                Ok(Some(reusable)) if !*shutdown.borrow() => {
-                    // Pipelining is off, so there are no bytes read past this request: a client
-                    // that sent some has its connection closed by pingora instead.
-                    let (next, _) = reusable.into_parts();
-                    stream = next;
-                    first = false;
-                }
-                _ => return None,
-            }
+            let keepalive =
+                (!*shutdown.borrow()).then(|| self.limits.http_idle_timeout.as_secs().max(1));
+            stream = self
+                .app
+                .serve(session, keepalive, deadline, shutdown)
+                .await?;
+            first = false;
         }
     }
 }

@@ -32,7 +32,7 @@ use pingora::services::listening::Service;
 use tokio::sync::watch;
 
 use super::body::{self, BodySource, BodyUse};
-use super::conn::Connections;
+use super::conn::{Api, Connections};
 use super::decision::Gateway;
 use super::forward_auth;
 use super::json_limits::JsonScanner;
@@ -41,7 +41,7 @@ use super::{api, tls, GatewayError, Handler};
 use crate::config::{JsonLimits, ListenerConfig, ServerConfig};
 use crate::core::Core;
 use crate::logical::{Error, Response};
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::HttpProxy;
 
 /// How long requests in flight may still run after SIGTERM.
 pub const GRACE_PERIOD_SECS: u64 = 1;
@@ -166,7 +166,7 @@ fn build_server<H: Handler>(
             json: listener.limits.json.clone(),
             gateway: gateway.clone(),
         };
-        let connections = Connections::new(app, listener.limits.clone());
+        let connections = Connections::new(Api(app), listener.limits.clone());
         let mut service = Service::new(format!("mainkey api {address}"), connections);
         let address = address.to_string();
         match tls {
@@ -184,14 +184,18 @@ fn build_server<H: Handler>(
     if let Some(edge) = edge {
         for (listener, address) in edge.proxy_listeners.iter().zip(proxy_addresses) {
             let tls = listener.tls.as_ref().map(tls::settings).transpose()?;
-            let mut service = http_proxy_service_with_name(
-                &server.configuration,
+            // pingora's proxy behind mainkey's head reader, so a proxy listener keeps the
+            // same head deadline, idle timeout, connection cap and 414/431 answers as the API.
+            let mut proxy = HttpProxy::new(
                 ProxyApp::new(
                     edge.gateway.clone(),
                     body::effective_limit(listener.max_request_size),
                 ),
-                &format!("mainkey proxy {address}"),
+                server.configuration.clone(),
             );
+            proxy.handle_init_modules();
+            let connections = Connections::new(Arc::new(proxy), listener.limits.clone());
+            let mut service = Service::new(format!("mainkey proxy {address}"), connections);
             let address = address.to_string();
             match tls {
                 Some(settings) => service.add_tls_with_settings(&address, None, settings),

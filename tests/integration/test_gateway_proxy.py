@@ -167,3 +167,14 @@ def test_a_body_over_the_listeners_limit_is_413_and_never_forwarded(bench):
     # Without a token the answer is still the 401: the body limit is not a way to probe.
     r = proxy.raw(f"/t/acme/orders?rid={m}", method="POST", headers={"Content-Length": str(33 * 1024 * 1024)})
     assert r.status == 401
+
+
+def test_the_proxy_listener_reads_heads_like_the_api(bench):
+    # The same head reader as the API listener: a request line over http::Uri's limit gets
+    # 414 and headers over the limit 431, with an answer rather than a dropped connection.
+    env, proxy = bench
+    r = proxy.raw("/t/acme/" + "a" * 70_000, token=env.acme.token)
+    assert r.status == 414, (r.status, r.text[:200])
+    many = {f"X-H{i}": "v" for i in range(300)}
+    r = proxy.raw("/t/acme/orders", token=env.acme.token, headers=many)
+    assert r.status == 431, (r.status, r.text[:200])
