@@ -196,8 +196,10 @@ fn answer(authorization: &str, body: &Value) -> (u16, Value) {
     (201, reply)
 }
 
-/// Reads one HTTP request from `stream`, answers it and returns what it saw.
-fn serve_one<S: Read + Write>(stream: S) -> Option<Seen> {
+/// Reads one HTTP request from `stream`, records what it saw in `log` and
+/// answers it. The record comes first: the client may act on the answer
+/// before this thread runs again.
+fn serve_one<S: Read + Write>(stream: S, log: &Mutex<Vec<Seen>>) -> Option<()> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -224,6 +226,10 @@ fn serve_one<S: Read + Write>(stream: S) -> Option<Seen> {
     let body: Value = serde_json::from_slice(&body).ok()?;
     let (status, reply) = answer(&authorization, &body);
     let reply = reply.to_string();
+    log.lock().unwrap().push(Seen {
+        authorization,
+        body,
+    });
     let stream = reader.get_mut();
     write!(
         stream,
@@ -231,11 +237,7 @@ fn serve_one<S: Read + Write>(stream: S) -> Option<Seen> {
         reply.len()
     )
     .ok()?;
-    stream.flush().ok()?;
-    Some(Seen {
-        authorization,
-        body,
-    })
+    stream.flush().ok()
 }
 
 struct FakeApi {
@@ -253,21 +255,19 @@ impl FakeApi {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(tcp) = stream else { continue };
-                let got = match &tls {
-                    None => serve_one(tcp),
+                match &tls {
+                    None => {
+                        serve_one(tcp, &log);
+                    }
                     Some(config) => {
                         let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
                             continue;
                         };
                         let mut tls_stream = rustls::StreamOwned::new(conn, tcp);
-                        let got = serve_one(&mut tls_stream);
+                        serve_one(&mut tls_stream, &log);
                         tls_stream.conn.send_close_notify();
                         let _ = tls_stream.flush();
-                        got
                     }
-                };
-                if let Some(s) = got {
-                    log.lock().unwrap().push(s);
                 }
             }
         });
