@@ -1,6 +1,7 @@
 //! mainkey: an edge forward-auth gateway with an embedded, sealed, Vault-compatible secrets core.
 //! See DESIGN.md for the rooms; arrows point downwards in the order below.
 
+pub mod audit;
 pub mod barrier;
 pub mod builtin;
 pub mod cli;
@@ -9,5 +10,6 @@ pub mod config;
 pub mod core;
 pub mod gateway;
 pub mod logical;
+pub mod metrics;
 pub mod physical;
 pub mod policy;

@@ -41,6 +41,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use moka::sync::Cache;
+
+use crate::metrics::Cache as CacheMetric;
 use parking_lot::{Mutex, RwLock};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -407,7 +409,9 @@ impl logical::Storage for Barrier {
             let state = self.state.read();
             let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
             // A hit is served by the plaintext path: no name or value crypto at all.
-            if let Some(hit) = unsealed.cache.get(path) {
+            let hit = unsealed.cache.get(path);
+            crate::metrics::metrics().cache_lookup(CacheMetric::Barrier, hit.is_some());
+            if let Some(hit) = hit {
                 return Ok(hit.map(|value| value.to_vec()));
             }
             unsealed.encode_path(path)?

@@ -30,7 +30,6 @@ pub struct ServerArgs {
 
 /// Runs the server until a signal stops it.
 pub fn run(args: ServerArgs) -> Result<(), String> {
-    init_logging();
     let config = if args.dev {
         ServerConfig::dev(&args.dev_listen_address)
     } else {
@@ -40,6 +39,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
             .ok_or("a configuration file must be given with -config, or use -dev")?;
         config::load(path).map_err(|e| e.to_string())?
     };
+    init_logging(&config);
 
     // The core is built on a runtime of its own; pingora starts its runtimes later, and
     // nothing in the core is tied to the runtime that created it.
@@ -70,14 +70,27 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-fn init_logging() {
+/// Logs go to stderr. `MAINKEY_LOG` (a tracing filter such as `debug` or
+/// `mainkey=debug,pingora=warn`) and `MAINKEY_LOG_FORMAT` override the config's `log_level`
+/// and `log_format`, as `VAULT_LOG_LEVEL` and `VAULT_LOG_FORMAT` do for Vault.
+fn init_logging(config: &ServerConfig) {
+    let level = config.log_level.map_or("info", |l| l.as_str());
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAINKEY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let json = match std::env::var("MAINKEY_LOG_FORMAT") {
+        Ok(f) => f.eq_ignore_ascii_case("json"),
+        Err(_) => config.log_format == config::LogFormat::Json,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().with_current_span(false).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 /// Builds the core over the configured storage. A storage that cannot be opened is reported

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::extract_gateway;
+use super::extract_telemetry;
 use super::gateway::GatewayConfig;
 use super::tree::{Body, Content, Item, Value};
 use super::types::{
-    ListenerConfig, ListenerLimits, ServerConfig, StorageConfig, TlsFiles, UserLockoutBlock,
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_REQUEST_SIZE,
+    ListenerConfig, ListenerLimits, LogFormat, ServerConfig, StorageConfig, TelemetryConfig,
+    TlsFiles, UserLockoutBlock, DEFAULT_LEASE_TTL, DEFAULT_MAX_REQUEST_SIZE,
 };
 use super::values;
 
@@ -40,8 +41,6 @@ pub const IGNORED_TOP_LEVEL_KEYS: &[&str] = &[
     "introspection_endpoint",
     "license_path",
     "log_file",
-    "log_format",
-    "log_level",
     "log_requests_level",
     "log_rotate_bytes",
     "log_rotate_duration",
@@ -54,7 +53,6 @@ pub const IGNORED_TOP_LEVEL_KEYS: &[&str] = &[
     "post_unseal_trace_directory",
     "raw_storage_endpoint",
     "service_registration",
-    "telemetry",
 ];
 
 /// Vault/OpenBao top-level keys that mainkey refuses rather than ignores: ignoring them would
@@ -82,10 +80,8 @@ pub const IGNORED_LISTENER_KEYS: &[&str] = &[
     "redact_addresses",
     "redact_cluster_name",
     "redact_version",
-    "telemetry",
     "tls_disable_client_certs",
     "tls_prefer_server_cipher_suites",
-    "unauthenticated_metrics_access",
     "unauthenticated_pprof_access",
     "x_forwarded_for_authorized_addrs",
     "x_forwarded_for_client_cert_header",
@@ -169,6 +165,9 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
     let mut user_lockout = BTreeMap::new();
     let mut gateway: Option<GatewayConfig> = None;
     let mut routes = Vec::new();
+    let mut log_level = None;
+    let mut log_format = LogFormat::Standard;
+    let mut telemetry: Option<TelemetryConfig> = None;
 
     let listener_blocks = body
         .items
@@ -232,6 +231,16 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
             "max_lease_ttl" => {
                 max_lease_ttl = Some(top.convert(item, values::duration)?);
             }
+            "log_level" => log_level = Some(top.convert(item, extract_telemetry::log_level)?),
+            "log_format" => log_format = top.convert(item, extract_telemetry::log_format)?,
+            "telemetry" => {
+                if telemetry.is_some() {
+                    return Err(top
+                        .child("telemetry")
+                        .error(None, "only one telemetry block is allowed"));
+                }
+                telemetry = Some(extract_telemetry::telemetry(&top, item)?);
+            }
             key if IGNORED_TOP_LEVEL_KEYS.contains(&key) => {}
             key if UNSUPPORTED_TOP_LEVEL_KEYS.contains(&key) => {
                 return Err(top.error(Some(key), "not supported by mainkey"));
@@ -267,6 +276,9 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
         user_lockout,
         gateway,
         routes,
+        log_level,
+        log_format,
+        telemetry: telemetry.unwrap_or_default(),
     })
 }
 
@@ -428,6 +440,7 @@ pub(super) fn listener_config(
     let mut key_file = None;
     let mut max_request_size = None;
     let mut limits = ListenerLimits::default();
+    let mut unauthenticated_metrics_access = false;
     for item in &body.items {
         let key = item.key.as_str();
         // A negative JSON limit turns it off, zero means the default, as Vault reads them.
@@ -487,6 +500,9 @@ pub(super) fn listener_config(
                     json_limit(json_defaults.max_request_json_strings)?
             }
             "address" => address = Some(at.convert(item, listen_address)?),
+            "telemetry" => {
+                unauthenticated_metrics_access = extract_telemetry::listener_telemetry(at, item)?
+            }
             "tls_disable" => tls_disable = at.convert(item, values::boolean)?,
             "tls_cert_file" => cert_file = Some(at.convert(item, values::string)?),
             "tls_key_file" => key_file = Some(at.convert(item, values::string)?),
@@ -538,6 +554,7 @@ pub(super) fn listener_config(
         tls,
         max_request_size,
         limits,
+        unauthenticated_metrics_access,
     })
 }
 
@@ -557,7 +574,7 @@ fn tls_file(at: &At<'_>, key: &str, value: Option<String>) -> Result<PathBuf, Co
 
 /// `host:port`, with an IPv6 host in brackets. Like Go's listener, an empty host means every
 /// interface; it is written out as `0.0.0.0` so later layers need no special case.
-fn listen_address(value: &Value) -> Result<String, String> {
+pub(super) fn listen_address(value: &Value) -> Result<String, String> {
     let text = values::string(value)?;
     let bad = || {
         format!(

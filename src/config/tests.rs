@@ -92,6 +92,7 @@ fn minimal_config_gets_vault_defaults() {
             tls: None,
             max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
             limits: ListenerLimits::default(),
+            unauthenticated_metrics_access: false,
         }]
     );
     assert_eq!(DEFAULT_MAX_REQUEST_SIZE, 32 * 1024 * 1024);
@@ -138,6 +139,7 @@ fn full_config_with_tls_and_every_key() {
             }),
             max_request_size: Some(1_048_576),
             limits: ListenerLimits::default(),
+            unauthenticated_metrics_access: false,
         }]
     );
     assert_eq!(

@@ -21,6 +21,52 @@ pub struct ServerConfig {
     pub gateway: super::gateway::GatewayConfig,
     /// The `route "<name>"` blocks, in file order.
     pub routes: Vec<super::gateway::RouteConfig>,
+    /// `log_level`; `None` leaves it to `MAINKEY_LOG`, else `info`.
+    pub log_level: Option<LogLevel>,
+    /// `log_format`: `standard` (the default) or `json`.
+    pub log_format: LogFormat,
+    /// The `telemetry` block.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Vault's log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// Vault's `log_format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Standard,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The top-level `telemetry` block. Vault's sink settings (statsd, circonus, ...) are
+/// accepted and ignored; mainkey serves Prometheus only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// `metrics_address`: where to serve `/metrics` without a token, apart from the API.
+    pub metrics_address: Option<String>,
 }
 
 /// One `user_lockout "<type>" { ... }` block, as Vault's: a field left out falls back to the
@@ -52,6 +98,9 @@ pub struct ListenerConfig {
     pub max_request_size: Option<u64>,
     /// Timeouts, the connection cap and the JSON complexity limits of this listener.
     pub limits: ListenerLimits,
+    /// `telemetry { unauthenticated_metrics_access = true }`: `sys/metrics` on this listener
+    /// answers without a token, as in Vault.
+    pub unauthenticated_metrics_access: bool,
 }
 
 /// Vault's default `http_read_header_timeout`.
@@ -136,6 +185,7 @@ impl ServerConfig {
                 tls: None,
                 max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
                 limits: ListenerLimits::default(),
+                unauthenticated_metrics_access: false,
             }],
             api_addr: None,
             ui: false,
@@ -145,6 +195,9 @@ impl ServerConfig {
             user_lockout: BTreeMap::new(),
             gateway: super::gateway::GatewayConfig::default(),
             routes: Vec::new(),
+            log_level: None,
+            log_format: LogFormat::Standard,
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

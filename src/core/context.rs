@@ -10,10 +10,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use secrecy::SecretString;
+
 use super::authorization::{Caller, Denial};
 use crate::logical::{Error, Operation, Request, Response};
 
-/// One request's facts, for observers. Holds no token and no body.
+/// One request's facts, for observers. Holds no body; the token is kept only as a secret
+/// (redacted in `Debug`), for audit to hash in the response entry.
 #[derive(Debug)]
 pub struct RequestContext {
     /// The request id the client sees as `request_id`.
@@ -30,6 +33,8 @@ pub struct RequestContext {
     pub denial: Option<Denial>,
     /// When the core received the request.
     pub started: Instant,
+    /// The token the request carried, as sent.
+    pub client_token: Option<SecretString>,
 }
 
 impl RequestContext {
@@ -47,6 +52,7 @@ impl RequestContext {
             caller: None,
             denial: None,
             started: Instant::now(),
+            client_token: req.client_token.as_deref().map(SecretString::from),
         }
     }
 }
@@ -68,6 +74,10 @@ pub struct Observers(Vec<Arc<dyn RequestObserver>>);
 impl Observers {
     pub fn new(observers: Vec<Arc<dyn RequestObserver>>) -> Self {
         Observers(observers)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn RequestObserver>> {
+        self.0.iter()
     }
 
     pub(super) fn before(&self, ctx: &RequestContext, req: &Request) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 //! both `/v1` and the gateway call.
 
 mod acl_cache;
+mod audit_devices;
 mod authorization;
 mod catalog;
 mod context;
@@ -101,7 +102,9 @@ impl Unsealed {
         // Taken before reading the stores; see `generation`.
         let stamp = (self.policies.generation(), self.identity.generation());
         let now = std::time::SystemTime::now();
-        let decision = match self.acls.get(&entry.policies, &entry.entity_id, stamp, now) {
+        let cached = self.acls.get(&entry.policies, &entry.entity_id, stamp, now);
+        crate::metrics::metrics().cache_lookup(crate::metrics::Cache::Acl, cached.is_some());
+        let decision = match cached {
             Some(hit) => hit,
             None => {
                 let built = self.build_grant(entry).await?;
@@ -178,6 +181,10 @@ pub struct Core {
     state: RwLock<SealState>,
     /// Serializes init, unseal, seal and mount-table changes. Requests never take it.
     transition: tokio::sync::Mutex<()>,
+    /// The enabled audit devices.
+    audit: Arc<crate::audit::Broker>,
+    /// Audit first, then the configured observers: each sees every request at both stages.
+    observers: Observers,
 }
 
 impl Core {
@@ -195,6 +202,15 @@ impl Core {
             None => None,
         };
         let barrier = Arc::new(Barrier::new(backend, config.cache_capacity));
+        let audit = Arc::new(crate::audit::Broker::default());
+        let observers = Observers::new(
+            std::iter::once(Arc::new(audit_devices::AuditObserver {
+                broker: audit.clone(),
+                clock: clock.clone(),
+            }) as Arc<dyn RequestObserver>)
+            .chain(config.observers.iter().cloned())
+            .collect(),
+        );
         Ok(Arc::new_cyclic(|this| Core {
             this: this.clone(),
             barrier,
@@ -203,6 +219,8 @@ impl Core {
             seal_config: RwLock::new(seal_config),
             state: RwLock::new(SealState::Sealed(Progress::default())),
             transition: tokio::sync::Mutex::new(()),
+            audit,
+            observers,
         }))
     }
 
@@ -368,7 +386,9 @@ impl Core {
         }
         let mut ctx = RequestContext::new(&req);
         let outcome = self.route_request(&mut ctx, req).await;
-        self.config.observers.after(&ctx, outcome)
+        let outcome = self.observers.after(&ctx, outcome);
+        count_request(&ctx, &outcome);
+        outcome
     }
 
     async fn route_request(
@@ -376,7 +396,7 @@ impl Core {
         ctx: &mut RequestContext,
         mut req: Request,
     ) -> Result<Response, Error> {
-        let observers = &self.config.observers;
+        let observers = &self.observers;
         let unsealed = self.unsealed()?;
         // Only the core's own decision below names the caller, never the request's maker.
         req.caller = None;
@@ -820,11 +840,16 @@ impl Core {
             .unseal(&root_key)
             .await
             .map_err(|_| Error::bad_request("unseal failed: invalid key"))?;
-        match self.load_unsealed().await {
+        let loaded = match self.load_unsealed().await {
+            Ok(unsealed) => self.start_audit().await.map(|()| unsealed),
+            Err(e) => Err(e),
+        };
+        match loaded {
             Ok(unsealed) => {
                 let unsealed = Arc::new(unsealed);
                 expiration::start(&unsealed);
                 *self.state.write() = SealState::Unsealed(unsealed);
+                crate::metrics::metrics().sealed.set(0);
                 tracing::info!("core unsealed");
                 Ok(())
             }
@@ -851,6 +876,8 @@ impl Core {
             SealState::Sealed(Progress::default()),
         );
         self.barrier.seal();
+        self.stop_audit();
+        crate::metrics::metrics().sealed.set(1);
         if let SealState::Unsealed(unsealed) = previous {
             unsealed.tokens.clear_cache();
             unsealed.policies.clear_cache();
@@ -1208,7 +1235,46 @@ impl Core {
     pub fn shutdown(&self) {
         *self.state.write() = SealState::Sealed(Progress::default());
         self.barrier.seal();
+        self.stop_audit();
+        crate::metrics::metrics().sealed.set(1);
         self.barrier.backend().close();
+    }
+}
+
+/// Counts one request in `mainkey_core_requests_total` and its latency, with the status the
+/// client will see.
+fn count_request(ctx: &RequestContext, outcome: &Result<Response, Error>) {
+    let code = match outcome {
+        Ok(resp) => resp.status_code(),
+        Err(e) => e.status(),
+    };
+    let mount = ctx.mount.as_deref().unwrap_or("");
+    let operation = ctx.operation.as_str();
+    let m = crate::metrics::metrics();
+    m.requests
+        .with_label_values(&[mount, operation, status_label(code)])
+        .inc();
+    m.request_duration
+        .with_label_values(&[mount, operation])
+        .observe(ctx.started.elapsed().as_secs_f64());
+}
+
+/// The `code` label without an allocation for the statuses mainkey answers with.
+fn status_label(code: u16) -> &'static str {
+    match code {
+        200 => "200",
+        202 => "202",
+        204 => "204",
+        400 => "400",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ => "other",
     }
 }
 

@@ -190,6 +190,10 @@ impl TokenStore {
             generation: parking_lot::Mutex::new(0),
         };
         expiration::build_index_once(&store).await?;
+        let count = store.all_keys().await?.len();
+        crate::metrics::metrics()
+            .tokens
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
         Ok(store)
     }
 
@@ -241,6 +245,7 @@ impl TokenStore {
         }
         self.storage.commit(ops).await?;
         self.written(&key);
+        crate::metrics::metrics().tokens.inc();
         Ok(key)
     }
 
@@ -288,7 +293,9 @@ impl TokenStore {
 
     /// The stored entry under `key`, expired or not, through the cache.
     async fn entry(&self, key: &str) -> Result<Option<Arc<TokenEntry>>, Error> {
-        if let Some(hit) = self.cache.get(key) {
+        let hit = self.cache.get(key);
+        crate::metrics::metrics().cache_lookup(crate::metrics::Cache::Token, hit.is_some());
+        if let Some(hit) = hit {
             return Ok(Some(hit));
         }
         // Taken before the read; see the type's comment.
@@ -422,6 +429,9 @@ impl TokenStore {
         }
         self.storage.commit(ops).await?;
         self.written(key);
+        if entry.is_some() {
+            crate::metrics::metrics().tokens.dec();
+        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::path_check;
-use crate::logical::{Error, Map, Operation, Request, Response};
+use crate::logical::{Error, Map, Operation, RawBody, Request, Response};
 
 /// Every `/v1` path starts with this; anything else is a 404.
 const API_PREFIX: &str = "/v1/";
@@ -284,19 +284,9 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// The HTTP status of every logical error. The one place where this mapping lives.
+/// The HTTP status of a logical error (the mapping is `Error::status`).
 pub fn status_of(err: &Error) -> StatusCode {
-    match err {
-        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-        Error::PermissionDenied | Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::NotFound | Error::NoHandler(_) => StatusCode::NOT_FOUND,
-        Error::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
-        Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        Error::Sealed => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The messages of an error body. Vault answers a plain "not found" with an empty list.
@@ -349,12 +339,20 @@ pub fn encode_response(resp: &Response, request_id: &str) -> http::Response<Vec<
         let Ok(status) = StatusCode::from_u16(raw.status) else {
             return internal_error("backend returned an invalid status code");
         };
-        if status == StatusCode::NO_CONTENT || raw.body.is_null() {
+        if status == StatusCode::NO_CONTENT || raw.body.is_empty() {
             return build(status, None);
         }
-        return match serde_json::to_vec(&raw.body) {
-            Ok(body) => build(status, Some(body)),
-            Err(_) => internal_error("failed to encode the response"),
+        return match &raw.body {
+            RawBody::Json(value) => match serde_json::to_vec(value) {
+                Ok(body) => build(status, Some(body)),
+                Err(_) => internal_error("failed to encode the response"),
+            },
+            RawBody::Text { content_type, text } => {
+                let mut resp = build(status, Some(text.clone().into_bytes()));
+                resp.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                resp
+            }
         };
     }
 

@@ -89,6 +89,45 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The status the gateway answers with (nginx's `auth_request` mode then maps what
+    /// nginx cannot pass on).
+    pub fn status(&self) -> u16 {
+        match self {
+            Outcome::Allow(_) => 200,
+            Outcome::Unauthenticated => 401,
+            Outcome::Forbidden(_) => 403,
+            Outcome::RateLimited(_) => 429,
+            Outcome::Sealed => 503,
+            Outcome::Failed => 500,
+        }
+    }
+
+    /// A short name of the decision, for logs and audit: a refusal names its reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Outcome::Allow(_) => "allow",
+            Outcome::Unauthenticated => "unauthenticated",
+            Outcome::Forbidden(reason) => reason,
+            Outcome::RateLimited(_) => "rate_limited",
+            Outcome::Sealed => "sealed",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// The metric's `outcome` label: a fixed set, whatever the reason.
+    pub fn metric(&self) -> crate::metrics::GatewayOutcome {
+        use crate::metrics::GatewayOutcome;
+        match self {
+            Outcome::Allow(_) => GatewayOutcome::Allow,
+            Outcome::Unauthenticated => GatewayOutcome::Unauthenticated,
+            Outcome::Forbidden(_) => GatewayOutcome::Forbidden,
+            Outcome::RateLimited(_) => GatewayOutcome::RateLimited,
+            Outcome::Sealed | Outcome::Failed => GatewayOutcome::Error,
+        }
+    }
+}
+
 /// An allowed request: the headers to hand to the upstream.
 pub struct Allowed {
     pub route: String,
@@ -253,25 +292,35 @@ impl Gateway {
         self.jwt_sessions.invalidate_all();
     }
 
-    /// Evaluates a forwarded request: see the module's phases.
+    /// Evaluates a forwarded request: see the module's phases. Every evaluation is counted,
+    /// logged at info (route, tenant, decision, status, latency) and audited; the audit is
+    /// fail-closed, so a decision no device could record becomes a 500.
     pub async fn evaluate(&self, fwd: &Forwarded<'_>) -> (Outcome, Option<String>) {
+        let started = std::time::Instant::now();
+        let (outcome, route, tenant) = self.phases(fwd).await;
+        let outcome = self.record(fwd, outcome, route.as_deref(), tenant.as_deref(), started);
+        (outcome, route)
+    }
+
+    /// The phases; also returns the tenant the request named, for the record of a refusal.
+    async fn phases(&self, fwd: &Forwarded<'_>) -> (Outcome, Option<String>, Option<String>) {
         let settings = self.settings();
         let Some(route) = route(&settings.routes, fwd) else {
-            return (Outcome::Forbidden("no_route"), None);
+            return (Outcome::Forbidden("no_route"), None, None);
         };
         let name = Some(route.config.name.clone());
         let tenant = match routes::request_tenant(route.config.tenant.as_ref(), fwd.host, fwd.path)
         {
             Some(Ok(t)) => Some(t),
-            Some(Err(_)) => return (Outcome::Forbidden("bad_tenant"), name),
+            Some(Err(_)) => return (Outcome::Forbidden("bad_tenant"), name, None),
             None => None,
         };
         let Some(token) = fwd.token.filter(|t| !t.is_empty()) else {
-            return (Outcome::Unauthenticated, name);
+            return (Outcome::Unauthenticated, name, tenant);
         };
         let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(retry) = self.limit_early(route, tenant.as_deref(), &token_hash) {
-            return (Outcome::RateLimited(retry), name);
+            return (Outcome::RateLimited(retry), name, tenant);
         }
         let now = self.now();
         let jwt_auth = route
@@ -283,7 +332,7 @@ impl Gateway {
             None => {
                 let check = Check {
                     route,
-                    request_tenant: tenant,
+                    request_tenant: tenant.clone(),
                     token,
                     credential: token_hash,
                     claims: None,
@@ -330,7 +379,62 @@ impl Gateway {
             },
             other => other,
         };
-        (outcome, name)
+        (outcome, name, tenant)
+    }
+
+    /// Counts, logs and audits one evaluation (see [`Gateway::evaluate`]).
+    fn record(
+        &self,
+        fwd: &Forwarded<'_>,
+        outcome: Outcome,
+        route: Option<&str>,
+        request_tenant: Option<&str>,
+        started: std::time::Instant,
+    ) -> Outcome {
+        let route = route.unwrap_or("");
+        let allowed = match &outcome {
+            Outcome::Allow(a) => Some(a.clone()),
+            _ => None,
+        };
+        let tenant = allowed
+            .as_ref()
+            .map(|a| a.tenant.as_str())
+            .or(request_tenant)
+            .unwrap_or("");
+        let audited = self.core.audit_gateway(&crate::audit::GatewayFacts {
+            id: fwd.request_id,
+            method: fwd.method,
+            host: fwd.host,
+            path: fwd.path,
+            remote_address: fwd.client,
+            client_token: fwd.token,
+            route,
+            tenant,
+            decision: outcome.reason(),
+            status: outcome.status(),
+            entity_id: allowed.as_ref().map_or("", |a| a.entity_id.as_str()),
+            policies: allowed.as_ref().map_or("", |a| a.policies.as_str()),
+            injected_headers: allowed
+                .as_ref()
+                .map(|a| a.injected.iter().map(|(n, _)| n.as_str()).collect())
+                .unwrap_or_default(),
+        });
+        let outcome = match audited {
+            Ok(()) => outcome,
+            Err(_) => Outcome::Failed,
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        crate::metrics::metrics().gateway_decision(route, tenant, outcome.metric(), seconds);
+        tracing::info!(
+            request_id = fwd.request_id,
+            route,
+            tenant,
+            decision = outcome.reason(),
+            status = outcome.status(),
+            latency_us = (seconds * 1e6) as u64,
+            "gateway decision"
+        );
+        outcome
     }
 
     /// Phase 5: the cached decision for (credential, route, request-named tenant) while the
@@ -347,10 +451,13 @@ impl Gateway {
             route: check.route.index,
             tenant: check.request_tenant.clone(),
         };
-        if let Some(hit) = self.decisions.get(&key) {
-            if hit.state == state && now < hit.until {
-                return hit.outcome;
-            }
+        let hit = self
+            .decisions
+            .get(&key)
+            .filter(|hit| hit.state == state && now < hit.until);
+        crate::metrics::metrics().cache_lookup(crate::metrics::Cache::Decision, hit.is_some());
+        if let Some(hit) = hit {
+            return hit.outcome;
         }
         let (outcome, until) = self.decide(check, state).await;
         if let Some(until) = until {

@@ -75,12 +75,7 @@ pub async fn respond(
         client,
         request_id,
     };
-    let (outcome, route) = gateway.evaluate(&fwd).await;
-    tracing::debug!(
-        route = route.as_deref().unwrap_or(""),
-        outcome = outcome_label(&outcome),
-        "forward-auth decision"
-    );
+    let (outcome, _route) = gateway.evaluate(&fwd).await;
     match outcome {
         Outcome::Allow(allowed) => {
             let mut resp = empty(StatusCode::OK);
@@ -96,15 +91,17 @@ pub async fn respond(
 /// The answer to a request the gateway did not allow (proxy mode sends it to the client as
 /// is). `nginx` maps every status nginx's `auth_request` cannot pass on to 403.
 pub fn refusal(outcome: &Outcome, nginx: bool) -> http::Response<Vec<u8>> {
-    let (status, message) = match outcome {
-        Outcome::Allow(_) | Outcome::Forbidden(_) => (StatusCode::FORBIDDEN, "permission denied"),
-        Outcome::Unauthenticated => (
-            StatusCode::UNAUTHORIZED,
-            "missing, unknown or expired token",
-        ),
-        Outcome::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate limit quota exceeded"),
-        Outcome::Sealed => (StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed"),
-        Outcome::Failed => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    let message = match outcome {
+        Outcome::Allow(_) | Outcome::Forbidden(_) => "permission denied",
+        Outcome::Unauthenticated => "missing, unknown or expired token",
+        Outcome::RateLimited(_) => "rate limit quota exceeded",
+        Outcome::Sealed => "Vault is sealed",
+        Outcome::Failed => "internal error",
+    };
+    // An `Allow` here is a caller's mistake; refusing it is the safe answer.
+    let status = match outcome {
+        Outcome::Allow(_) => StatusCode::FORBIDDEN,
+        other => StatusCode::from_u16(other.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     };
     let mut resp = answer(
         Answer {
@@ -132,17 +129,6 @@ pub fn refusal(outcome: &Outcome, nginx: bool) -> http::Response<Vec<u8>> {
 /// A 400 for a path that could mean two things.
 pub fn ambiguous_path(error: &path_check::PathError, nginx: bool) -> http::Response<Vec<u8>> {
     answer(bad_request(error.to_string()), nginx)
-}
-
-pub fn outcome_label(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Allow(_) => "allow",
-        Outcome::Unauthenticated => "unauthenticated",
-        Outcome::Forbidden(reason) => reason,
-        Outcome::RateLimited(_) => "rate_limited",
-        Outcome::Sealed => "sealed",
-        Outcome::Failed => "failed",
-    }
 }
 
 fn forbidden() -> Answer {
@@ -240,7 +226,7 @@ pub fn client_address(
 }
 
 /// The first value of `name` in a query string, percent-decoded.
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| {

@@ -128,11 +128,6 @@ impl ProxyHttp for ProxyApp {
             request_id: &id,
         };
         let (outcome, route) = self.gateway.evaluate(&fwd).await;
-        tracing::debug!(
-            route = route.as_deref().unwrap_or(""),
-            outcome = forward_auth::outcome_label(&outcome),
-            "proxy decision"
-        );
         match outcome {
             Outcome::Allow(allowed) => {
                 let upstream = route

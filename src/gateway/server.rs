@@ -79,9 +79,11 @@ pub fn run(
         reload: Reload {
             file: config_file,
             gateway: gateway.clone(),
+            core: core.clone(),
         },
         gateway,
         proxy_listeners: config.gateway.listeners.clone(),
+        metrics_address: config.telemetry.metrics_address.clone(),
     };
     serve(
         core,
@@ -92,12 +94,14 @@ pub fn run(
     )
 }
 
-/// The gateway's part of a server: the forward-auth path on every API listener, the proxy
-/// mode listeners, and SIGHUP reload.
+/// What a full server adds to the API: the forward-auth path on every API listener, the
+/// proxy mode listeners, SIGHUP reload, and the metrics address.
 pub struct Edge {
     pub gateway: Arc<Gateway>,
     pub proxy_listeners: Vec<ListenerConfig>,
     pub reload: Reload,
+    /// `telemetry { metrics_address }`: `/metrics` without a token.
+    pub metrics_address: Option<String>,
 }
 
 /// [`run`] for any [`Handler`], stopped by `stop`. Tests use it with a [`StopTrigger`].
@@ -152,7 +156,19 @@ fn build_server<H: Handler>(
         .iter()
         .map(|l| resolve(&l.address))
         .collect::<Result<Vec<_>, _>>()?;
-    probe_bind(&[&addresses[..], &proxy_addresses[..]].concat())?;
+    let metrics_address = edge
+        .as_ref()
+        .and_then(|e| e.metrics_address.as_deref())
+        .map(resolve)
+        .transpose()?;
+    probe_bind(
+        &[
+            &addresses[..],
+            &proxy_addresses[..],
+            metrics_address.as_slice(),
+        ]
+        .concat(),
+    )?;
     let gateway = edge.as_ref().map(|e| e.gateway.clone());
 
     // One service per listener: each has its own limits, and its own connection cap.
@@ -165,6 +181,7 @@ fn build_server<H: Handler>(
             limit: body::effective_limit(listener.max_request_size),
             json: listener.limits.json.clone(),
             gateway: gateway.clone(),
+            unauthenticated_metrics: listener.unauthenticated_metrics_access,
         };
         let connections = Connections::new(Api(app), listener.limits.clone());
         let mut service = Service::new(format!("mainkey api {address}"), connections);
@@ -206,6 +223,13 @@ fn build_server<H: Handler>(
         }
         server.add_service(background_service("mainkey config reload", edge.reload));
     }
+    if let Some(address) = metrics_address {
+        // pingora-prometheus serves the default registry, where src/metrics registers.
+        let mut service = pingora_prometheus::prometheus_http_service();
+        service.add_tcp(&address.to_string());
+        tracing::info!(%address, "metrics listener configured");
+        server.add_service(service);
+    }
     Ok(server)
 }
 
@@ -246,6 +270,8 @@ struct ApiApp<H> {
     json: JsonLimits,
     /// Serves the forward-auth path, when present.
     gateway: Option<Arc<Gateway>>,
+    /// `sys/metrics` answers here without a token (the listener's `telemetry` block).
+    unauthenticated_metrics: bool,
 }
 
 impl<H: Handler> ApiApp<H> {
@@ -268,7 +294,22 @@ impl<H: Handler> ApiApp<H> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         body::check_declared_length(declared, self.limit)?;
-        self.handler.admits(&head).await?;
+        // Only a body that is kept needs a live token first; any other body is counted and
+        // dropped as it arrives, so reads are authenticated once, in the core's pipeline.
+        if head.takes_body() {
+            match self.handler.admits(&head).await {
+                Ok(()) => {}
+                // Refused before its body is read: the core decides again on the head alone
+                // (the same token, so the same denial), so that the refusal is audited and
+                // counted like every other. The unread body closes the connection.
+                Err(Error::PermissionDenied) => {
+                    let mut req = head.into_request(b"")?;
+                    req.id = id.to_string();
+                    return self.handler.handle(req).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let expects_continue = header
             .headers
             .get(EXPECT)
@@ -306,6 +347,9 @@ impl<H: Handler> ServeHttp for ApiApp<H> {
         if let Some(resp) = self.forward_auth(session, &id).await {
             return resp;
         }
+        if let Some(resp) = self.unauthenticated_metrics(session, &id) {
+            return resp;
+        }
         let result = self.serve(session, &id).await;
         // After an early answer (413, 400, 404...) the rest of the body is still on the wire.
         // pingora would drain it to reuse the connection, which is unbounded work for a body
@@ -323,6 +367,33 @@ impl<H: Handler> ServeHttp for ApiApp<H> {
 }
 
 impl<H: Handler> ApiApp<H> {
+    /// `GET /v1/sys/metrics` on a listener that allows it without a token, as Vault's
+    /// `unauthenticated_metrics_access`. Any other spelling of the path goes to the core,
+    /// which asks for a token.
+    fn unauthenticated_metrics(
+        &self,
+        session: &mut ServerSession,
+        id: &str,
+    ) -> Option<http::Response<Vec<u8>>> {
+        let header = session.req_header();
+        if !self.unauthenticated_metrics
+            || header.uri.path() != "/v1/sys/metrics"
+            || !matches!(header.method, Method::GET | Method::HEAD)
+        {
+            return None;
+        }
+        let format = forward_auth::query_param(header.uri.query(), "format");
+        let head = header.method == Method::HEAD;
+        let mut resp = api::encode(crate::metrics::answer(format.as_deref()), id);
+        if !session.is_body_done() {
+            session.set_keepalive(None);
+        }
+        if head {
+            resp.body_mut().clear();
+        }
+        Some(resp)
+    }
+
     /// The forward-auth answer, when the request is for the gateway's forward-auth path. Its
     /// body is never read, so the connection is not reused after one was sent.
     async fn forward_auth(
@@ -365,6 +436,8 @@ impl<H: Handler> ApiApp<H> {
 pub struct Reload {
     pub file: Option<PathBuf>,
     pub gateway: Arc<Gateway>,
+    /// Its audit files are reopened, for logrotate.
+    pub core: Arc<Core>,
 }
 
 #[async_trait]
@@ -386,6 +459,7 @@ impl BackgroundService for Reload {
 
 impl Reload {
     fn reload(&self) {
+        self.core.reopen_audit();
         let Some(file) = &self.file else {
             tracing::info!("SIGHUP: no config file to reload (dev mode)");
             return;
@@ -611,6 +685,7 @@ mod tests {
             tls,
             max_request_size: limit,
             limits,
+            unauthenticated_metrics_access: false,
         }];
         let fake = Arc::new(Fake::default());
         let (trigger, signal) = stop_trigger();
@@ -1144,6 +1219,7 @@ mod tests {
                     tls: None,
                     max_request_size: None,
                     limits: crate::config::ListenerLimits::default(),
+                    unauthenticated_metrics_access: false,
                 }],
                 "cannot listen",
             ),
@@ -1153,6 +1229,7 @@ mod tests {
                     tls: None,
                     max_request_size: None,
                     limits: crate::config::ListenerLimits::default(),
+                    unauthenticated_metrics_access: false,
                 }],
                 "invalid",
             ),
@@ -1165,6 +1242,7 @@ mod tests {
                     }),
                     max_request_size: None,
                     limits: crate::config::ListenerLimits::default(),
+                    unauthenticated_metrics_access: false,
                 }],
                 "/nonexistent/c.pem",
             ),

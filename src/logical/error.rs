@@ -47,4 +47,20 @@ impl Error {
     pub fn internal(msg: impl Into<String>) -> Self {
         Error::Internal(msg.into())
     }
+
+    /// The HTTP status of this error: the one place where the mapping lives, for the
+    /// response, the metrics and the audit log alike.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::PermissionDenied | Error::Forbidden(_) => 403,
+            Error::NotFound | Error::NoHandler(_) => 404,
+            Error::UnsupportedOperation => 405,
+            Error::TooLarge => 413,
+            Error::UnsupportedMediaType(_) => 415,
+            Error::RateLimited => 429,
+            Error::Sealed => 503,
+            Error::Internal(_) => 500,
+        }
+    }
 }

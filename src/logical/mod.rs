@@ -21,7 +21,7 @@ pub use caller::CallerInfo;
 pub use error::Error;
 pub use lockout::LockoutConfig;
 pub use request::{Operation, Request};
-pub use response::{Raw, Response};
+pub use response::{Raw, RawBody, Response};
 pub use storage::{InmemStorage, Storage, StorageOp};
 
 /// JSON object used for request and response bodies, as in Vault's `map[string]interface{}`.

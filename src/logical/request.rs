@@ -13,6 +13,19 @@ pub enum Operation {
     List,
 }
 
+impl Operation {
+    /// Vault's name of the operation, as audit lines and metric labels give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::Update => "update",
+            Operation::Patch => "patch",
+            Operation::Delete => "delete",
+            Operation::List => "list",
+        }
+    }
+}
+
 /// A request after decoding and path checks. `path` is relative to the mount once routed
 /// (the router rewrites it), and absolute (`secret/data/foo`) before.
 #[derive(Clone)]

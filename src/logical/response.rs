@@ -25,7 +25,25 @@ pub struct Response {
 /// A response body that is sent as it is, without the envelope.
 pub struct Raw {
     pub status: u16,
-    pub body: serde_json::Value,
+    pub body: RawBody,
+}
+
+/// What a raw response carries.
+pub enum RawBody {
+    /// A JSON value; `Value::Null` sends no body at all.
+    Json(serde_json::Value),
+    /// Text in another format, such as Prometheus's exposition format.
+    Text {
+        content_type: &'static str,
+        text: String,
+    },
+}
+
+impl RawBody {
+    /// Whether there is no body to send.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, RawBody::Json(serde_json::Value::Null))
+    }
 }
 
 impl Response {
@@ -60,8 +78,34 @@ impl Response {
     /// A bare body; `Value::Null` sends no body at all.
     pub fn raw(status: u16, body: serde_json::Value) -> Self {
         Response {
-            raw: Some(Raw { status, body }),
+            raw: Some(Raw {
+                status,
+                body: RawBody::Json(body),
+            }),
             ..Default::default()
+        }
+    }
+
+    /// A 200 with a text body of `content_type`, sent as it is.
+    pub fn text(content_type: &'static str, text: String) -> Self {
+        Response {
+            raw: Some(Raw {
+                status: 200,
+                body: RawBody::Text { content_type, text },
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The HTTP status this response is sent with (see `gateway::api::encode_response`).
+    pub fn status_code(&self) -> u16 {
+        if let Some(raw) = &self.raw {
+            return raw.status;
+        }
+        match self.status {
+            Some(status) => status,
+            None if self.data.is_none() && self.warnings.is_empty() && self.auth.is_none() => 204,
+            None => 200,
         }
     }
 

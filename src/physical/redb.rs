@@ -255,6 +255,7 @@ fn run_writer(db: &Database, requests: &mpsc::Receiver<WriteRequest>, stats: &Co
 /// Applies every request of the batch, in arrival order, in one durable transaction. On any
 /// error the transaction is dropped, which aborts it, so none of the batch is applied.
 fn apply_batch(db: &Database, batch: &[WriteRequest]) -> Result<(), PhysicalError> {
+    let started = std::time::Instant::now();
     let mut txn = db.begin_write().map_err(|e| txn_error("commit", e))?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| durability_error("commit", e))?;
@@ -277,7 +278,11 @@ fn apply_batch(db: &Database, batch: &[WriteRequest]) -> Result<(), PhysicalErro
             }
         }
     }
-    txn.commit().map_err(|e| commit_error("commit", e))
+    let committed = txn.commit().map_err(|e| commit_error("commit", e));
+    crate::metrics::metrics()
+        .commit_duration
+        .observe(started.elapsed().as_secs_f64());
+    committed
 }
 
 // redb's error messages describe the failure (I/O, corruption, sizes), never a stored value, so

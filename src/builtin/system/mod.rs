@@ -1,7 +1,9 @@
 //! The `sys/` backend. The seal endpoints answer without a token and while sealed; everything
 //! else is a mount like any other, reached after authorization.
 
+mod audit;
 mod locked_users;
+mod metrics;
 mod mounts;
 mod policy;
 mod seal;
@@ -62,9 +64,16 @@ impl SystemBackend {
                 Ok(Response::empty())
             }
             (Operation::Read, "key-status") => seal::key_status(&core),
+            (_, "metrics") => metrics::handle(req),
             _ => {
                 if let Some(rest) = path.strip_prefix("internal/ui/mounts") {
                     return mounts::ui_mounts(&core, req, rest.trim_start_matches('/')).await;
+                }
+                if let Some(rest) = segment_after(path, "audit-hash") {
+                    return audit::hash(&core, req, rest);
+                }
+                if let Some(rest) = segment_after(path, "audit") {
+                    return audit::handle(&core, req, rest).await;
                 }
                 if let Some(rest) = segment_after(path, "locked-users") {
                     return locked_users::handle(&core, req, rest).await;

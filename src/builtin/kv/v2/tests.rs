@@ -70,7 +70,7 @@ impl Harness {
         match self.call(op, path, data).await {
             Ok(r) => r
                 .raw
-                .is_some_and(|raw| raw.status == 404 && raw.body.is_null()),
+                .is_some_and(|raw| raw.status == 404 && raw.body.is_empty()),
             Err(_) => false,
         }
     }
