@@ -65,7 +65,7 @@ class Prometheus:
             )
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        return self.log_path.read_text(errors="replace")[-1500:] if self.log_path.exists() else ""
 
     def get(self, path: str, **params) -> dict:
         r = self.session.get(f"{self.url}{path}", params=params, timeout=5)
