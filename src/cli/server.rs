@@ -74,6 +74,8 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
 /// `mainkey=debug,pingora=warn`) and `MAINKEY_LOG_FORMAT` override the config's `log_level`
 /// and `log_format`, as `VAULT_LOG_LEVEL` and `VAULT_LOG_FORMAT` do for Vault.
 fn init_logging(config: &ServerConfig) {
+    use tracing_subscriber::prelude::*;
+
     let level = config.log_level.map_or("info", |l| l.as_str());
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAINKEY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
@@ -81,16 +83,31 @@ fn init_logging(config: &ServerConfig) {
         Ok(f) => f.eq_ignore_ascii_case("json"),
         Err(_) => config.log_format == config::LogFormat::Json,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().with_current_span(false).try_init()
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().with_current_span(false).boxed()
     } else {
-        builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init()
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(
+            fmt.with_filter(filter)
+                .with_filter(no_secrets_from_dependencies()),
+        )
+        .try_init();
+}
+
+/// Below info, the crates mainkey is built on print whole requests: pingora's proxy logs
+/// every header it sends upstream at debug (the injected tenant credentials) and every
+/// header it reads at trace (the caller's token). No `log_level` and no `MAINKEY_LOG` may
+/// put those in the log, so only mainkey's own events pass below info; its own never carry
+/// a secret.
+fn no_secrets_from_dependencies(
+) -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|meta: &tracing::Metadata<'_>| {
+        *meta.level() <= tracing::Level::INFO || meta.target().starts_with("mainkey")
+    })
 }
 
 /// Builds the core over the configured storage. A storage that cannot be opened is reported

@@ -603,14 +603,16 @@ def start_env(
     routes: str = STANDARD_ROUTES,
     echo: EchoUpstream | None = None,
     forward_auth_path: str | None = None,
+    top_extra: str = "",
 ) -> GatewayEnv:
     """mainkey (redb, initialised, unsealed) with a gateway block and `routes`, the tenants
-    set up, and an echo upstream (stopped by `close_env`)."""
+    set up, and an echo upstream (stopped by `close_env`). `top_extra` is top-level config
+    that route rewrites keep (log_level, telemetry)."""
     echo = echo or EchoUpstream()
     gw_port = free_port() if proxy_listener else None
     dead = dead_port()
     gw = gateway_block(gw_port, trusted_proxies, forward_auth_path)
-    top = _MARK + "\n" + gw + "\n" + render_routes(routes, echo.port, dead)
+    top = top_extra + "\n" + _MARK + "\n" + gw + "\n" + render_routes(routes, echo.port, dead)
     srv = servers.target(top_extra=top)
     srv.init_unseal()
     srv.api.enable_kv("secret", 2)
