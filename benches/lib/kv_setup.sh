@@ -6,7 +6,8 @@
 #   BAO             the OpenBao binary (BAO_BIN, .venv/bin/bao or bao on PATH)
 #   URL[name] PID[name] TOKEN[name] TENANT[name]
 #   start_mainkey NAME BIN [WRAPPER...]   redb on disk; WRAPPER (e.g. valgrind ...) runs BIN
-#   start_openbao NAME                    raft on disk
+#   start_openbao NAME                    raft on disk; OPENBAO_EXTRA_CONFIG is appended
+#                                         to its config file
 #   start_openbao_dev NAME                in memory, root token "root"
 #   ready NAME [ROOT_TOKEN]               wait, init + unseal unless ROOT_TOKEN, KV v2 at
 #                                         secret/, the read keys, the tenant login
@@ -153,6 +154,7 @@ listener "tcp" {
 }
 api_addr     = "http://127.0.0.1:$p"
 cluster_addr = "https://127.0.0.1:$((p + 1))"
+${OPENBAO_EXTRA_CONFIG:-}
 EOF
   start "$name" "$BAO" server -config="$WORK/$name/openbao.hcl"
   URL[$name]=http://127.0.0.1:$p
