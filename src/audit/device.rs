@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::hash::Salt;
-use super::sink::Sink;
+use super::sink::{OwnFiles, Sink};
 use crate::logical::Error;
 
 /// A device as the audit table keeps it in the barrier: what `sys/audit` was given, plus the
@@ -63,8 +63,9 @@ const FILE_OPTIONS: &[&str] = &[
 impl Device {
     /// Checks `entry` and opens its sink. Every refusal is a 400 naming the option. `strict`
     /// (enabling) refuses a file that cannot be opened; otherwise (unsealing) such a device
-    /// is kept, closed, and refuses every entry until a reopen works.
-    pub fn open(entry: &DeviceEntry, strict: bool) -> Result<Device, Error> {
+    /// is kept, closed, and refuses every entry until a reopen works. A file may not be one
+    /// of `own`, mainkey's own files.
+    pub fn open(entry: &DeviceEntry, strict: bool, own: &OwnFiles) -> Result<Device, Error> {
         match entry.kind.as_str() {
             "file" => {}
             "socket" | "syslog" => {
@@ -108,7 +109,7 @@ impl Device {
                     "file_path must be absolute, \"stdout\" or \"discard\": \"{path}\""
                 )))
             }
-            path => match Sink::file(PathBuf::from(path), mode) {
+            path => match Sink::file(PathBuf::from(path), mode, own.clone()) {
                 Ok(sink) => sink,
                 Err(e) if strict => {
                     return Err(Error::bad_request(format!(
@@ -117,7 +118,7 @@ impl Device {
                 }
                 Err(e) => {
                     tracing::error!(device = %entry.path, error = %e, "audit file could not be opened; the device refuses entries until a reopen (SIGHUP) works");
-                    Sink::closed_file(PathBuf::from(path), mode)
+                    Sink::closed_file(PathBuf::from(path), mode, own.clone())
                 }
             },
         };
@@ -187,8 +188,12 @@ mod tests {
         }
     }
 
+    fn no_own() -> OwnFiles {
+        std::sync::Arc::from(Vec::new())
+    }
+
     fn refused(options: &[(&str, &str)]) -> String {
-        match Device::open(&entry(options), true) {
+        match Device::open(&entry(options), true, &no_own()) {
             Err(Error::BadRequest(m)) => m,
             Err(e) => panic!("{e:?}"),
             Ok(_) => panic!("accepted {options:?}"),
@@ -209,13 +214,13 @@ mod tests {
         let mut socket = entry(&[("address", "127.0.0.1:9")]);
         socket.kind = "socket".into();
         assert!(
-            matches!(Device::open(&socket, true), Err(Error::BadRequest(m)) if m.contains("not supported"))
+            matches!(Device::open(&socket, true, &no_own()), Err(Error::BadRequest(m)) if m.contains("not supported"))
         );
     }
 
     #[test]
     fn defaults_are_vaults() {
-        let d = Device::open(&entry(&[("file_path", "discard")]), true).unwrap();
+        let d = Device::open(&entry(&[("file_path", "discard")]), true, &no_own()).unwrap();
         assert!(!d.log_raw);
         assert!(d.hmac_accessor);
         let d = Device::open(
@@ -225,6 +230,7 @@ mod tests {
                 ("hmac_accessor", "false"),
             ]),
             true,
+            &no_own(),
         )
         .unwrap();
         assert!(d.log_raw && !d.hmac_accessor);

@@ -24,6 +24,7 @@ use crate::logical::Error;
 pub use device::{Device, DeviceEntry};
 pub use entry::{AuthFacts, Entry, GatewayFacts, RequestFacts, ResponseFacts};
 pub use hash::{Salt, PREFIX as HASH_PREFIX};
+pub use sink::OwnFiles;
 
 /// The enabled devices, shared by every request.
 #[derive(Default)]

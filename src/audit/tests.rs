@@ -20,6 +20,7 @@ fn device(path: &str, file: &str, extra: &[(&str, &str)]) -> Arc<Device> {
                 salt: hex::encode(Salt::generate().as_bytes()),
             },
             true,
+            &OwnFiles::from(Vec::new()),
         )
         .unwrap(),
     )

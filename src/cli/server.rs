@@ -140,6 +140,11 @@ async fn build_core(
             .iter()
             .map(|(kind, b)| (kind.clone(), lockout_layer(b)))
             .collect(),
+        own_files: config
+            .own_files()
+            .into_iter()
+            .chain(config_file.map(Path::to_path_buf))
+            .collect(),
         ..CoreConfig::default()
     };
     Core::new(backend, Arc::new(SystemClock), core_config)

@@ -175,6 +175,21 @@ pub struct TlsFiles {
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
 
 impl ServerConfig {
+    /// The files the server itself reads and writes (storage, every listener's TLS files,
+    /// the gateway's too), which an audit device may not write to.
+    pub fn own_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if let StorageConfig::Redb { path } = &self.storage {
+            files.push(path.clone());
+        }
+        for l in self.listeners.iter().chain(&self.gateway.listeners) {
+            if let Some(tls) = &l.tls {
+                files.extend([tls.cert_file.clone(), tls.key_file.clone()]);
+            }
+        }
+        files
+    }
+
     /// The configuration of `server -dev`: in-memory storage and one plain-HTTP listener,
     /// everything else at Vault's defaults.
     pub fn dev(listen_address: &str) -> Self {

@@ -121,7 +121,7 @@ impl Core {
             )));
         }
         entry.salt = hex::encode(Salt::generate().as_bytes());
-        let device = Arc::new(Device::open(&entry, true)?);
+        let device = Arc::new(Device::open(&entry, true, &self.config.own_files)?);
         table.push(entry);
         self.persist_audit_table(&table).await?;
         let mut devices = self.audit.devices();
@@ -177,7 +177,11 @@ impl Core {
     pub(super) async fn start_audit(&self) -> Result<(), Error> {
         let mut devices = Vec::new();
         for entry in self.load_audit_table().await? {
-            devices.push(Arc::new(Device::open(&entry, false)?));
+            devices.push(Arc::new(Device::open(
+                &entry,
+                false,
+                &self.config.own_files,
+            )?));
         }
         self.audit.set(devices);
         Ok(())

@@ -60,6 +60,8 @@ pub struct CoreConfig {
     pub observers: Observers,
     /// The server's `user_lockout` blocks, keyed `all`, `userpass` or `approle`.
     pub user_lockout: BTreeMap<String, UserLockoutTune>,
+    /// The server's storage, config and TLS files, which no audit file may be.
+    pub own_files: crate::audit::OwnFiles,
 }
 
 impl Default for CoreConfig {
@@ -73,6 +75,7 @@ impl Default for CoreConfig {
             catalog: builtin::catalog(),
             observers: Observers::default(),
             user_lockout: BTreeMap::new(),
+            own_files: crate::audit::OwnFiles::from(Vec::new()),
         }
     }
 }

@@ -230,3 +230,30 @@ def test_sys_audit_is_a_root_path_and_hostile_options_are_refused(servers, tmp_p
     assert api.delete("sys/audit/file").status_code == 204
     body = api.get("sys/audit").json()
     assert "file/" not in body["data"]
+
+
+def test_an_audit_file_may_not_be_mainkeys_own_storage_or_config_file(servers, tmp_path):
+    """With sudo on `sys/audit`, a `file_path` naming the redb file (or the config file, by a
+    symlink or a hard link too) would append JSON lines to it, and `mode` would chmod it.
+    Vault and OpenBao do not check this (OpenBao refuses API-created devices by default,
+    `unsafe_allow_api_audit_creation`); mainkey refuses these paths with 400."""
+    srv = servers.target()
+    srv.init_unseal()
+    api = srv.api
+    api.enable_kv("secret", 2)
+    assert api.post("secret/data/app", {"data": {"v": "kept"}}).status_code == 200
+    link = tmp_path / "innocent.log"
+    link.symlink_to(srv.db_path)
+    hard = srv.config_path.parent / "hard.log"
+    os.link(srv.config_path, hard)
+    before = {p: (os.stat(p).st_mode, os.stat(p).st_size) for p in (srv.db_path, srv.config_path)}
+    for path in (srv.db_path, link, srv.config_path, hard):
+        r = api.put("sys/audit/own", {"type": "file", "options": {"file_path": str(path), "mode": "0644"}})
+        assert r.status_code == 400, (path, r.text)
+        assert "mainkey's own files" in r.json()["errors"][0], r.text
+    assert {p: (os.stat(p).st_mode, os.stat(p).st_size) for p in before} == before
+    assert "own/" not in api.get("sys/audit").json()["data"]
+    srv.restart()
+    srv.api.unseal(srv.keys)
+    srv.api.wait_active()
+    assert srv.api.get("secret/data/app").json()["data"]["data"]["v"] == "kept"
