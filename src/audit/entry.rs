@@ -2,14 +2,19 @@
 //! (`type: "request"`) and per response (`type: "response"`), plus mainkey's own
 //! `type: "gateway"` for each forward-auth or proxy decision.
 //!
-//! An entry is built once with plain values and a list of what is sensitive; each device
-//! then hashes that list with its own salt (unless `log_raw`), so nothing sensitive is ever
-//! written in the clear by a hashing device.
+//! An entry borrows the facts of its request; each device serialises it straight into its
+//! line, hashing every sensitive string with its own salt on the way (unless `log_raw`), so
+//! nothing sensitive is ever written in the clear by a hashing device. No JSON tree is built
+//! or copied per device: audit is on the path of every request, and building one cost more
+//! than the request it recorded.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::net::IpAddr;
 
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::device::Device;
 
@@ -63,188 +68,310 @@ pub struct GatewayFacts<'a> {
     pub injected_headers: Vec<&'a str>,
 }
 
-/// Where a sensitive value sits in an entry.
-#[derive(Clone, Copy)]
-enum Sensitive {
-    /// A token or other secret string: always hashed.
-    Secret(&'static [&'static str]),
-    /// An accessor: hashed unless the device says `hmac_accessor = false`.
-    Accessor(&'static [&'static str]),
-    /// A data object: every string in it is hashed.
-    Data(&'static [&'static str]),
+/// An entry, borrowing the facts it records, ready to be written by each device.
+pub struct Entry<'a> {
+    time: &'a str,
+    error: &'a str,
+    kind: Kind<'a>,
 }
 
-/// An entry before any device hashed it.
-pub struct Entry {
-    value: Value,
-    sensitive: Vec<Sensitive>,
+enum Kind<'a> {
+    Request(&'a RequestFacts<'a>),
+    Response(&'a RequestFacts<'a>, Option<&'a ResponseFacts<'a>>),
+    Gateway(&'a GatewayFacts<'a>),
 }
 
-impl Entry {
-    pub fn request(time: &str, req: &RequestFacts<'_>, error: &str) -> Entry {
-        let mut sensitive = request_sensitive(req);
-        if req.data.is_some() {
-            sensitive.push(Sensitive::Data(&["request", "data"]));
-        }
+impl<'a> Entry<'a> {
+    pub fn request(time: &'a str, req: &'a RequestFacts<'a>, error: &'a str) -> Entry<'a> {
         Entry {
-            value: json!({
-                "time": time,
-                "type": "request",
-                "auth": auth_value(req),
-                "request": request_value(req),
-                "error": error,
-            }),
-            sensitive,
+            time,
+            error,
+            kind: Kind::Request(req),
         }
     }
 
     pub fn response(
-        time: &str,
-        req: &RequestFacts<'_>,
-        resp: Option<&ResponseFacts<'_>>,
-        error: &str,
-    ) -> Entry {
-        let mut sensitive = request_sensitive(req);
-        let response = match resp {
-            None => json!({}),
-            Some(resp) => {
-                let mut out = Map::new();
-                if let Some(mount) = req.mount_point {
-                    out.insert("mount_point".into(), mount.into());
-                }
-                if let Some(data) = resp.data {
-                    out.insert("data".into(), Value::Object(data.clone()));
-                    sensitive.push(Sensitive::Data(&["response", "data"]));
-                }
-                if let Some(auth) = resp.auth {
-                    out.insert("auth".into(), Value::Object(auth.clone()));
-                    sensitive.push(Sensitive::Secret(&["response", "auth", "client_token"]));
-                    sensitive.push(Sensitive::Accessor(&["response", "auth", "accessor"]));
-                }
-                if !resp.warnings.is_empty() {
-                    out.insert("warnings".into(), resp.warnings.into());
-                }
-                Value::Object(out)
-            }
-        };
+        time: &'a str,
+        req: &'a RequestFacts<'a>,
+        resp: Option<&'a ResponseFacts<'a>>,
+        error: &'a str,
+    ) -> Entry<'a> {
         Entry {
-            value: json!({
-                "time": time,
-                "type": "response",
-                "auth": auth_value(req),
-                "request": request_value(req),
-                "response": response,
-                "error": error,
-            }),
-            sensitive,
+            time,
+            error,
+            kind: Kind::Response(req, resp),
         }
     }
 
-    pub fn gateway(time: &str, g: &GatewayFacts<'_>) -> Entry {
+    pub fn gateway(time: &'a str, g: &'a GatewayFacts<'a>) -> Entry<'a> {
         Entry {
-            value: json!({
-                "time": time,
-                "type": "gateway",
-                "request": {
-                    "id": g.id,
-                    "operation": g.method,
-                    "host": g.host,
-                    "path": g.path,
-                    "remote_address": g.remote_address.map(|a| a.to_string()),
-                    "client_token": g.client_token,
-                },
-                "gateway": {
-                    "route": g.route,
-                    "tenant": g.tenant,
-                    "decision": g.decision,
-                    "status": g.status,
-                    "entity_id": g.entity_id,
-                    "policies": g.policies,
-                    "injected_headers": g.injected_headers,
-                },
-                "error": "",
-            }),
-            sensitive: vec![Sensitive::Secret(&["request", "client_token"])],
+            time,
+            error: "",
+            kind: Kind::Gateway(g),
         }
     }
 
-    /// The line `device` writes: the entry hashed with its salt, and a newline.
-    pub fn line_for(&self, device: &Device) -> Vec<u8> {
-        let line = if device.log_raw {
-            serde_json::to_vec(&self.value)
-        } else {
-            let mut value = self.value.clone();
-            for s in &self.sensitive {
-                let (at, hash_all) = match *s {
-                    Sensitive::Secret(at) => (at, false),
-                    Sensitive::Accessor(at) if device.hmac_accessor => (at, false),
-                    Sensitive::Accessor(_) => continue,
-                    Sensitive::Data(at) => (at, true),
-                };
-                if let Some(v) = pointer(&mut value, at) {
-                    if hash_all {
-                        device.salt.hash_strings(v);
-                    } else if let Value::String(s) = v {
-                        if !s.is_empty() {
-                            *s = device.salt.hash(s);
-                        }
-                    }
-                }
-            }
-            serde_json::to_vec(&value)
-        };
-        // A Value with string keys always serialises.
-        let mut line = line.unwrap_or_default();
+    /// The line `device` writes: the entry, hashed with its salt, and a newline.
+    pub fn line_for(&self, device: &Device) -> io::Result<Vec<u8>> {
+        let mut line = Vec::with_capacity(1536);
+        let h = Hasher(device);
+        serde_json::to_writer(&mut line, &Line { entry: self, h }).map_err(io::Error::other)?;
         line.push(b'\n');
-        line
+        Ok(line)
     }
 }
 
-fn pointer<'v>(value: &'v mut Value, at: &[&str]) -> Option<&'v mut Value> {
-    at.iter().try_fold(value, |v, key| v.get_mut(*key))
-}
+/// How one device writes sensitive strings: hashed with its salt, or as they are
+/// (`log_raw`); accessors as they are when it says `hmac_accessor = false`.
+#[derive(Clone, Copy)]
+struct Hasher<'d>(&'d Device);
 
-fn request_sensitive(req: &RequestFacts<'_>) -> Vec<Sensitive> {
-    let mut out = vec![Sensitive::Secret(&["request", "client_token"])];
-    if req.auth.is_some() {
-        out.push(Sensitive::Secret(&["auth", "client_token"]));
-        out.push(Sensitive::Accessor(&["auth", "accessor"]));
-        out.push(Sensitive::Accessor(&["request", "client_token_accessor"]));
+impl Hasher<'_> {
+    /// A token or accessor field: an empty one (no token) stays empty.
+    fn put<S: Serializer>(self, s: S, value: &str, accessor: bool) -> Result<S::Ok, S::Error> {
+        let clear = value.is_empty() || (accessor && !self.0.hmac_accessor);
+        self.put_data(s, value, clear)
     }
-    out
-}
 
-fn auth_value(req: &RequestFacts<'_>) -> Value {
-    let Some(auth) = &req.auth else {
-        return json!({});
-    };
-    json!({
-        "client_token": req.client_token.unwrap_or(""),
-        "accessor": auth.accessor,
-        "display_name": auth.display_name,
-        "policies": auth.policies.iter().chain(auth.identity_policies).collect::<Vec<_>>(),
-        "token_policies": auth.policies,
-        "identity_policies": auth.identity_policies,
-        "metadata": auth.metadata,
-        "entity_id": auth.entity_id,
-        "token_type": "service",
-        "token_ttl": auth.token_ttl,
-    })
-}
-
-fn request_value(req: &RequestFacts<'_>) -> Value {
-    let mut out = json!({
-        "id": req.id,
-        "operation": req.operation,
-        "mount_point": req.mount_point.unwrap_or(""),
-        "client_token": req.client_token.unwrap_or(""),
-        "client_token_accessor": req.auth.as_ref().map_or("", |a| a.accessor),
-        "namespace": {"id": "root"},
-        "path": req.path,
-        "remote_address": req.remote_address.map(|a| a.to_string()),
-    });
-    if let (Some(data), Value::Object(o)) = (req.data, &mut out) {
-        o.insert("data".into(), Value::Object(data.clone()));
+    /// A string in data: hashed even when empty, as every other one.
+    fn put_data<S: Serializer>(self, s: S, value: &str, clear: bool) -> Result<S::Ok, S::Error> {
+        if clear || self.0.log_raw {
+            s.serialize_str(value)
+        } else {
+            s.serialize_str(&self.0.salt.hash(value))
+        }
     }
-    out
+}
+
+/// A token or other secret string: always hashed.
+struct Secret<'a>(&'a str, Hasher<'a>);
+
+impl Serialize for Secret<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.1.put(s, self.0, false)
+    }
+}
+
+/// An accessor: hashed unless the device says `hmac_accessor = false`.
+struct Accessor<'a>(&'a str, Hasher<'a>);
+
+impl Serialize for Accessor<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.1.put(s, self.0, true)
+    }
+}
+
+/// Request or response data: every string inside it (object values and array items, at any
+/// depth) hashed, as Vault hashes data. Keys stay readable; numbers, booleans and nulls are
+/// not secrets and stay too. Its depth is bounded by the JSON limits it was parsed under.
+struct Data<'a>(&'a Value, Hasher<'a>);
+
+impl Serialize for Data<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::String(v) => self.1.put_data(s, v, false),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Data(item, self.1))?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => DataMap(map, self.1).serialize(s),
+            other => other.serialize(s),
+        }
+    }
+}
+
+struct DataMap<'a>(&'a Map<String, Value>, Hasher<'a>);
+
+impl Serialize for DataMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, &Data(v, self.1))?;
+        }
+        m.end()
+    }
+}
+
+/// The `auth` a login or token endpoint answered with: its new token and accessor hashed,
+/// the rest (policies, metadata, ttl) as it is.
+struct NewAuth<'a>(&'a Map<String, Value>, Hasher<'a>);
+
+impl Serialize for NewAuth<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = self.1;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            match (k.as_str(), v) {
+                ("client_token", Value::String(t)) => m.serialize_entry(k, &Secret(t, h))?,
+                ("accessor", Value::String(a)) => m.serialize_entry(k, &Accessor(a, h))?,
+                _ => m.serialize_entry(k, v)?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct Line<'a> {
+    entry: &'a Entry<'a>,
+    h: Hasher<'a>,
+}
+
+impl Serialize for Line<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (e, h) = (self.entry, self.h);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("time", e.time)?;
+        match e.kind {
+            Kind::Request(req) => {
+                m.serialize_entry("type", "request")?;
+                m.serialize_entry("auth", &CallerAuth(req, h))?;
+                m.serialize_entry("request", &RequestView(req, h))?;
+            }
+            Kind::Response(req, resp) => {
+                m.serialize_entry("type", "response")?;
+                m.serialize_entry("auth", &CallerAuth(req, h))?;
+                m.serialize_entry("request", &RequestView(req, h))?;
+                m.serialize_entry("response", &ResponseView(req, resp, h))?;
+            }
+            Kind::Gateway(g) => {
+                m.serialize_entry("type", "gateway")?;
+                m.serialize_entry("request", &GatewayRequest(g, h))?;
+                m.serialize_entry("gateway", &GatewayDecision(g))?;
+            }
+        }
+        m.serialize_entry("error", e.error)?;
+        m.end()
+    }
+}
+
+/// Vault's `auth`: who called (empty when no token was accepted).
+struct CallerAuth<'a>(&'a RequestFacts<'a>, Hasher<'a>);
+
+impl Serialize for CallerAuth<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (req, h) = (self.0, self.1);
+        let Some(auth) = &req.auth else {
+            return s.serialize_map(Some(0))?.end();
+        };
+        let mut m = s.serialize_map(Some(10))?;
+        m.serialize_entry("client_token", &Secret(req.client_token.unwrap_or(""), h))?;
+        m.serialize_entry("accessor", &Accessor(auth.accessor, h))?;
+        m.serialize_entry("display_name", auth.display_name)?;
+        m.serialize_entry("policies", &Both(auth.policies, auth.identity_policies))?;
+        m.serialize_entry("token_policies", auth.policies)?;
+        m.serialize_entry("identity_policies", auth.identity_policies)?;
+        m.serialize_entry("metadata", &auth.metadata)?;
+        m.serialize_entry("entity_id", auth.entity_id)?;
+        m.serialize_entry("token_type", "service")?;
+        m.serialize_entry("token_ttl", &auth.token_ttl)?;
+        m.end()
+    }
+}
+
+/// Token policies then identity policies, as one list.
+struct Both<'a>(&'a [String], &'a [String]);
+
+impl Serialize for Both<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().chain(self.1))
+    }
+}
+
+/// Vault's `request`, with the request data on request entries only.
+struct RequestView<'a>(&'a RequestFacts<'a>, Hasher<'a>);
+
+impl Serialize for RequestView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (req, h) = (self.0, self.1);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", req.id)?;
+        m.serialize_entry("operation", req.operation)?;
+        m.serialize_entry("mount_point", req.mount_point.unwrap_or(""))?;
+        m.serialize_entry("client_token", &Secret(req.client_token.unwrap_or(""), h))?;
+        let accessor = req.auth.as_ref().map_or("", |a| a.accessor);
+        m.serialize_entry("client_token_accessor", &Accessor(accessor, h))?;
+        m.serialize_entry("namespace", &RootNamespace)?;
+        m.serialize_entry("path", req.path)?;
+        m.serialize_entry("remote_address", &req.remote_address)?;
+        if let Some(data) = req.data {
+            m.serialize_entry("data", &DataMap(data, h))?;
+        }
+        m.end()
+    }
+}
+
+struct RootNamespace;
+
+impl Serialize for RootNamespace {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("id", "root")?;
+        m.end()
+    }
+}
+
+/// Vault's `response` (empty when the request failed).
+struct ResponseView<'a>(
+    &'a RequestFacts<'a>,
+    Option<&'a ResponseFacts<'a>>,
+    Hasher<'a>,
+);
+
+impl Serialize for ResponseView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (req, h) = (self.0, self.2);
+        let mut m = s.serialize_map(None)?;
+        if let Some(resp) = self.1 {
+            if let Some(mount) = req.mount_point {
+                m.serialize_entry("mount_point", mount)?;
+            }
+            if let Some(data) = resp.data {
+                m.serialize_entry("data", &DataMap(data, h))?;
+            }
+            if let Some(auth) = resp.auth {
+                m.serialize_entry("auth", &NewAuth(auth, h))?;
+            }
+            if !resp.warnings.is_empty() {
+                m.serialize_entry("warnings", resp.warnings)?;
+            }
+        }
+        m.end()
+    }
+}
+
+struct GatewayRequest<'a>(&'a GatewayFacts<'a>, Hasher<'a>);
+
+impl Serialize for GatewayRequest<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (g, h) = (self.0, self.1);
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("id", g.id)?;
+        m.serialize_entry("operation", g.method)?;
+        m.serialize_entry("host", g.host)?;
+        m.serialize_entry("path", g.path)?;
+        m.serialize_entry("remote_address", &g.remote_address)?;
+        m.serialize_entry("client_token", &g.client_token.map(|t| Secret(t, h)))?;
+        m.end()
+    }
+}
+
+/// The decision itself. Injected credentials are named, never given.
+struct GatewayDecision<'a>(&'a GatewayFacts<'a>);
+
+impl Serialize for GatewayDecision<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let g = self.0;
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("route", g.route)?;
+        m.serialize_entry("tenant", g.tenant)?;
+        m.serialize_entry("decision", g.decision)?;
+        m.serialize_entry("status", &g.status)?;
+        m.serialize_entry("entity_id", g.entity_id)?;
+        m.serialize_entry("policies", g.policies)?;
+        m.serialize_entry("injected_headers", &g.injected_headers)?;
+        m.end()
+    }
 }

@@ -66,7 +66,10 @@ impl Broker {
         let metrics = crate::metrics::metrics();
         let mut written = false;
         for device in devices.iter() {
-            match device.sink.write_line(&entry.line_for(device)) {
+            match entry
+                .line_for(device)
+                .and_then(|line| device.sink.write_line(&line))
+            {
                 Ok(()) => {
                     written = true;
                     metrics

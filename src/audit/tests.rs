@@ -165,7 +165,8 @@ fn log_raw_writes_values_as_they_are() {
 fn no_writable_device_fails_and_one_writable_device_is_enough() {
     let broker = Broker::default();
     let policies = vec![];
-    let entry = Entry::request("t", &facts(None, &policies), "");
+    let req = facts(None, &policies);
+    let entry = Entry::request("t", &req, "");
     broker.log(&entry).unwrap();
 
     broker.set(vec![device("full/", "/dev/full", &[])]);
@@ -219,4 +220,35 @@ fn gateway_entries_name_headers_and_hash_the_token() {
         line["gateway"]["injected_headers"][0],
         "x-shopify-access-token"
     );
+}
+
+#[test]
+fn every_string_in_data_is_hashed_at_any_depth_and_other_values_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.log");
+    let broker = Broker::default();
+    broker.set(vec![device("d/", path.to_str().unwrap(), &[])]);
+    let policies = vec![];
+    let body =
+        json!({"password": "hunter2", "n": 3, "deep": [{"k": ["v", null]}], "t": true, "e": ""});
+    broker
+        .log(&Entry::request(
+            "t",
+            &facts(body.as_object(), &policies),
+            "",
+        ))
+        .unwrap();
+    let data = &lines(&path)[0]["request"]["data"];
+    let h = |v: &str| broker.hash("d/", v).unwrap();
+    assert_eq!(data["password"], h("hunter2"));
+    assert_eq!(data["deep"][0]["k"][0], h("v"));
+    assert_eq!(data["deep"][0]["k"][1], Value::Null);
+    assert_eq!(data["n"], 3);
+    assert_eq!(data["t"], true);
+    assert_eq!(
+        data["e"],
+        h(""),
+        "an empty string in data is hashed like any other"
+    );
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("hunter2"));
 }

@@ -84,20 +84,21 @@ impl RequestObserver for AuditObserver {
             return Ok(());
         }
         let facts = request_facts(ctx, None);
-        let entry = match outcome {
-            Ok(resp) => Entry::response(
-                &self.now(),
-                &facts,
-                Some(&ResponseFacts {
+        let now = self.now();
+        match outcome {
+            Ok(resp) => {
+                let resp = ResponseFacts {
                     data: resp.data.as_ref(),
                     auth: resp.auth.as_ref(),
                     warnings: &resp.warnings,
-                }),
-                "",
-            ),
-            Err(e) => Entry::response(&self.now(), &facts, None, &e.to_string()),
-        };
-        self.broker.log(&entry)
+                };
+                self.broker
+                    .log(&Entry::response(&now, &facts, Some(&resp), ""))
+            }
+            Err(e) => self
+                .broker
+                .log(&Entry::response(&now, &facts, None, &e.to_string())),
+        }
     }
 }
 
