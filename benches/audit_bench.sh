@@ -30,11 +30,7 @@ export OPENBAO_EXTRA_CONFIG='unsafe_allow_api_audit_creation = true'
 # shellcheck source-path=SCRIPTDIR source=lib/kv_setup.sh
 . "$ROOT/benches/lib/kv_setup.sh"
 
-if [ -z "${MAINKEY_BIN:-}" ]; then
-  echo "== cargo build --release" >&2
-  cargo build --release -j2 >&2
-  MAINKEY_BIN=$ROOT/target/release/mainkey
-fi
+release_binary
 
 NAMES=(mainkey openbao)
 start_mainkey mainkey "$MAINKEY_BIN"
@@ -58,9 +54,7 @@ audit() {  # name enable|disable: the file device sys/audit/bench
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo
-echo "# the cost of one file audit device, KV v2 reads, $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
-echo "# $(timeout 5 "$MAINKEY_BIN" --version 2>/dev/null || echo "mainkey ?"), $("$BAO" version | head -1)"
+machine_header "the cost of one file audit device, KV v2 reads"
 echo "# wrk -t$THREADS -d$DURATION, median of $ROUNDS alternating rounds, 200-byte values, 127.0.0.1"
 echo
 echo "| op | conns | mainkey none req/s | mainkey audit req/s | mainkey audit/none | OpenBao none req/s | OpenBao audit req/s | OpenBao audit/none | mainkey/OpenBao, audit on |"

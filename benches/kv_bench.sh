@@ -32,11 +32,7 @@ WITH_DEV=${BENCH_OPENBAO_DEV:-1}
 # shellcheck source-path=SCRIPTDIR source=lib/kv_setup.sh
 . "$ROOT/benches/lib/kv_setup.sh"
 
-if [ -z "${MAINKEY_BIN:-}" ]; then
-  echo "== cargo build --release" >&2
-  cargo build --release -j2 >&2
-  MAINKEY_BIN=$ROOT/target/release/mainkey
-fi
+release_binary
 
 NAMES=(mainkey openbao)
 start_mainkey mainkey "$MAINKEY_BIN"
@@ -51,9 +47,7 @@ done
 write_wrk_scripts
 
 echo
-echo "# mainkey vs OpenBao, KV v2, $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
-echo "# $(timeout 5 "$MAINKEY_BIN" --version 2>/dev/null || echo "mainkey ?"), $("$BAO" version | head -1)"
+machine_header "mainkey vs OpenBao, KV v2"
 echo "# wrk -t$THREADS -d$DURATION, 200-byte values, 127.0.0.1"
 echo
 header="| op | conns | mainkey req/s | mainkey p99 ms | OpenBao raft req/s | OpenBao p99 ms | mainkey/OpenBao |"

@@ -12,6 +12,8 @@
 #   ready NAME [ROOT_TOKEN]               wait, init + unseal unless ROOT_TOKEN, KV v2 at
 #                                         secret/, the read keys, the tenant login
 #   write_wrk_scripts                     $WORK/{read,tenant-read,write}.lua
+#   release_binary                        MAINKEY_BIN, or build target/release/mainkey
+#   machine_header TITLE                  "# TITLE, date", the machine, both versions
 #   run_wrk NAME OP CONNS DURATION        -> "rps p99ms non2xx sockerr requests"
 # shellcheck shell=bash
 
@@ -214,4 +216,20 @@ run_wrk() {
   if [ "$op" = tenant-read ]; then token=${TENANT[$name]}; fi
   "$@" wrk -t"$t" -c"$c" -d"$d" --timeout 10s -H "X-Vault-Token: $token" \
     -s "$WORK/$op.lua" "${URL[$name]}" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}'
+}
+
+# Sets MAINKEY_BIN: as given, or a fresh release build.
+release_binary() {
+  if [ -z "${MAINKEY_BIN:-}" ]; then
+    echo "== cargo build --release" >&2
+    cargo build --release -j2 >&2
+    MAINKEY_BIN=$(pwd)/target/release/mainkey
+  fi
+}
+
+# The lines that head a result: what was measured, when, on what, with which versions.
+machine_header() {
+  echo "# $1, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+  echo "# $(timeout 5 "$MAINKEY_BIN" --version 2>/dev/null || echo "mainkey ?"), $("$BAO" version | head -1)"
 }
