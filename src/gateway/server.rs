@@ -344,8 +344,10 @@ impl<H: Handler> ApiApp<H> {
 impl<H: Handler> ServeHttp for ApiApp<H> {
     async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
         let id = api::new_request_id();
-        if let Some(resp) = self.forward_auth(session, &id).await {
-            return resp;
+        if let Some(gateway) = self.forward_auth_here(session) {
+            // Boxed: a gateway decision's future is kilobytes, which every `/v1` request's
+            // future would otherwise carry and copy.
+            return Box::pin(self.forward_auth(gateway, session, &id)).await;
         }
         if let Some(resp) = self.unauthenticated_metrics(session, &id) {
             return resp;
@@ -394,18 +396,21 @@ impl<H: Handler> ApiApp<H> {
         Some(resp)
     }
 
-    /// The forward-auth answer, when the request is for the gateway's forward-auth path. Its
-    /// body is never read, so the connection is not reused after one was sent.
+    /// The gateway, when the request is for its forward-auth path.
+    fn forward_auth_here(&self, session: &ServerSession) -> Option<&Gateway> {
+        let gateway = self.gateway.as_deref()?;
+        (session.req_header().uri.path() == gateway.settings().forward_auth_path).then_some(gateway)
+    }
+
+    /// The forward-auth answer. Its body is never read, so the connection is not reused
+    /// after one was sent.
     async fn forward_auth(
         &self,
+        gateway: &Gateway,
         session: &mut ServerSession,
         id: &str,
-    ) -> Option<http::Response<Vec<u8>>> {
-        let gateway = self.gateway.as_ref()?;
+    ) -> http::Response<Vec<u8>> {
         let header = session.req_header();
-        if header.uri.path() != gateway.settings().forward_auth_path {
-            return None;
-        }
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -425,7 +430,7 @@ impl<H: Handler> ApiApp<H> {
         if session.req_header().method == Method::HEAD {
             resp.body_mut().clear();
         }
-        Some(resp)
+        resp
     }
 }
 

@@ -20,14 +20,16 @@ pub const UNAUTHENTICATED_PATHS: &[&str] = &[
 ];
 
 pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Response, Error>> {
+    // Init and unseal are boxed: their futures are kilobytes (the keyring, the mount tables),
+    // and every request's future would otherwise carry and copy that space.
     let result = match (req.path.as_str(), req.operation) {
         ("sys/init", Operation::Read) => Ok(Response::raw(
             200,
             json!({"initialized": core.is_initialized()}),
         )),
-        ("sys/init", Operation::Update) => init(core, &req.data).await,
+        ("sys/init", Operation::Update) => Box::pin(init(core, &req.data)).await,
         ("sys/seal-status", Operation::Read) => Ok(Response::raw(200, core.seal_status())),
-        ("sys/unseal", Operation::Update) => unseal(core, &req.data).await,
+        ("sys/unseal", Operation::Update) => Box::pin(unseal(core, &req.data)).await,
         ("sys/health", Operation::Read) => health(core, &req.data),
         ("sys/leader", Operation::Read) => Ok(Response::raw(200, json!({"ha_enabled": false}))),
         (path, _) if UNAUTHENTICATED_PATHS.contains(&path) => Err(Error::UnsupportedOperation),
