@@ -420,7 +420,9 @@ impl Core {
                 observers.before(ctx, &req)?;
                 let (mounted, rel) = (mounted.clone(), rel.clone());
                 let resp = self.call_backend(&mounted, rel, req).await?;
-                return self.finish_login(&unsealed, &mounted.entry, resp).await;
+                // Boxed: minting a token is a large future that every other request's
+                // future would otherwise carry.
+                return Box::pin(self.finish_login(&unsealed, &mounted.entry, resp)).await;
             }
         }
         let decision = self
