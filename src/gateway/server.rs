@@ -302,11 +302,7 @@ impl<H: Handler> ApiApp<H> {
                 // Refused before its body is read: the core decides again on the head alone
                 // (the same token, so the same denial), so that the refusal is audited and
                 // counted like every other. The unread body closes the connection.
-                Err(Error::PermissionDenied) => {
-                    let mut req = head.into_request(b"")?;
-                    req.id = id.to_string();
-                    return self.handler.handle(req).await;
-                }
+                Err(Error::PermissionDenied) => return self.handle(head, b"", id).await,
                 Err(e) => return Err(e),
             }
         }
@@ -333,10 +329,7 @@ impl<H: Handler> ApiApp<H> {
             BodyUse::Discard
         };
         let body = body::read_body(&mut SessionBody(session), self.limit, usage).await?;
-
-        let mut req = head.into_request(&body)?;
-        req.id = id.to_string();
-        self.handler.handle(req).await
+        self.handle(head, &body, id).await
     }
 }
 
@@ -344,28 +337,35 @@ impl<H: Handler> ApiApp<H> {
 impl<H: Handler> ServeHttp for ApiApp<H> {
     async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
         let id = api::new_request_id();
-        if let Some(gateway) = self.forward_auth_here(session) {
+        let resp = if let Some(gateway) = self.forward_auth_here(session) {
             // Boxed: a gateway decision's future is kilobytes, which every `/v1` request's
             // future would otherwise carry and copy.
-            return Box::pin(self.forward_auth(gateway, session, &id)).await;
-        }
-        if let Some(resp) = self.unauthenticated_metrics(session, &id) {
-            return resp;
-        }
-        let result = self.serve(session, &id).await;
-        // After an early answer (413, 400, 404...) the rest of the body is still on the wire.
-        // pingora would drain it to reuse the connection, which is unbounded work for a body
-        // we just refused, so the connection is closed instead.
-        if !session.is_body_done() {
-            session.set_keepalive(None);
-        }
-        let mut resp = api::encode(result, &id);
-        if session.req_header().method == Method::HEAD {
-            // The headers (Content-Length included) stay those of the GET, as HTTP wants.
-            resp.body_mut().clear();
-        }
-        resp
+            Box::pin(self.forward_auth(gateway, session, &id)).await
+        } else if let Some(resp) = self.unauthenticated_metrics(session, &id) {
+            resp
+        } else {
+            api::encode(self.serve(session, &id).await, &id)
+        };
+        finish(session, resp)
     }
+}
+
+/// What every answer on an API listener gets last. After an early answer (413, 400, 404, a
+/// forward-auth check, whose body is never read) the rest of the body is still on the wire;
+/// pingora would drain it to reuse the connection, which is unbounded work for a body we
+/// never wanted, so the connection is closed instead. A HEAD answer keeps the headers of the
+/// GET (Content-Length included), as HTTP wants, without the body.
+fn finish(
+    session: &mut ServerSession,
+    mut resp: http::Response<Vec<u8>>,
+) -> http::Response<Vec<u8>> {
+    if !session.is_body_done() {
+        session.set_keepalive(None);
+    }
+    if session.req_header().method == Method::HEAD {
+        resp.body_mut().clear();
+    }
+    resp
 }
 
 impl<H: Handler> ApiApp<H> {
@@ -374,7 +374,7 @@ impl<H: Handler> ApiApp<H> {
     /// which asks for a token.
     fn unauthenticated_metrics(
         &self,
-        session: &mut ServerSession,
+        session: &ServerSession,
         id: &str,
     ) -> Option<http::Response<Vec<u8>>> {
         let header = session.req_header();
@@ -385,15 +385,7 @@ impl<H: Handler> ApiApp<H> {
             return None;
         }
         let format = forward_auth::query_param(header.uri.query(), "format");
-        let head = header.method == Method::HEAD;
-        let mut resp = api::encode(crate::metrics::answer(format.as_deref()), id);
-        if !session.is_body_done() {
-            session.set_keepalive(None);
-        }
-        if head {
-            resp.body_mut().clear();
-        }
-        Some(resp)
+        Some(api::encode(crate::metrics::answer(format.as_deref()), id))
     }
 
     /// The gateway, when the request is for its forward-auth path.
@@ -402,12 +394,11 @@ impl<H: Handler> ApiApp<H> {
         (session.req_header().uri.path() == gateway.settings().forward_auth_path).then_some(gateway)
     }
 
-    /// The forward-auth answer. Its body is never read, so the connection is not reused
-    /// after one was sent.
+    /// The forward-auth answer.
     async fn forward_auth(
         &self,
         gateway: &Gateway,
-        session: &mut ServerSession,
+        session: &ServerSession,
         id: &str,
     ) -> http::Response<Vec<u8>> {
         let header = session.req_header();
@@ -415,7 +406,7 @@ impl<H: Handler> ApiApp<H> {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let mut resp = forward_auth::respond(
+        forward_auth::respond(
             gateway,
             header.method.as_str(),
             header.uri.query(),
@@ -423,14 +414,19 @@ impl<H: Handler> ApiApp<H> {
             peer,
             id,
         )
-        .await;
-        if !session.is_body_done() {
-            session.set_keepalive(None);
-        }
-        if session.req_header().method == Method::HEAD {
-            resp.body_mut().clear();
-        }
-        resp
+        .await
+    }
+
+    /// The core's answer to the decoded request with `body`, under the answer's request id.
+    async fn handle(
+        &self,
+        head: api::DecodedHead,
+        body: &[u8],
+        id: &str,
+    ) -> Result<Response, Error> {
+        let mut req = head.into_request(body)?;
+        req.id = id.to_string();
+        self.handler.handle(req).await
     }
 }
 
