@@ -393,11 +393,10 @@ impl Gateway {
     ) -> Outcome {
         let route = route.unwrap_or("");
         let allowed = match &outcome {
-            Outcome::Allow(a) => Some(a.clone()),
+            Outcome::Allow(a) => Some(a),
             _ => None,
         };
         let tenant = allowed
-            .as_ref()
             .map(|a| a.tenant.as_str())
             .or(request_tenant)
             .unwrap_or("");
@@ -412,29 +411,35 @@ impl Gateway {
             tenant,
             decision: outcome.reason(),
             status: outcome.status(),
-            entity_id: allowed.as_ref().map_or("", |a| a.entity_id.as_str()),
-            policies: allowed.as_ref().map_or("", |a| a.policies.as_str()),
+            entity_id: allowed.map_or("", |a| a.entity_id.as_str()),
+            policies: allowed.map_or("", |a| a.policies.as_str()),
             injected_headers: allowed
-                .as_ref()
                 .map(|a| a.injected.iter().map(|(n, _)| n.as_str()).collect())
                 .unwrap_or_default(),
         });
-        let outcome = match audited {
-            Ok(()) => outcome,
-            Err(_) => Outcome::Failed,
+        // A decision no device could record is refused (fail-closed), and counted and
+        // logged as what the client gets.
+        let told = if audited.is_ok() {
+            &outcome
+        } else {
+            &Outcome::Failed
         };
         let seconds = started.elapsed().as_secs_f64();
-        crate::metrics::metrics().gateway_decision(route, tenant, outcome.metric(), seconds);
+        crate::metrics::metrics().gateway_decision(route, tenant, told.metric(), seconds);
         tracing::info!(
             request_id = fwd.request_id,
             route,
             tenant,
-            decision = outcome.reason(),
-            status = outcome.status(),
+            decision = told.reason(),
+            status = told.status(),
             latency_us = (seconds * 1e6) as u64,
             "gateway decision"
         );
-        outcome
+        if audited.is_ok() {
+            outcome
+        } else {
+            Outcome::Failed
+        }
     }
 
     /// Phase 5: the cached decision for (credential, route, request-named tenant) while the
