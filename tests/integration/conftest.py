@@ -131,6 +131,18 @@ def free_port() -> int:
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a process started with its own session, with everything it started, and reap
+    it."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
 def clean_env(home: Path, **extra: str | None) -> dict[str, str]:
     """The environment without any VAULT_*/BAO_* or proxy variables, HOME in a temp dir."""
     env = {
@@ -322,13 +334,8 @@ class ServerProc:
 
     def kill(self) -> None:
         """SIGKILL the whole process group and reap it."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
+        if self.proc is not None:
+            kill_group(self.proc)
 
     def stop(self, timeout: float = 10) -> None:
         if not self.running:

@@ -34,7 +34,7 @@ import requests
 
 import rawhttp
 
-from conftest import REPO, Servers, ServerProc, clean_env, free_port
+from conftest import REPO, Servers, ServerProc, clean_env, free_port, kill_group
 
 DEPLOY = REPO / "deploy"
 
@@ -776,13 +776,8 @@ class Peer(Client):
         raise AssertionError(f"{self.name} never routed (last: {getattr(last, 'status_code', last)}):\n{self.log_text()[-3000:]}")
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         try:
-            self.proc.wait(timeout=10)
+            kill_group(self.proc)
         except subprocess.TimeoutExpired:
             pass
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 import requests
 
 import gateway_env as g
-from conftest import REPO, clean_env, free_port
+from conftest import REPO, clean_env, free_port, kill_group
 
 pytestmark = pytest.mark.mainkey_only  # mainkey's own metric names
 
@@ -97,12 +96,7 @@ class Prometheus:
         raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})\n{self.log()}")
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait(timeout=10)
+        kill_group(self.proc)
 
 
 def render_config(workdir: Path, mainkey_port: int, token: str) -> Path:
