@@ -93,8 +93,4 @@ print(f"| {op} | {c} | {mn:.0f} | {ma:.0f} | {r(ma, mn)} | {on:.0f} | {oa:.0f} |
 PYEOF
   done
 done
-if [ ${#notes[@]} -gt 0 ]; then
-  echo
-  echo "WARNING: errors during the runs (req/s then counts failures too):"
-  printf '  %s\n' "${notes[@]}"
-fi
+print_notes "${notes[@]}"

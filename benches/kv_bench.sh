@@ -76,8 +76,4 @@ for op in ${BENCH_OPS:-read tenant-read write}; do
     echo "$row"
   done
 done
-if [ ${#notes[@]} -gt 0 ]; then
-  echo
-  echo "WARNING: errors during the runs (req/s then counts failures too):"
-  printf '  %s\n' "${notes[@]}"
-fi
+print_notes "${notes[@]}"

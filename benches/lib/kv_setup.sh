@@ -14,6 +14,7 @@
 #   write_wrk_scripts                     $WORK/{read,tenant-read,write}.lua
 #   release_binary                        MAINKEY_BIN, or build target/release/mainkey
 #   machine_header TITLE                  "# TITLE, date", the machine, both versions
+#   print_notes NOTE...                   the errors seen during the runs, if any
 #   run_wrk NAME OP CONNS DURATION        -> "rps p99ms non2xx sockerr requests"
 # shellcheck shell=bash
 
@@ -232,4 +233,12 @@ machine_header() {
   echo "# $1, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
   echo "# $(timeout 5 "$MAINKEY_BIN" --version 2>/dev/null || echo "mainkey ?"), $("$BAO" version | head -1)"
+}
+
+# The non-2xx answers and socket errors seen during the runs, after the table.
+print_notes() {
+  [ $# -gt 0 ] || return 0
+  echo
+  echo "WARNING: errors during the runs (req/s then counts failures too):"
+  printf '  %s\n' "$@"
 }
