@@ -164,7 +164,13 @@ mod tests {
         std::os::unix::fs::symlink(&storage, &link).unwrap();
         let hard = dir.path().join("hard.log");
         std::fs::hard_link(&storage, &hard).unwrap();
-        for name in [&storage, &link, &hard] {
+        // The storage file as the process has it open, by its /proc descriptor name.
+        let open_storage = File::open(&storage).unwrap();
+        let by_fd = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&open_storage)
+        ));
+        for name in [&storage, &link, &hard, &by_fd] {
             let err = Sink::file(name.clone(), Some(0o644), own.clone()).err();
             assert!(
                 err.is_some_and(|e| e.to_string().contains("mainkey's own files")),
