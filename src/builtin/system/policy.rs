@@ -36,7 +36,11 @@ pub async fn handle(core: &Core, api: Api, req: &Request, name: &str) -> Result<
                 data.insert("policies".into(), json!(names));
                 Ok(Response::data(data))
             }
-            (Api::Acl, Operation::List) => Response::list(names),
+            // OpenBao lists the built-in root policy too, after the stored ones.
+            (Api::Acl, Operation::List) => {
+                names.push(ROOT_POLICY_NAME.to_string());
+                Response::list(names)
+            }
             _ => Err(Error::UnsupportedOperation),
         };
     }
