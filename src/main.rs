@@ -4,7 +4,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mainkey::cli::{self, AuthCommand, Cli, Command, OperatorCommand, PolicyCommand, TokenCommand};
+use mainkey::cli::{
+    self, AuthCommand, Cli, Command, KvCommand, KvMetadataCommand, OperatorCommand, PolicyCommand,
+    SecretsCommand, TokenCommand,
+};
 
 fn main() -> ExitCode {
     let argv = cli::argv::vault_style(std::env::args_os());
@@ -54,6 +57,30 @@ fn main() -> ExitCode {
             AuthCommand::Disable(args) => cli::auth::disable(&args),
             AuthCommand::List(args) => cli::auth::list(&args),
         }),
+        Command::Kv(cmd) => report(match cmd {
+            KvCommand::Get(args) => cli::kv::get(&args),
+            KvCommand::Put(args) => cli::kv::put(&args),
+            KvCommand::Patch(args) => cli::kv::patch(&args),
+            KvCommand::List(args) => cli::kv::list(&args),
+            KvCommand::Delete(args) => cli::kv::delete(&args),
+            KvCommand::Undelete(args) => cli::kv::undelete(&args),
+            KvCommand::Destroy(args) => cli::kv::destroy(&args),
+            KvCommand::Metadata(KvMetadataCommand::Get(args)) => cli::kv::metadata_get(&args),
+            KvCommand::Metadata(KvMetadataCommand::Put(args)) => cli::kv::metadata_put(&args),
+            KvCommand::Metadata(KvMetadataCommand::Delete(args)) => cli::kv::metadata_delete(&args),
+            KvCommand::Import(args) => cli::dotenv::import(&args),
+            KvCommand::Export(args) => cli::dotenv::export(&args),
+        }),
+        Command::Secrets(cmd) => report(match cmd {
+            SecretsCommand::Enable(args) => cli::secrets::enable(&args),
+            SecretsCommand::Disable(args) => cli::secrets::disable(&args),
+            SecretsCommand::List(args) => cli::secrets::list(&args),
+            SecretsCommand::Tune(args) => cli::secrets::tune(&args),
+        }),
+        Command::Read(args) => report(cli::paths::read(&args)),
+        Command::Write(args) => report(cli::paths::write(&args)),
+        Command::List(args) => report(cli::paths::list(&args)),
+        Command::Delete(args) => report(cli::paths::delete(&args)),
     };
     ExitCode::from(code)
 }

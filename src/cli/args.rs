@@ -1,10 +1,12 @@
-//! The clap tree of the `mainkey` binary. New command groups (kv, policy, token, login) plug in
-//! as new `Command` variants with their own `Args` structs here and a module beside this one.
+//! The clap tree of the `mainkey` binary. New command groups plug in as new `Command` variants
+//! with their own `Args` structs here (the data commands' in `args_kv`) and a module beside
+//! this one.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::args_kv::{KvCommand, PathArgs, ReadArgs, SecretsCommand, WriteArgs};
 use super::server::ServerArgs;
 
 #[derive(Debug, Parser)]
@@ -39,6 +41,20 @@ pub enum Command {
     /// Enable, disable and list auth methods.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Read and write secrets in KV v1 and v2 mounts.
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Enable, disable, list and tune secrets engines.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Read any path: `read PATH [K=V...]`.
+    Read(ReadArgs),
+    /// Write K=V data to any path.
+    Write(WriteArgs),
+    /// List the keys at any path.
+    List(PathArgs),
+    /// Delete any path.
+    Delete(PathArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -347,7 +363,7 @@ pub struct RotateArgs {
 
 /// Boolean flags take an optional `=value` as in Vault (`-reset`, `-tls-skip-verify=false`),
 /// in Go's spellings.
-fn parse_bool_flag(text: &str) -> Result<bool, String> {
+pub(super) fn parse_bool_flag(text: &str) -> Result<bool, String> {
     crate::logical::fields::parse_go_bool(text)
         .ok_or_else(|| format!("expected true, false, 1 or 0, got {text:?}"))
 }
@@ -357,7 +373,7 @@ fn parse_bool_flag(text: &str) -> Result<bool, String> {
 /// `#[arg(long, bool_flag = false)]` for a `bool` with that default, or `bool_flag = None` for
 /// an `Option<bool>` that stays `None` when the flag is absent: clap's derive calls a method
 /// named in `#[arg]` on the `Arg` after its own defaults, so these settings win.
-trait BoolFlag {
+pub(super) trait BoolFlag {
     fn bool_flag(self, default: impl Into<Option<bool>>) -> Self;
 }
 

@@ -8,7 +8,7 @@ use super::status::connect;
 use super::{request_error, CliError, Outcome};
 
 /// `approle` → `approle/`, as the Vault CLI prints mount paths.
-fn mount_path(path: &str) -> String {
+pub(crate) fn mount_path(path: &str) -> String {
     format!("{}/", path.trim_matches('/'))
 }
 
@@ -56,7 +56,7 @@ pub fn list(args: &AuthListArgs) -> Result<Outcome, CliError> {
 }
 
 /// The mounts of a `sys/auth` response, from `data` (or the top level of older servers).
-fn mounts(body: &Json) -> serde_json::Map<String, Json> {
+pub(crate) fn mounts(body: &Json) -> serde_json::Map<String, Json> {
     let source = body.get("data").filter(|d| d.is_object()).unwrap_or(body);
     source
         .as_object()

@@ -223,6 +223,11 @@ impl Client {
         self.send("DELETE", path, None)
     }
 
+    /// `PATCH /v1/<path>` with a JSON merge patch (RFC 7386), as `kv patch` sends it.
+    pub fn patch(&self, path: &str, body: &Json) -> Result<Option<Json>, ClientError> {
+        self.send("PATCH", path, Some(body))
+    }
+
     /// `LIST /v1/<path>`, sent as `GET ...?list=true` as the Vault API allows.
     pub fn list(&self, path: &str) -> Result<Option<Json>, ClientError> {
         self.send("LIST", path, None)
@@ -251,6 +256,10 @@ impl Client {
                 .with_headers(self.agent.get(format!("{url}?list=true")))
                 .call(),
             "DELETE" => self.with_headers(self.agent.delete(&url)).call(),
+            "PATCH" => self
+                .with_headers(self.agent.patch(&url))
+                .content_type("application/merge-patch+json")
+                .send(body.map(Json::to_string).unwrap_or_default().as_bytes()),
             _ => {
                 let request = self.with_headers(self.agent.put(&url));
                 match body {
@@ -288,6 +297,28 @@ fn transport_hint(error: &ureq::Error) -> &'static str {
          VAULT_SKIP_VERIFY for testing."
     } else {
         ""
+    }
+}
+
+/// A read or list as the Vault API client takes it: a 404 means nothing is there (`None`),
+/// unless its body carries data or warnings (a deleted KV v2 version still shows its
+/// metadata), which are returned as the answer.
+pub fn absent_on_404(
+    result: Result<Option<Json>, ClientError>,
+) -> Result<Option<Json>, ClientError> {
+    match result {
+        Err(ClientError::Api {
+            status: 404, raw, ..
+        }) => {
+            let body: Json = serde_json::from_str(&raw).unwrap_or(Json::Null);
+            let non_empty = |key: &str| match body.get(key) {
+                Some(Json::Object(map)) => !map.is_empty(),
+                Some(Json::Array(list)) => !list.is_empty(),
+                _ => false,
+            };
+            Ok((non_empty("data") || non_empty("warnings")).then_some(body))
+        }
+        other => other,
     }
 }
 

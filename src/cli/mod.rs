@@ -5,18 +5,25 @@
 //! `main.rs` turns those into exit codes.
 
 pub mod args;
+pub mod args_kv;
 pub mod argv;
 pub mod auth;
 pub mod client;
+pub mod data_args;
+pub mod dotenv;
+pub mod kv;
 pub mod login;
 pub mod operator;
 pub mod output;
+pub mod paths;
 pub mod policy;
+pub mod secrets;
 pub mod server;
 pub mod status;
 pub mod token;
 
 pub use args::{AuthCommand, Cli, Command, OperatorCommand, PolicyCommand, TokenCommand};
+pub use args_kv::{KvCommand, KvMetadataCommand, SecretsCommand};
 
 /// How a command that ran to completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +52,11 @@ pub enum CliError {
     /// A problem on this side, before any request: bad input, unreadable standard input.
     #[error("{0}")]
     Local(String),
+    /// The command reached the server but cannot do what was asked: nothing at the path
+    /// (`No value found at secret/data/x`), a mount of the wrong kind, a bad `-method`. The
+    /// Vault CLI exits 2 for these.
+    #[error("{0}")]
+    Failed(String),
     /// A request could not be made or the server refused it; `context` says what was being
     /// done, in the Vault CLI's words ("Error unsealing").
     #[error("{context}: {source}")]
@@ -72,7 +84,7 @@ impl CliError {
                 source: client::ClientError::Settings(_),
                 ..
             } => 1,
-            CliError::Request { .. } => 2,
+            CliError::Request { .. } | CliError::Failed(_) => 2,
         }
     }
 }

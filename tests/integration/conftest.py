@@ -364,15 +364,17 @@ class ServerProc:
         self.api.unseal(self.keys[:threshold])
         return body
 
-    def bao(self, *args: str, token: Any = _DEFAULT, env: dict | None = None, timeout: float = 60):
-        """Run the real bao CLI against this server."""
-        return self._run([bao_bin(), *args], token, env, timeout)
+    def bao(self, *args: str, token: Any = _DEFAULT, env: dict | None = None, timeout: float = 60,
+            input: str | None = None):
+        """Run the real bao CLI against this server; `input` is its standard input."""
+        return self._run([bao_bin(), *args], token, env, timeout, input)
 
-    def cli(self, *args: str, token: Any = _DEFAULT, env: dict | None = None, timeout: float = 60):
+    def cli(self, *args: str, token: Any = _DEFAULT, env: dict | None = None, timeout: float = 60,
+            input: str | None = None):
         """Run the target's own CLI (`mainkey ...`, or `bao ...` for OpenBao targets)."""
-        return self._run([cli_bin(), *args], token, env, timeout)
+        return self._run([cli_bin(), *args], token, env, timeout, input)
 
-    def _run(self, argv, token, env, timeout):
+    def _run(self, argv, token, env, timeout, input=None):
         tok = self.api.token if token is _DEFAULT else token
         extra = {"VAULT_ADDR": self.url}
         if tok:
@@ -381,9 +383,8 @@ class ServerProc:
             extra["VAULT_CACERT"] = self.verify
         extra.update(env or {})
         run_env = clean_env(self.workdir / "home", **extra)
-        return subprocess.run(
-            argv, env=run_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+        stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+        return subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=timeout, **stdin)
 
 
 def _hcl_str(s: str) -> str:
