@@ -11,7 +11,7 @@
 
 use std::fs::OpenOptions;
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -76,7 +76,17 @@ impl RedbBackend {
     /// Opens (or creates) the database file at `path`. A new file is created `0600`, and an
     /// existing one readable by others is narrowed to `0600`, because it holds the barrier's
     /// encrypted keyring and the plaintext seal configuration.
+    ///
+    /// Missing parent directories are created `0700` (as Vault's file storage does), so that a
+    /// first run needs no `mkdir`; existing ones are left as they are.
     pub fn open(path: &Path) -> Result<Self, PhysicalError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| io_error("create the database's directory", e))?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)

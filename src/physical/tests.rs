@@ -156,3 +156,23 @@ fn scan_children_skips_subtrees_and_keeps_order() {
     .unwrap();
     assert_eq!(nested, vec!["c", "c/"]);
 }
+
+#[test]
+fn a_missing_storage_directory_is_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("data/mainkey");
+    let backend = RedbBackend::open(&nested.join("mainkey.redb")).unwrap();
+    drop(backend);
+    for d in [dir.path().join("data"), nested.clone()] {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
+    // A directory that exists keeps its mode.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(RedbBackend::open(&open.join("db")).unwrap());
+    let mode = std::fs::metadata(&open).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+}
