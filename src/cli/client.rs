@@ -30,7 +30,7 @@ pub enum ClientError {
         #[source]
         source: Box<ureq::Error>,
         /// Extra advice for failures whose cause is not obvious from the message; may be "".
-        hint: &'static str,
+        hint: String,
     },
     /// The server answered with an error status.
     #[error("{}", ApiErrorText { method, url, status: *status, errors: errors.as_deref(), raw })]
@@ -247,7 +247,7 @@ impl Client {
         let transport = |source: ureq::Error| ClientError::Transport {
             method,
             url: url.clone(),
-            hint: transport_hint(&source),
+            hint: transport_hint(&url, &source),
             source: Box::new(source),
         };
         let response = match method {
@@ -287,17 +287,44 @@ impl Client {
     }
 }
 
+/// Extra advice for a failure whose message does not say what to do.
+///
 /// rustls, unlike Go's TLS stack, refuses a CA certificate (`CA:TRUE`) as the server's own
 /// certificate even when it is the trusted `VAULT_CACERT`, which is how `openssl req -x509`
-/// makes self-signed certificates by default. Say so, since the raw message does not.
-fn transport_hint(error: &ureq::Error) -> &'static str {
+/// makes self-signed certificates by default. And an `https://` address (the default) to a
+/// listener with `tls_disable` fails with a bare "unexpected end of file": when the same
+/// address answers plain HTTP, say so.
+fn transport_hint(url: &str, error: &ureq::Error) -> String {
     if error.to_string().contains("CaUsedAsEndEntity") {
-        "\n\nThe server's certificate is a CA certificate (basicConstraints CA:TRUE). Give the \
-         server a leaf certificate (CA:FALSE), for example signed by that CA, or set \
-         VAULT_SKIP_VERIFY for testing."
-    } else {
-        ""
+        return "\n\nThe server's certificate is a CA certificate (basicConstraints CA:TRUE). \
+                Give the server a leaf certificate (CA:FALSE), for example signed by that CA, \
+                or set VAULT_SKIP_VERIFY for testing."
+            .to_string();
     }
+    match plain_http_origin(url) {
+        Some(origin) => format!(
+            "\n\nThe server answered plain HTTP: set VAULT_ADDR={origin} (or -address={origin})."
+        ),
+        None => String::new(),
+    }
+}
+
+/// For an `https://` URL, the `http://` origin of the same host and port if a plain-HTTP
+/// request there gets any HTTP answer.
+fn plain_http_origin(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let authority = rest.split('/').next()?;
+    let origin = format!("http://{authority}");
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .new_agent();
+    agent
+        .get(format!("{origin}/v1/sys/seal-status"))
+        .call()
+        .ok()
+        .map(|_| origin)
 }
 
 /// A read or list as the Vault API client takes it: a 404 means nothing is there (`None`),

@@ -261,6 +261,14 @@ enum HeadEnd {
     /// The client closed, stalled past the deadline, or the read failed: close silently.
     Gone,
     Refused(HeadRefusal),
+    /// The bytes are a TLS handshake: an `https://` client at a plain-HTTP listener.
+    TlsHandshake,
+}
+
+/// A TLS record header of a handshake (content type 22, protocol major version 3). No HTTP
+/// method starts with byte 0x16, so this cannot be a request.
+pub fn looks_like_tls(buf: &[u8]) -> bool {
+    buf.len() >= 2 && buf[0] == 0x16 && buf[1] == 0x03
 }
 
 #[async_trait]
@@ -310,6 +318,15 @@ impl<A: Served> ServerApp for Connections<A> {
                     return None;
                 }
                 Ok(Err(HeadEnd::Gone)) => return None,
+                Ok(Err(HeadEnd::TlsHandshake)) => {
+                    // One short line instead of pingora's dump of the raw handshake bytes.
+                    tracing::warn!(
+                        peer = ?stream.get_socket_digest().and_then(|d| d.peer_addr().cloned()),
+                        "a TLS handshake arrived at a plain-HTTP listener (tls_disable): the \
+                         client should use an http:// address"
+                    );
+                    return None;
+                }
                 Err(_) => {
                     tracing::debug!("request head not complete within http_read_header_timeout");
                     return None;
@@ -332,6 +349,9 @@ impl<A: Served> ServerApp for Connections<A> {
 async fn read_head(stream: &mut Stream, buf: &mut BytesMut) -> Result<(), HeadEnd> {
     let mut scanned = 0;
     loop {
+        if looks_like_tls(buf) {
+            return Err(HeadEnd::TlsHandshake);
+        }
         match check_head(buf, &mut scanned) {
             HeadState::Complete => return Ok(()),
             HeadState::Refused(r) => return Err(HeadEnd::Refused(r)),
@@ -382,6 +402,13 @@ mod tests {
 
     fn state(buf: &[u8]) -> HeadState {
         check_head(buf, &mut 0)
+    }
+
+    #[test]
+    fn a_tls_client_hello_is_told_apart_from_a_request() {
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01, 0x02, 0x00]));
+        assert!(!looks_like_tls(b"GET / HTTP/1.1\r\n"));
+        assert!(!looks_like_tls(&[0x16]), "one byte is not enough to tell");
     }
 
     #[test]

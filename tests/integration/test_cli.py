@@ -7,6 +7,7 @@ exit codes everywhere: status is 0 unsealed, 2 sealed, 1 on error.
 from __future__ import annotations
 
 import re
+import time
 
 from conftest import free_port
 
@@ -66,3 +67,23 @@ def test_status_exit_1_when_unreachable(servers, tmp_path):
     r = srv.cli("status", env={"VAULT_ADDR": f"http://127.0.0.1:{port}"})
     assert r.returncode == 1, f"unreachable: rc {r.returncode}\n{r.stdout}{r.stderr}"
     assert srv.cli("status").returncode == 2
+
+
+def test_an_https_address_at_a_plain_listener_says_what_to_set(servers):
+    """The default address is https://; against a tls_disable listener the CLI names the fix
+    and the server logs one short line, not the handshake's bytes."""
+    srv = servers.target()
+    https = srv.url.replace("http://", "https://")
+    r = srv.cli("status", env={"VAULT_ADDR": https})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"The server answered plain HTTP: set VAULT_ADDR={srv.url}" in r.stderr, r.stderr
+    deadline = time.monotonic() + 5
+    while "TLS handshake arrived at a plain-HTTP listener" not in srv.output():
+        assert time.monotonic() < deadline, srv.output()[-2000:]
+        time.sleep(0.05)
+    log = srv.output()
+    assert log.count("TLS handshake arrived") == 1, log[-2000:]
+    assert "\\x16\\x03" not in log and "\\u{16}" not in log, log[-2000:]
+    # Nothing listens there: no hint, only the error.
+    r = srv.cli("status", env={"VAULT_ADDR": f"https://127.0.0.1:{free_port()}"})
+    assert r.returncode == 1 and "answered plain HTTP" not in r.stderr, r.stderr
