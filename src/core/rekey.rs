@@ -298,7 +298,14 @@ impl Core {
             )
             .await?;
         *self.seal_config.write() = Some(new_config);
-        end_if_current(&mut self.operations.lock().rekey, |r| r.nonce == nonce);
+        {
+            let mut ops = self.operations.lock();
+            end_if_current(&mut ops.rekey, |r| r.nonce == nonce);
+            // Keys given towards a root generation were shares of the old root key.
+            if let Some(root) = ops.root.as_mut() {
+                root.quorum = Quorum::default();
+            }
+        }
         tracing::info!(nonce = %nonce, shares, threshold, "rekey completed");
         Ok(RekeyUpdate::Done {
             nonce,
