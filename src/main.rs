@@ -37,6 +37,8 @@ fn main() -> ExitCode {
             OperatorCommand::Unseal(args) => cli::operator::unseal(&args),
             OperatorCommand::Seal(args) => cli::operator::seal(&args),
             OperatorCommand::Rotate(args) => cli::operator::rotate(&args),
+            OperatorCommand::Rekey(args) => cli::rekey::run(&args),
+            OperatorCommand::GenerateRoot(args) => cli::generate_root::run(&args),
         }),
         Command::Login(args) => report(cli::login::run(&args)),
         Command::Token(cmd) => report(match cmd {

@@ -18,6 +18,7 @@ use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use rand::rngs::OsRng;
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::names::{NameKey, NAME_KEY_LEN};
@@ -171,6 +172,29 @@ impl Keyring {
             next,
             self.names.duplicate(),
         ))
+    }
+
+    /// A copy of this keyring sealed by another root key (`sys/rekey`): the same terms and
+    /// name key, so every stored entry stays readable, while the old root key (and every
+    /// unseal key split from it) no longer opens the stored keyring.
+    pub(crate) fn with_root_key(&self, root_key: &[u8; KEY_LEN]) -> Self {
+        let terms = self
+            .terms
+            .iter()
+            .map(|(term, key)| (*term, key.duplicate()))
+            .collect();
+        Self::with_terms(
+            Zeroizing::new(*root_key),
+            terms,
+            self.active_term,
+            self.names.duplicate(),
+        )
+    }
+
+    /// Whether `candidate` is the root key that seals this keyring, compared in constant
+    /// time.
+    pub(crate) fn root_key_is(&self, candidate: &[u8]) -> bool {
+        candidate.len() == KEY_LEN && bool::from(candidate.ct_eq(self.root_key.as_slice()))
     }
 
     pub(crate) fn active_term(&self) -> u32 {

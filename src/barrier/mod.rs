@@ -334,6 +334,47 @@ impl Barrier {
         Ok(unsealed.key_status())
     }
 
+    /// Whether `candidate` is the root key of the unsealed keyring: how a quorum of unseal
+    /// keys given for `sys/rekey` or `sys/generate-root` is authenticated.
+    pub fn verify_root_key(&self, candidate: &[u8]) -> Result<bool, logical::Error> {
+        let state = self.state.read();
+        let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+        Ok(unsealed.keyring.root_key_is(candidate))
+    }
+
+    /// Seals the keyring with a new root key and stores it in one commit together with
+    /// `also` (the new seal configuration), so a crash leaves either the old root key and
+    /// configuration or the new ones, never a mix. The keys of the terms stay as they are:
+    /// no entry is rewritten.
+    pub async fn rekey(
+        &self,
+        root_key: &[u8; KEY_LEN],
+        also: Vec<StorageOp>,
+    ) -> Result<(), logical::Error> {
+        let _admin = self.admin.lock().await;
+        let (next, blob) = {
+            let state = self.state.read();
+            let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+            let next = unsealed.keyring.with_root_key(root_key);
+            let blob = next
+                .to_sealed_blob(KEYRING_PATH)
+                .map_err(|e| crypto_error("rekey", &e))?;
+            (next, blob)
+        };
+        let mut ops = vec![StorageOp::Put(KEYRING_PATH.to_string(), blob)];
+        ops.extend(also);
+        self.backend
+            .commit(ops)
+            .await
+            .map_err(|e| storage_error("store keyring", &e))?;
+        // As in `rotate`: `admin` kept unseal out, so a still unsealed barrier holds the
+        // keyring `next` was copied from.
+        let mut state = self.state.write();
+        let unsealed = state.as_mut().ok_or(logical::Error::Sealed)?;
+        unsealed.keyring = next;
+        Ok(())
+    }
+
     pub fn key_status(&self) -> Result<KeyStatus, logical::Error> {
         let state = self.state.read();
         let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;

@@ -167,6 +167,42 @@ async fn rotate_keeps_old_entries_and_writes_with_the_new_term() {
 }
 
 #[tokio::test]
+async fn rekey_changes_the_root_key_and_keeps_every_entry() {
+    let (barrier, backend) = unsealed().await;
+    barrier.put("old", b"1".to_vec()).await.unwrap();
+    assert!(barrier.verify_root_key(&ROOT).unwrap());
+    let next = [9u8; KEY_LEN];
+    assert!(!barrier.verify_root_key(&next).unwrap());
+    let extra = StorageOp::Put("core/extra".into(), b"x".to_vec());
+    barrier.rekey(&next, vec![extra]).await.unwrap();
+    assert!(barrier.verify_root_key(&next).unwrap() && !barrier.verify_root_key(&ROOT).unwrap());
+    // Committed together with the keyring.
+    assert_eq!(
+        backend.get("core/extra").await.unwrap(),
+        Some(b"x".to_vec())
+    );
+    assert_eq!(barrier.get("old").await.unwrap(), Some(b"1".to_vec()));
+
+    barrier.seal();
+    assert!(
+        barrier.unseal(&ROOT).await.is_err(),
+        "the old root key still opens it"
+    );
+    assert!(barrier.is_sealed());
+    barrier.unseal(&next).await.unwrap();
+    assert_eq!(barrier.get("old").await.unwrap(), Some(b"1".to_vec()));
+    barrier.seal();
+    assert!(matches!(
+        barrier.verify_root_key(&next),
+        Err(logical::Error::Sealed)
+    ));
+    assert!(matches!(
+        barrier.rekey(&ROOT, Vec::new()).await,
+        Err(logical::Error::Sealed)
+    ));
+}
+
+#[tokio::test]
 async fn seal_drops_the_keyring_and_the_cache() {
     let (barrier, _backend) = unsealed().await;
     barrier.put("a", b"cached secret".to_vec()).await.unwrap();

@@ -278,6 +278,10 @@ pub enum OperatorCommand {
     Seal(SealArgs),
     /// Add a new encryption key term; older entries stay readable.
     Rotate(RotateArgs),
+    /// Replace the unseal keys (new shares and threshold) with a quorum of the current ones.
+    Rekey(RekeyArgs),
+    /// Make a new root token with a quorum of unseal keys, encoded with a one-time password.
+    GenerateRoot(GenerateRootArgs),
 }
 
 /// How to reach the server. Each flag overrides its environment variable.
@@ -355,6 +359,67 @@ pub struct SealArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RotateArgs {
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RekeyArgs {
+    /// One current unseal key share (hex or base64); `-` reads it from standard input, and
+    /// leaving it out asks for it.
+    pub key: Option<String>,
+    /// Start a rekey, with `-key-shares` and `-key-threshold`.
+    #[arg(long, bool_flag = false)]
+    pub init: bool,
+    /// Cancel the rekey in progress, forgetting the keys given for it.
+    #[arg(long, bool_flag = false)]
+    pub cancel: bool,
+    /// Print the rekey's progress without giving a key.
+    #[arg(long, bool_flag = false)]
+    pub status: bool,
+    /// Number of new key shares (with `-init`).
+    #[arg(long, default_value_t = 5)]
+    pub key_shares: u32,
+    /// Number of new shares needed to unseal (with `-init`).
+    #[arg(long, default_value_t = 3)]
+    pub key_threshold: u32,
+    /// The nonce shown by `-init`, given with each key.
+    #[arg(long, default_value = "")]
+    pub nonce: String,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateRootArgs {
+    /// One unseal key share (hex or base64); `-` reads it from standard input, and leaving
+    /// it out asks for it.
+    pub key: Option<String>,
+    /// Start a root token generation; the server makes the one-time password unless `-otp`.
+    #[arg(long, bool_flag = false)]
+    pub init: bool,
+    /// Cancel the generation in progress, forgetting the keys given for it.
+    #[arg(long, bool_flag = false)]
+    pub cancel: bool,
+    /// Print the generation's progress without giving a key.
+    #[arg(long, bool_flag = false)]
+    pub status: bool,
+    /// Decode this encoded token (`-` reads it from standard input) with `-otp`.
+    #[arg(long, value_name = "ENCODED", default_value = "")]
+    pub decode: String,
+    /// The one-time password, for `-decode` or `-init`.
+    #[arg(long, default_value = "")]
+    pub otp: String,
+    /// Print a new one-time password that `-init -otp=...` accepts.
+    #[arg(long, bool_flag = false)]
+    pub generate_otp: bool,
+    /// The nonce shown by `-init`, given with each key.
+    #[arg(long, default_value = "")]
+    pub nonce: String,
     #[command(flatten)]
     pub output: FormatArgs,
     #[command(flatten)]

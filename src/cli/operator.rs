@@ -164,7 +164,7 @@ pub fn unseal(args: &UnsealArgs) -> Result<Outcome, CliError> {
 
 /// One line from standard input. On a terminal the typing is hidden with `stty -echo` (no
 /// unsafe termios code needed); piped input is read as it is, for scripts.
-fn read_unseal_key() -> Result<String, CliError> {
+pub(crate) fn read_unseal_key() -> Result<String, CliError> {
     let stdin = std::io::stdin();
     let hidden = stdin.is_terminal() && set_echo(false);
     if stdin.is_terminal() {
@@ -264,7 +264,7 @@ pub fn render_key_status(key_status: &KeyStatus, format: OutputFormat) -> String
 
 // ----- shared -----------------------------------------------------------------------------------
 
-fn decode<T: for<'de> Deserialize<'de>>(
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
     url: &str,
     method: &'static str,
     body: Option<Json>,

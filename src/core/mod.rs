@@ -11,6 +11,7 @@ mod generation;
 mod identity;
 mod mounts;
 mod policies;
+mod rekey;
 mod seal;
 mod token_backend;
 mod tokens;
@@ -39,6 +40,9 @@ pub use mounts::{
     normalize_mount_path, MountConfig, MountEntry, MountTune, Table, UserLockoutTune,
 };
 pub use policies::{PolicyStore, StoredPolicy};
+pub use rekey::{
+    decode_token, encode_token, RekeyStatus, RekeyUpdate, RootStatus, RootUpdate, OTP_LEN,
+};
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
 pub use tokens::{generate_accessor, generate_token_id, unix, TokenEntry, TokenStore};
 
@@ -184,6 +188,9 @@ pub struct Core {
     state: RwLock<SealState>,
     /// Serializes init, unseal, seal and mount-table changes. Requests never take it.
     transition: tokio::sync::Mutex<()>,
+    /// A rekey and a root generation in progress, with the unseal keys given for them.
+    /// Emptied on seal.
+    operations: parking_lot::Mutex<rekey::Operations>,
     /// The enabled audit devices.
     audit: Arc<crate::audit::Broker>,
     /// Audit first, then the configured observers: each sees every request at both stages.
@@ -222,6 +229,7 @@ impl Core {
             seal_config: RwLock::new(seal_config),
             state: RwLock::new(SealState::Sealed(Progress::default())),
             transition: tokio::sync::Mutex::new(()),
+            operations: parking_lot::Mutex::new(rekey::Operations::default()),
             audit,
             observers,
         }))
@@ -387,8 +395,29 @@ impl Core {
         if let Some(resp) = builtin::system::unauthenticated(self, &req).await {
             return resp;
         }
+        if builtin::system::QUORUM_PATHS.contains(&req.path.as_str()) {
+            return Box::pin(self.handle_quorum(req)).await;
+        }
         let mut ctx = RequestContext::new(&req);
         let outcome = self.route_request(&mut ctx, req).await;
+        let outcome = self.observers.after(&ctx, outcome);
+        count_request(&ctx, &outcome);
+        outcome
+    }
+
+    /// `sys/rekey/*` and `sys/generate-root/*`: no token, as in Vault (the unseal keys
+    /// authorize them), but observed like every other request, so audit records who tried
+    /// (with every string in the body hashed) and fails them closed.
+    async fn handle_quorum(&self, req: Request) -> Result<Response, Error> {
+        let mut ctx = RequestContext::new(&req);
+        ctx.mount = Some("sys/".into());
+        let outcome = match self.observers.before(&ctx, &req) {
+            Ok(()) => match builtin::system::quorum(self, &req).await {
+                Some(outcome) => outcome,
+                None => Err(Error::UnsupportedOperation),
+            },
+            Err(e) => Err(e),
+        };
         let outcome = self.observers.after(&ctx, outcome);
         count_request(&ctx, &outcome);
         outcome
@@ -563,7 +592,9 @@ impl Core {
         remote: Option<std::net::IpAddr>,
         path: &str,
     ) -> Result<(), Refused> {
-        if builtin::system::UNAUTHENTICATED_PATHS.contains(&path) {
+        if builtin::system::UNAUTHENTICATED_PATHS.contains(&path)
+            || builtin::system::QUORUM_PATHS.contains(&path)
+        {
             return Ok(());
         }
         let Ok(unsealed) = self.unsealed() else {
@@ -880,6 +911,7 @@ impl Core {
             &mut *self.state.write(),
             SealState::Sealed(Progress::default()),
         );
+        self.operations.lock().clear();
         self.barrier.seal();
         self.stop_audit();
         crate::metrics::metrics().sealed.set(1);
@@ -1239,6 +1271,7 @@ impl Core {
     /// Zeroizes keys on process shutdown; acknowledged writes are already durable.
     pub fn shutdown(&self) {
         *self.state.write() = SealState::Sealed(Progress::default());
+        self.operations.lock().clear();
         self.barrier.seal();
         self.stop_audit();
         crate::metrics::metrics().sealed.set(1);
@@ -1392,6 +1425,8 @@ mod tests_lockout;
 mod tests_observers;
 #[cfg(test)]
 mod tests_pipeline;
+#[cfg(test)]
+mod tests_rekey;
 #[cfg(test)]
 mod tests_tokens;
 

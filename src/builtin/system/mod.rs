@@ -6,6 +6,7 @@ mod locked_users;
 mod metrics;
 mod mounts;
 mod policy;
+mod rekey;
 mod seal;
 
 use std::sync::{Arc, Weak};
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use crate::core::{Core, Table};
 use crate::logical::{Backend, Error, Operation, Request, Response, Storage};
 
+pub use rekey::{quorum, QUORUM_PATHS};
 pub use seal::{unauthenticated, UNAUTHENTICATED_PATHS};
 
 /// The `sys/` mount. It holds a weak reference: the core owns the router that owns this.
