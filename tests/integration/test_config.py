@@ -71,13 +71,14 @@ def test_bad_value_names_file_block_and_key(tmp_path, case):
         ("syntax error", 'storage "redb" {{\n path = "{tmp}/db.redb"\n}}\nlistener "tcp" {{\n address = \n', []),
         ("missing cert file", 'storage "redb" {{\n path = "{tmp}/db.redb"\n}}\nlistener "tcp" {{\n address = "127.0.0.1:{port}"\n tls_cert_file = "/nonexistent/cert.pem"\n tls_key_file = "/nonexistent/key.pem"\n}}', ["listener", "tls_cert_file", "/nonexistent/cert.pem"]),
         # Not a bad value but an I/O failure at start: the storage path is what it must name.
-        ("storage path in a missing dir", 'storage "redb" {{\n path = "/nonexistent/dir/db.redb"\n}}\nlistener "tcp" {{\n address = "127.0.0.1:{port}"\n tls_disable = true\n}}', ["storage", "/nonexistent/dir/db.redb"]),
+        # A missing directory is created (0700), so the parent here is a file: the config.
+        ("storage path under a file", 'storage "redb" {{\n path = "{tmp}/bad.hcl/db.redb"\n}}\nlistener "tcp" {{\n address = "127.0.0.1:{port}"\n tls_disable = true\n}}', ["storage", "bad.hcl/db.redb"]),
     ],
 )
 def test_bad_structure_is_a_clear_error(tmp_path, case, text, must_name):
     rc, out, cfg = _run_config(tmp_path, text.format(port=free_port(), tmp=tmp_path) + "\n")
     assert rc != 0, f"{case}: exit 0"
-    names_file = [] if case == "storage path in a missing dir" else [cfg]
+    names_file = [] if case == "storage path under a file" else [cfg]
     missing = [w for w in [*names_file, *must_name] if w not in out]
     assert not missing, f"{case}: the error does not name {missing}:\n{out[-2000:]}"
     assert "panicked" not in out, f"{case}: panic:\n{out[-2000:]}"
