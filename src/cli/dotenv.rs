@@ -5,8 +5,8 @@
 //! earlier lines or the environment, as dotenv loaders do. Writing quotes every value so that
 //! the same reader gives it back byte for byte. Values never appear in messages.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Read;
+use std::path::Path;
 
 use serde_json::{json, Map, Value as Json};
 
@@ -201,39 +201,21 @@ pub fn export(args: &KvExportArgs) -> Result<Outcome, CliError> {
         print!("{text}");
         return Ok(Outcome::Done);
     }
-    write_private(&args.file, &text, args.force)?;
+    super::private_file::write(Path::new(&args.file), text.as_bytes(), args.force).map_err(
+        |e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => CliError::Local(format!(
+                "Error writing {}: it exists; give -force to replace it",
+                args.file
+            )),
+            _ => CliError::Local(format!("Error writing {}: {e}", args.file)),
+        },
+    )?;
     println!(
         "Success! Wrote {} variables from {path} to {}",
         data.len(),
         args.file
     );
     Ok(Outcome::Done)
-}
-
-/// Writes `text` to a file only its owner can read: created 0600 and never over an existing
-/// file unless `force`, and then made 0600 before the secrets go in.
-fn write_private(file: &str, text: &str, force: bool) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::Local(format!("Error writing {file}: {e}"));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).mode(0o600);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut out = options.open(file).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            CliError::Local(format!(
-                "Error writing {file}: it exists; give -force to replace it"
-            ))
-        } else {
-            fail(e)
-        }
-    })?;
-    out.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(fail)?;
-    out.write_all(text.as_bytes()).map_err(fail)?;
-    out.sync_all().map_err(fail)
 }
 
 #[cfg(test)]
@@ -304,22 +286,5 @@ mod tests {
         let err = render(&data).unwrap_err().to_string();
         assert!(err.contains("bad key") && err.contains("1st"), "{err}");
         assert!(!err.contains("good_KEY"), "{err}");
-    }
-
-    #[test]
-    fn export_files_are_private_and_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("out.env");
-        let name = file.to_str().unwrap();
-        write_private(name, "A='1'\n", false).unwrap();
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert!(write_private(name, "A='2'\n", false).is_err());
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "A='1'\n");
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_private(name, "A='3'\n", true).unwrap();
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "A='3'\n");
     }
 }

@@ -227,22 +227,8 @@ fn store_token(token: &str) -> Result<(), CliError> {
         .filter(|h| !h.is_empty())
         .ok_or_else(|| CliError::Local("Error storing token: HOME is not set".into()))?;
     let path = PathBuf::from(home).join(".vault-token");
-    write_private(&path, token)
+    super::private_file::write(&path, token.as_bytes(), true)
         .map_err(|e| CliError::Local(format!("Error storing token in {}: {e}", path.display())))
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    // An existing file keeps its mode on open; tighten it.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -366,7 +352,7 @@ policies             [\"root\"]
         let path = dir.path().join(".vault-token");
         std::fs::write(&path, "old").expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        write_private(&path, "s.new").expect("writes");
+        super::super::private_file::write(&path, b"s.new", true).expect("writes");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "s.new");
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

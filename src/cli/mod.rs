@@ -18,6 +18,7 @@ pub mod operator;
 pub mod output;
 pub mod paths;
 pub mod policy;
+pub mod private_file;
 pub mod rekey;
 pub mod secrets;
 pub mod server;
