@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             OperatorCommand::Unseal(args) => cli::operator::unseal(&args),
             OperatorCommand::Seal(args) => cli::operator::seal(&args),
             OperatorCommand::Rotate(args) => cli::operator::rotate(&args),
+            OperatorCommand::Snapshot(cmd) => cli::snapshot::run(&cmd),
             OperatorCommand::Rekey(args) => cli::rekey::run(&args),
             OperatorCommand::GenerateRoot(args) => cli::generate_root::run(&args),
         }),

@@ -197,6 +197,12 @@ impl Keyring {
         candidate.len() == KEY_LEN && bool::from(candidate.ct_eq(self.root_key.as_slice()))
     }
 
+    /// Whether this keyring's root key opens `blob`, a sealed keyring stored at `path` (a
+    /// snapshot's): how a restore tells a snapshot of this server from another server's.
+    pub(crate) fn opens(&self, path: &str, blob: &[u8]) -> bool {
+        Self::from_sealed_blob(&self.root_key, path, blob).is_ok()
+    }
+
     pub(crate) fn active_term(&self) -> u32 {
         self.active_term
     }

@@ -342,6 +342,14 @@ impl Barrier {
         Ok(unsealed.keyring.root_key_is(candidate))
     }
 
+    /// Whether the unsealed root key opens `blob`, another keyring as it is stored (a
+    /// snapshot's).
+    pub fn opens_keyring(&self, blob: &[u8]) -> Result<bool, logical::Error> {
+        let state = self.state.read();
+        let unsealed = state.as_ref().ok_or(logical::Error::Sealed)?;
+        Ok(unsealed.keyring.opens(KEYRING_PATH, blob))
+    }
+
     /// Seals the keyring with a new root key and stores it in one commit together with
     /// `also` (the new seal configuration), so a crash leaves either the old root key and
     /// configuration or the new ones, never a mix. The keys of the terms stay as they are:

@@ -278,6 +278,9 @@ pub enum OperatorCommand {
     Seal(SealArgs),
     /// Add a new encryption key term; older entries stay readable.
     Rotate(RotateArgs),
+    /// Save the whole store to a file, restore it, or inspect a saved file.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Replace the unseal keys (new shares and threshold) with a quorum of the current ones.
     Rekey(RekeyArgs),
     /// Make a new root token with a quorum of unseal keys, encoded with a one-time password.
@@ -363,6 +366,43 @@ pub struct RotateArgs {
     pub output: FormatArgs,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write a snapshot of the whole store to FILE (created 0600). Needs sudo on
+    /// `sys/storage/raft/snapshot`.
+    Save(SnapshotSaveArgs),
+    /// Replace the whole store by the snapshot in FILE; the server seals, and is unsealed
+    /// with the unseal keys it had when the snapshot was taken.
+    Restore(SnapshotRestoreArgs),
+    /// Check FILE and print what its header says, without a server.
+    Inspect(SnapshotInspectArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotSaveArgs {
+    pub file: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotRestoreArgs {
+    pub file: String,
+    /// Also restore a snapshot sealed by other keys than the server's (another server's, or
+    /// one from before a rekey).
+    #[arg(long, bool_flag = false)]
+    pub force: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotInspectArgs {
+    pub file: String,
+    #[command(flatten)]
+    pub output: FormatArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -169,6 +169,27 @@ fn token_file(home: Option<String>) -> Result<Option<String>, ClientError> {
     }
 }
 
+/// The most of a JSON answer that is read, as ureq's default.
+const JSON_BODY_LIMIT: u64 = 10 * 1024 * 1024;
+/// The most of a file (a snapshot) that is read.
+const FILE_BODY_LIMIT: u64 = 16 * 1024 * 1024 * 1024;
+
+/// What a request carries.
+enum Payload<'a> {
+    Empty,
+    Json(&'a Json),
+    Bytes(&'a [u8]),
+}
+
+impl Payload<'_> {
+    fn json_text(&self) -> String {
+        match self {
+            Payload::Json(json) => json.to_string(),
+            _ => String::new(),
+        }
+    }
+}
+
 pub struct Client {
     agent: ureq::Agent,
     address: String,
@@ -237,12 +258,50 @@ impl Client {
         format!("{}/v1/{}", self.address, path.trim_start_matches('/'))
     }
 
+    /// `GET /v1/<path>` of a file (a snapshot): the body as it came.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let (url, status, body) = self.exchange("GET", path, Payload::Empty, FILE_BODY_LIMIT)?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        match interpret("GET", &url, status, &String::from_utf8_lossy(&body)) {
+            Err(e) => Err(e),
+            Ok(_) => unreachable!("interpret answers an error for every status outside 2xx"),
+        }
+    }
+
+    /// `PUT /v1/<path>` with a file (a snapshot) as the body; `None` for a 204.
+    pub fn put_bytes(&self, path: &str, body: &[u8]) -> Result<Option<Json>, ClientError> {
+        self.send_payload("PUT", path, Payload::Bytes(body))
+    }
+
     fn send(
         &self,
         method: &'static str,
         path: &str,
         body: Option<&Json>,
     ) -> Result<Option<Json>, ClientError> {
+        self.send_payload(method, path, body.map_or(Payload::Empty, Payload::Json))
+    }
+
+    fn send_payload(
+        &self,
+        method: &'static str,
+        path: &str,
+        payload: Payload<'_>,
+    ) -> Result<Option<Json>, ClientError> {
+        let (url, status, body) = self.exchange(method, path, payload, JSON_BODY_LIMIT)?;
+        interpret(method, &url, status, &String::from_utf8_lossy(&body))
+    }
+
+    /// Sends one request; the URL, the status and at most `limit` bytes of the body.
+    fn exchange(
+        &self,
+        method: &'static str,
+        path: &str,
+        payload: Payload<'_>,
+        limit: u64,
+    ) -> Result<(String, u16, Vec<u8>), ClientError> {
         let url = self.url(path);
         let transport = |source: ureq::Error| ClientError::Transport {
             method,
@@ -250,31 +309,36 @@ impl Client {
             hint: transport_hint(&url, &source),
             source: Box::new(source),
         };
-        let response = match method {
-            "GET" => self.with_headers(self.agent.get(&url)).call(),
-            "LIST" => self
+        let response = match (method, payload) {
+            ("GET", _) => self.with_headers(self.agent.get(&url)).call(),
+            ("LIST", _) => self
                 .with_headers(self.agent.get(format!("{url}?list=true")))
                 .call(),
-            "DELETE" => self.with_headers(self.agent.delete(&url)).call(),
-            "PATCH" => self
+            ("DELETE", _) => self.with_headers(self.agent.delete(&url)).call(),
+            ("PATCH", payload) => self
                 .with_headers(self.agent.patch(&url))
                 .content_type("application/merge-patch+json")
-                .send(body.map(Json::to_string).unwrap_or_default().as_bytes()),
-            _ => {
-                let request = self.with_headers(self.agent.put(&url));
-                match body {
-                    Some(json) => request
-                        .content_type("application/json")
-                        .send(json.to_string().as_bytes()),
-                    None => request.send_empty(),
-                }
-            }
+                .send(payload.json_text().as_bytes()),
+            (_, Payload::Bytes(bytes)) => self
+                .with_headers(self.agent.put(&url))
+                .content_type("application/octet-stream")
+                .send(bytes),
+            (_, Payload::Json(json)) => self
+                .with_headers(self.agent.put(&url))
+                .content_type("application/json")
+                .send(json.to_string().as_bytes()),
+            (_, Payload::Empty) => self.with_headers(self.agent.put(&url)).send_empty(),
         }
         .map_err(transport)?;
 
         let status = response.status().as_u16();
-        let text = response.into_body().read_to_string().map_err(transport)?;
-        interpret(method, &url, status, &text)
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(transport)?;
+        Ok((url, status, body))
     }
 
     fn with_headers<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {

@@ -22,6 +22,7 @@ pub mod private_file;
 pub mod rekey;
 pub mod secrets;
 pub mod server;
+pub mod snapshot;
 pub mod status;
 pub mod token;
 

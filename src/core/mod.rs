@@ -13,6 +13,7 @@ mod mounts;
 mod policies;
 mod rekey;
 mod seal;
+mod snapshot;
 mod token_backend;
 mod tokens;
 
@@ -44,6 +45,7 @@ pub use rekey::{
     decode_token, encode_token, RekeyStatus, RekeyUpdate, RootStatus, RootUpdate, OTP_LEN,
 };
 pub use seal::{SealConfig, SEAL_CONFIG_PATH};
+pub use snapshot::{decode as decode_snapshot, SnapshotInfo};
 pub use tokens::{generate_accessor, generate_token_id, unix, TokenEntry, TokenStore};
 
 use mounts::{Mounted, Router};
@@ -837,18 +839,23 @@ impl Core {
             Some(id) if !id.is_empty() => Zeroizing::new(id.to_string()),
             _ => generate_token_id(),
         };
-        let now = unix(self.clock.now());
-        let entry = TokenEntry {
+        tokens.create(&root_token, self.root_token_entry()).await?;
+        Ok(root_token)
+    }
+
+    /// A new root token's entry, as `sys/init` and `sys/generate-root` make it: the root
+    /// policy, no TTL, a fresh accessor.
+    fn root_token_entry(&self) -> TokenEntry {
+        let now = self.clock.now();
+        TokenEntry {
             accessor: generate_accessor(),
             policies: vec!["root".into()],
             path: "auth/token/root".into(),
             display_name: "root".into(),
-            creation_time: now,
-            issue_time: crate::clock::rfc3339(self.clock.now()),
+            creation_time: unix(now),
+            issue_time: crate::clock::rfc3339(now),
             ..TokenEntry::default()
-        };
-        tokens.create(&root_token, entry).await?;
-        Ok(root_token)
+        }
     }
 
     /// `sys/unseal` with a key: adds it to the progress, and unseals once the threshold is met.
@@ -1346,6 +1353,9 @@ fn is_root_protected(path: &str) -> bool {
         "sys/step-down",
         "auth/token/revoke-orphan",
         "auth/token/accessors/",
+        // The whole store out, or replaced: Vault's snapshot endpoints need sudo too.
+        "sys/storage/raft/snapshot",
+        "sys/storage/raft/snapshot-force",
     ];
     const PREFIXES: &[&str] = &[
         "sys/auth/",

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::seal::{self, SealConfig, ROOT_KEY_LEN};
-use super::{Core, TokenEntry, SEAL_CONFIG_PATH};
+use super::{Core, SEAL_CONFIG_PATH};
 use crate::logical::Error;
 use crate::physical;
 
@@ -412,16 +412,7 @@ impl Core {
         }
         let unsealed = self.unsealed()?;
         let token = super::generate_token_id();
-        let now = super::unix(self.clock.now());
-        let entry = TokenEntry {
-            accessor: super::generate_accessor(),
-            policies: vec!["root".into()],
-            path: "auth/token/root".into(),
-            display_name: "root".into(),
-            creation_time: now,
-            issue_time: crate::clock::rfc3339(self.clock.now()),
-            ..TokenEntry::default()
-        };
+        let entry = self.root_token_entry();
         let encoded_token = encode_token(&token, &otp)?;
         unsealed
             .tokens

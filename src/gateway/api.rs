@@ -31,6 +31,12 @@ const MERGE_PATCH: &str = "application/merge-patch+json";
 /// Query keys that never become request data: `help` is reserved by Vault for path help.
 const RESERVED_QUERY_KEYS: &[&str] = &["help"];
 
+/// The writes whose body is a file, not JSON: Vault's snapshot restores.
+const RAW_BODY_PATHS: &[&str] = &[
+    "sys/storage/raft/snapshot",
+    "sys/storage/raft/snapshot-force",
+];
+
 /// What the request head says, before the body is read.
 pub struct DecodedHead {
     operation: Operation,
@@ -65,8 +71,21 @@ impl DecodedHead {
         matches!(self.operation, Operation::Update | Operation::Patch)
     }
 
+    /// Whether the body is kept as it came rather than parsed as JSON: a snapshot file,
+    /// which no JSON limit applies to (the request size limit still does).
+    pub fn takes_raw_body(&self) -> bool {
+        self.operation == Operation::Update && RAW_BODY_PATHS.contains(&self.path.as_str())
+    }
+
     /// Completes the request with its body. Its id is left for the caller to set.
     pub fn into_request(self, body: &[u8]) -> Result<Request, Error> {
+        if self.takes_raw_body() {
+            let mut req = Request::new(self.operation, self.path);
+            req.raw_body = Some(body.to_vec());
+            req.client_token = self.token;
+            req.remote_addr = self.remote_addr;
+            return Ok(req);
+        }
         let data = if self.takes_body() {
             parse_json_object(body)?
         } else {
@@ -347,8 +366,11 @@ pub fn encode_response(resp: &Response, request_id: &str) -> http::Response<Vec<
                 Ok(body) => build(status, Some(body)),
                 Err(_) => internal_error("failed to encode the response"),
             },
-            RawBody::Text { content_type, text } => {
-                let mut resp = build(status, Some(text.clone().into_bytes()));
+            RawBody::Bytes {
+                content_type,
+                bytes,
+            } => {
+                let mut resp = build(status, Some(bytes.clone()));
                 resp.headers_mut()
                     .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
                 resp

@@ -323,7 +323,9 @@ impl<H: Handler> ApiApp<H> {
         // Only a write carries data; other bodies are counted against the limit and dropped.
         // A write's body passes the JSON limits chunk by chunk as it arrives.
         let mut scanner = JsonScanner::new(&self.json);
-        let usage = if head.takes_body() {
+        let usage = if head.takes_raw_body() {
+            BodyUse::Keep(None)
+        } else if head.takes_body() {
             BodyUse::Keep(Some(&mut scanner))
         } else {
             BodyUse::Discard

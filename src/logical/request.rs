@@ -56,6 +56,9 @@ pub struct Request {
     /// Who is calling, set by the core once the ACL allowed the request; `None` for a request
     /// answered without a token (a login). Whatever a request arrives with is dropped.
     pub caller: Option<Arc<dyn CallerInfo>>,
+    /// The body as it came, for the few writes whose body is not JSON (a snapshot to
+    /// restore); `data` is empty then.
+    pub raw_body: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -72,6 +75,7 @@ impl Request {
             max_lease_ttl: 0,
             user_lockout: super::LockoutConfig::default(),
             caller: None,
+            raw_body: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl std::fmt::Debug for Request {
             )
             // The display name only: the accessor is for audit, which HMACs it.
             .field("caller", &self.caller.as_ref().map(|c| c.display_name()))
+            .field("raw_body_len", &self.raw_body.as_ref().map(Vec::len))
             .finish()
     }
 }

@@ -32,10 +32,10 @@ pub struct Raw {
 pub enum RawBody {
     /// A JSON value; `Value::Null` sends no body at all.
     Json(serde_json::Value),
-    /// Text in another format, such as Prometheus's exposition format.
-    Text {
+    /// Bytes in another format, such as Prometheus's exposition format or a snapshot file.
+    Bytes {
         content_type: &'static str,
-        text: String,
+        bytes: Vec<u8>,
     },
 }
 
@@ -91,7 +91,24 @@ impl Response {
         Response {
             raw: Some(Raw {
                 status: 200,
-                body: RawBody::Text { content_type, text },
+                body: RawBody::Bytes {
+                    content_type,
+                    bytes: text.into_bytes(),
+                },
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A 200 with a binary body of `content_type`, sent as it is.
+    pub fn bytes(content_type: &'static str, bytes: Vec<u8>) -> Self {
+        Response {
+            raw: Some(Raw {
+                status: 200,
+                body: RawBody::Bytes {
+                    content_type,
+                    bytes,
+                },
             }),
             ..Default::default()
         }

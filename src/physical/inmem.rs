@@ -44,6 +44,19 @@ impl Backend for InmemBackend {
         }
     }
 
+    async fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, PhysicalError> {
+        let entries = self.entries.read();
+        Ok(entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn restore(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), PhysicalError> {
+        *self.entries.write() = entries.into_iter().collect();
+        Ok(())
+    }
+
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), PhysicalError> {
         let mut entries = self.entries.write();
         for op in ops {

@@ -37,6 +37,23 @@ pub trait Backend: Send + Sync {
     /// Applies every op in one transaction. `Ok` means fsync'd: the ops survive a crash.
     async fn commit(&self, ops: Vec<StorageOp>) -> Result<(), PhysicalError>;
 
+    /// Every entry, in key order, read in one transaction: a consistent copy however many
+    /// writes run meanwhile. Both real backends have it; the default is for the test
+    /// wrappers that only exercise reads and commits.
+    async fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, PhysicalError> {
+        Err(PhysicalError::Io(
+            "this storage cannot take snapshots".into(),
+        ))
+    }
+
+    /// Replaces every entry by `entries`, in one durable transaction: on any error nothing of
+    /// it is applied and the old entries stay.
+    async fn restore(&self, _entries: Vec<(String, Vec<u8>)>) -> Result<(), PhysicalError> {
+        Err(PhysicalError::Io(
+            "this storage cannot restore snapshots".into(),
+        ))
+    }
+
     /// Finishes every commit already handed over, then releases the storage; later calls answer
     /// [`PhysicalError::Closed`]. May block for one fsync, so call it at shutdown, not on a hot
     /// async path. Idempotent.

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 
 use ::redb::backends::FileBackend;
 use ::redb::{
-    Builder, CommitError, Database, DatabaseError, Durability, ReadableDatabase,
+    Builder, CommitError, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable,
     SetDurabilityError, StorageBackend, StorageError, TableDefinition, TableError,
     TransactionError,
 };
@@ -201,6 +201,49 @@ impl Backend for RedbBackend {
                         .map_err(|e| storage_error("list", e))
                 }))
             })
+        })
+        .await
+    }
+
+    async fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, PhysicalError> {
+        let db = self.database()?;
+        blocking(move || {
+            // One read transaction: redb's MVCC keeps its view fixed while commits go on.
+            let txn = db.begin_read().map_err(|e| txn_error("snapshot", e))?;
+            let table = txn
+                .open_table(ENTRIES)
+                .map_err(|e| table_error("snapshot", e))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(|e| storage_error("snapshot", e))? {
+                let (k, v) = entry.map_err(|e| storage_error("snapshot", e))?;
+                out.push((k.value().to_string(), v.value().to_vec()));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn restore(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), PhysicalError> {
+        let db = self.database()?;
+        // A write transaction of its own: redb runs one at a time, so the group-commit writer
+        // waits for it, and its batches land before or after the whole restore.
+        blocking(move || {
+            let mut txn = db.begin_write().map_err(|e| txn_error("restore", e))?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(|e| durability_error("restore", e))?;
+            txn.delete_table(ENTRIES)
+                .map_err(|e| table_error("restore", e))?;
+            {
+                let mut table = txn
+                    .open_table(ENTRIES)
+                    .map_err(|e| table_error("restore", e))?;
+                for (key, value) in &entries {
+                    table
+                        .insert(key.as_str(), value.as_slice())
+                        .map_err(|e| storage_error("restore", e))?;
+                }
+            }
+            txn.commit().map_err(|e| commit_error("restore", e))
         })
         .await
     }

@@ -8,6 +8,7 @@ mod mounts;
 mod policy;
 mod rekey;
 mod seal;
+mod snapshot;
 
 use std::sync::{Arc, Weak};
 
@@ -66,6 +67,13 @@ impl SystemBackend {
                 Ok(Response::empty())
             }
             (Operation::Read, "key-status") => seal::key_status(&core),
+            (Operation::Read, "storage/raft/snapshot") => snapshot::save(&core).await,
+            (Operation::Update, "storage/raft/snapshot") => {
+                snapshot::restore(&core, req, false).await
+            }
+            (Operation::Update, "storage/raft/snapshot-force") => {
+                snapshot::restore(&core, req, true).await
+            }
             (_, "metrics") => metrics::handle(req),
             _ => {
                 if let Some(rest) = path.strip_prefix("internal/ui/mounts") {
