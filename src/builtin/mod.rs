@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod kv;
 pub mod system;
+pub mod transit;
 
 use std::sync::Arc;
 
@@ -18,6 +19,9 @@ pub fn catalog() -> Catalog {
             .and_then(|o| o.get("version"))
             .map(String::as_str);
         kv::new_backend(version.unwrap_or(""), clock.clone())
+    });
+    catalog.register(Table::Secrets, "transit", |_, clock| {
+        Ok(Arc::new(transit::Transit::new(clock.clone())))
     });
     catalog
         .register(Table::Auth, "approle", |_, clock| {

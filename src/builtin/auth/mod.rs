@@ -7,7 +7,7 @@
 
 pub mod approle;
 mod cidr;
-mod input;
+pub(crate) mod input;
 pub mod jwt;
 pub mod kubernetes;
 pub mod token_fields;
