@@ -79,19 +79,18 @@ impl DecodedHead {
 
     /// Completes the request with its body. Its id is left for the caller to set.
     pub fn into_request(self, body: &[u8]) -> Result<Request, Error> {
-        if self.takes_raw_body() {
+        let mut req = if self.takes_raw_body() {
             let mut req = Request::new(self.operation, self.path);
             req.raw_body = Some(body.to_vec());
-            req.client_token = self.token;
-            req.remote_addr = self.remote_addr;
-            return Ok(req);
-        }
-        let data = if self.takes_body() {
-            parse_json_object(body)?
+            req
         } else {
-            self.query
+            let data = if self.takes_body() {
+                parse_json_object(body)?
+            } else {
+                self.query
+            };
+            Request::new(self.operation, self.path).with_data(data)
         };
-        let mut req = Request::new(self.operation, self.path).with_data(data);
         req.client_token = self.token;
         req.remote_addr = self.remote_addr;
         Ok(req)

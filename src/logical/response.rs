@@ -88,16 +88,7 @@ impl Response {
 
     /// A 200 with a text body of `content_type`, sent as it is.
     pub fn text(content_type: &'static str, text: String) -> Self {
-        Response {
-            raw: Some(Raw {
-                status: 200,
-                body: RawBody::Bytes {
-                    content_type,
-                    bytes: text.into_bytes(),
-                },
-            }),
-            ..Default::default()
-        }
+        Response::bytes(content_type, text.into_bytes())
     }
 
     /// A 200 with a binary body of `content_type`, sent as it is.

@@ -167,14 +167,15 @@ fn refuse_context(item: &Map) -> Result<(), Error> {
     }
 }
 
-/// The items of a request: its `batch_input`, or the request itself as one item.
-fn items(data: &Map) -> Result<(bool, Vec<Map>), Error> {
+/// The items of a request, borrowed (they hold plaintexts): its `batch_input`, or the
+/// request itself as one item. `true` for a batch.
+fn items(data: &Map) -> Result<(bool, Vec<&Map>), Error> {
     match data.get("batch_input") {
-        None | Some(Value::Null) => Ok((false, vec![data.clone()])),
+        None | Some(Value::Null) => Ok((false, vec![data])),
         Some(Value::Array(list)) if !list.is_empty() => list
             .iter()
             .map(|v| match v {
-                Value::Object(m) => Ok(m.clone()),
+                Value::Object(m) => Ok(m),
                 _ => Err(Error::bad_request("batch_input items must be objects")),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -184,42 +185,37 @@ fn items(data: &Map) -> Result<(bool, Vec<Map>), Error> {
     }
 }
 
-/// One answer per item. A single request answers its item's fields, or its error; a batch
-/// answers `batch_results`, each item with its own `error`, and is a 400 when any failed, as
-/// Vault answers without `partial_failure_response_code`.
-fn answer(
-    batch: bool,
-    results: Vec<Result<Map, Error>>,
-    references: Vec<Option<Value>>,
+/// Runs `op` on every item and answers. A single request answers its item's fields, or its
+/// error; a batch answers `batch_results`, each item with its own `error` and `reference`,
+/// and is a 400 when any failed, as Vault answers without `partial_failure_response_code`.
+fn per_item(
+    (batch, list): (bool, Vec<&Map>),
+    op: impl Fn(&Map) -> Result<Map, Error>,
 ) -> Result<Response, Error> {
     if !batch {
-        return match results.into_iter().next() {
-            Some(result) => result.map(Response::data),
-            None => Err(Error::internal("transit: no result")),
+        return match list.first() {
+            Some(item) => op(item).map(Response::data),
+            None => Err(Error::internal("transit: no item")),
         };
     }
     let mut failed = false;
-    let list: Vec<Value> = results
-        .into_iter()
-        .zip(references)
-        .map(|(result, reference)| {
-            let mut item = match result {
-                Ok(map) => map,
-                Err(e) => {
-                    failed = true;
-                    let mut m = Map::new();
-                    m.insert("error".into(), json!(e.to_string()));
-                    m
-                }
-            };
-            if let Some(reference) = reference {
-                item.insert("reference".into(), reference);
+    let results: Vec<Value> = list
+        .iter()
+        .map(|item| {
+            let mut result = op(item).unwrap_or_else(|e| {
+                failed = true;
+                let mut m = Map::new();
+                m.insert("error".into(), json!(e.to_string()));
+                m
+            });
+            if let Some(reference) = item.get("reference") {
+                result.insert("reference".into(), reference.clone());
             }
-            Value::Object(item)
+            Value::Object(result)
         })
         .collect();
     let mut data = Map::new();
-    data.insert("batch_results".into(), Value::Array(list));
+    data.insert("batch_results".into(), Value::Array(results));
     let mut resp = Response::data(data);
     if failed {
         resp.status = Some(400);
@@ -281,10 +277,6 @@ fn rewrap_item(key: &Key, item: &Map) -> Result<Map, Error> {
     Ok(ciphertext_answer(ciphertext, version))
 }
 
-fn references(items: &[Map]) -> Vec<Option<Value>> {
-    items.iter().map(|i| i.get("reference").cloned()).collect()
-}
-
 impl Transit {
     async fn create(
         &self,
@@ -313,7 +305,7 @@ impl Transit {
         name: &str,
         data: &Map,
     ) -> Result<Response, Error> {
-        let (batch, list) = items(data)?;
+        let items = items(data)?;
         let key = match load(storage, name).await? {
             Some(key) => key,
             // The first encrypt creates the key, as in Vault; the ACL asked for `create`.
@@ -330,8 +322,7 @@ impl Transit {
                 }
             }
         };
-        let results = list.iter().map(|item| encrypt_item(&key, item)).collect();
-        answer(batch, results, references(&list))
+        per_item(items, |item| encrypt_item(&key, item))
     }
 
     async fn data_key(
@@ -439,15 +430,11 @@ impl Backend for Transit {
             (Route::Encrypt(name), Operation::Update) => self.encrypt(storage, name, data).await,
             (Route::Decrypt(name), Operation::Update) => {
                 let key = existing(storage, name).await?;
-                let (batch, list) = items(data)?;
-                let results = list.iter().map(|item| decrypt_item(&key, item)).collect();
-                answer(batch, results, references(&list))
+                per_item(items(data)?, |item| decrypt_item(&key, item))
             }
             (Route::Rewrap(name), Operation::Update) => {
                 let key = existing(storage, name).await?;
-                let (batch, list) = items(data)?;
-                let results = list.iter().map(|item| rewrap_item(&key, item)).collect();
-                answer(batch, results, references(&list))
+                per_item(items(data)?, |item| rewrap_item(&key, item))
             }
             (Route::DataKey { plaintext, name }, Operation::Update) => {
                 self.data_key(storage, name, plaintext, data).await
