@@ -8,11 +8,11 @@ use crate::clock::SystemClock;
 use crate::logical::fields::into_map;
 use crate::physical::InmemBackend;
 
-fn b64(k: &[u8]) -> String {
+pub(super) fn b64(k: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(k)
 }
 
-async fn new_core(backend: Arc<InmemBackend>) -> Arc<Core> {
+pub(super) async fn new_core(backend: Arc<InmemBackend>) -> Arc<Core> {
     Core::new(backend, Arc::new(SystemClock), CoreConfig::default())
         .await
         .unwrap()

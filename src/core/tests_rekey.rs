@@ -7,19 +7,11 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::clock::SystemClock;
 use crate::logical::fields::into_map;
 use crate::physical::InmemBackend;
 
-fn b64(k: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(k)
-}
-
-async fn new_core(backend: Arc<InmemBackend>) -> Arc<Core> {
-    Core::new(backend, Arc::new(SystemClock), CoreConfig::default())
-        .await
-        .unwrap()
-}
+// The core tests' own helpers: one way to make a core here.
+use super::tests::{b64, new_core};
 
 /// A 5-of-3 core, unsealed, with its keys (base64) and root token.
 async fn unsealed() -> (Arc<Core>, Vec<String>, String, Arc<InmemBackend>) {
