@@ -332,6 +332,12 @@ pub struct InitArgs {
     /// Number of shares needed to unseal.
     #[arg(long, default_value_t = 3)]
     pub key_threshold: u32,
+    /// With an auto seal (`seal "transit"`): number of recovery key shares to create.
+    #[arg(long, default_value_t = 5)]
+    pub recovery_shares: u32,
+    /// With an auto seal: number of recovery shares needed for quorum operations.
+    #[arg(long, default_value_t = 3)]
+    pub recovery_threshold: u32,
     /// Only report whether the server is initialised: exit 0 if it is, 2 if not.
     #[arg(long, bool_flag = false)]
     pub status: bool,

@@ -25,6 +25,7 @@ pub mod server;
 pub mod snapshot;
 pub mod status;
 pub mod token;
+pub mod transit_seal;
 
 pub use args::{AuthCommand, Cli, Command, OperatorCommand, PolicyCommand, TokenCommand};
 pub use args_kv::{KvCommand, KvMetadataCommand, SecretsCommand};

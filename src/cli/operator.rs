@@ -21,7 +21,18 @@ pub struct InitResponse {
     pub keys: Vec<String>,
     #[serde(default)]
     pub keys_base64: Vec<String>,
+    /// Under an auto seal: the recovery keys, and no unseal keys.
+    #[serde(default)]
+    pub recovery_keys: Vec<String>,
+    #[serde(default)]
+    pub recovery_keys_base64: Vec<String>,
     pub root_token: String,
+}
+
+impl InitResponse {
+    fn is_recovery(&self) -> bool {
+        !self.recovery_keys.is_empty() || !self.recovery_keys_base64.is_empty()
+    }
 }
 
 /// The Vault CLI's `-format=json` shape of `operator init`.
@@ -44,22 +55,41 @@ pub fn init(args: &InitArgs) -> Result<Outcome, CliError> {
     }
     const CONTEXT: &str = "Error initializing";
     let client = connect(&args.client, CONTEXT)?;
-    let request = json!({
-        "secret_shares": args.key_shares,
-        "secret_threshold": args.key_threshold,
-    });
+    // As the Vault CLI does: an auto-sealed server takes recovery shares, and refuses
+    // unseal shares.
+    let recovery_seal = client
+        .get("sys/seal-status")
+        .map_err(request_error(CONTEXT))?
+        .as_ref()
+        .and_then(|s| s.get("recovery_seal"))
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    let (request, shares, threshold) = if recovery_seal {
+        (
+            json!({
+                "recovery_shares": args.recovery_shares,
+                "recovery_threshold": args.recovery_threshold,
+            }),
+            args.recovery_shares,
+            args.recovery_threshold,
+        )
+    } else {
+        (
+            json!({
+                "secret_shares": args.key_shares,
+                "secret_threshold": args.key_threshold,
+            }),
+            args.key_shares,
+            args.key_threshold,
+        )
+    };
     let body = client
         .put("sys/init", Some(&request))
         .map_err(request_error(CONTEXT))?;
     let response: InitResponse = decode(&client.url("sys/init"), "PUT", body, CONTEXT)?;
     print!(
         "{}",
-        render_init(
-            &response,
-            args.key_shares,
-            args.key_threshold,
-            args.output.format
-        )
+        render_init(&response, shares, threshold, args.output.format)
     );
     Ok(Outcome::Done)
 }
@@ -89,37 +119,65 @@ pub fn render_init(
     threshold: u32,
     format: OutputFormat,
 ) -> String {
+    let recovery = response.is_recovery();
     match format {
-        OutputFormat::Json => output::json(&InitJson {
-            unseal_keys_b64: &response.keys_base64,
-            unseal_keys_hex: &response.keys,
-            unseal_shares: shares,
-            unseal_threshold: threshold,
-            recovery_keys_b64: None,
-            recovery_keys_hex: None,
-            recovery_keys_shares: 0,
-            recovery_keys_threshold: 0,
-            root_token: &response.root_token,
-        }),
+        OutputFormat::Json => {
+            let (unseal, recovery_counts) = if recovery {
+                ((0, 0), (shares, threshold))
+            } else {
+                ((shares, threshold), (0, 0))
+            };
+            output::json(&InitJson {
+                unseal_keys_b64: &response.keys_base64,
+                unseal_keys_hex: &response.keys,
+                unseal_shares: unseal.0,
+                unseal_threshold: unseal.1,
+                recovery_keys_b64: recovery.then(|| response.recovery_keys_base64.clone()),
+                recovery_keys_hex: recovery.then(|| response.recovery_keys.clone()),
+                recovery_keys_shares: recovery_counts.0,
+                recovery_keys_threshold: recovery_counts.1,
+                root_token: &response.root_token,
+            })
+        }
         OutputFormat::Table => {
             // The base64 form is what the Vault CLI shows; older servers only send hex.
-            let keys = if response.keys_base64.is_empty() {
-                &response.keys
+            let prefer = |b64: &'_ Vec<String>, hex: &'_ Vec<String>| {
+                if b64.is_empty() {
+                    hex.clone()
+                } else {
+                    b64.clone()
+                }
+            };
+            let (label, keys) = if recovery {
+                (
+                    "Recovery Key",
+                    prefer(&response.recovery_keys_base64, &response.recovery_keys),
+                )
             } else {
-                &response.keys_base64
+                ("Unseal Key", prefer(&response.keys_base64, &response.keys))
             };
             let mut out = String::new();
             for (i, key) in keys.iter().enumerate() {
-                out.push_str(&format!("Unseal Key {}: {key}\n", i + 1));
+                out.push_str(&format!("{label} {}: {key}\n", i + 1));
             }
             out.push_str(&format!("\nInitial Root Token: {}\n", response.root_token));
-            out.push_str(&format!(
-                "\nmainkey initialized with {shares} key shares and a key threshold of \
-                 {threshold}.\nGive the key shares above to different trusted people. \
-                 Whenever the server\nis sealed, restarted or stopped, {threshold} of them \
-                 are needed to unseal it.\n\nThe root key is not stored anywhere: without \
-                 {threshold} of these shares the\ndata stays sealed for good.\n"
-            ));
+            if recovery {
+                out.push_str(&format!(
+                    "\nmainkey initialized with {shares} recovery key shares and a key \
+                     threshold of {threshold}.\nThe auto seal holds the root key, so the \
+                     server unseals itself. The recovery\nkeys cannot decrypt anything; \
+                     {threshold} of them unseal after a manual seal and\nauthorize root \
+                     token generation. Give them to different trusted people.\n"
+                ));
+            } else {
+                out.push_str(&format!(
+                    "\nmainkey initialized with {shares} key shares and a key threshold of \
+                     {threshold}.\nGive the key shares above to different trusted people. \
+                     Whenever the server\nis sealed, restarted or stopped, {threshold} of them \
+                     are needed to unseal it.\n\nThe root key is not stored anywhere: without \
+                     {threshold} of these shares the\ndata stays sealed for good.\n"
+                ));
+            }
             out
         }
     }
@@ -296,6 +354,8 @@ mod tests {
         InitResponse {
             keys: vec!["aa01".into(), "bb02".into()],
             keys_base64: vec!["qgE=".into(), "uwI=".into()],
+            recovery_keys: Vec::new(),
+            recovery_keys_base64: Vec::new(),
             root_token: "s.root".into(),
         }
     }
@@ -323,6 +383,27 @@ mod tests {
             out.starts_with("Unseal Key 1: aa01\nUnseal Key 2: bb02\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn recovery_keys_are_shown_as_recovery_keys() {
+        let response = InitResponse {
+            keys: Vec::new(),
+            keys_base64: Vec::new(),
+            recovery_keys: vec!["cc03".into()],
+            recovery_keys_base64: vec!["zAM=".into()],
+            root_token: "s.root".into(),
+        };
+        let table = render_init(&response, 1, 1, OutputFormat::Table);
+        assert!(table.starts_with("Recovery Key 1: zAM=\n"), "{table}");
+        assert!(!table.contains("Unseal Key"), "{table}");
+        let out: Json =
+            serde_json::from_str(&render_init(&response, 1, 1, OutputFormat::Json)).unwrap();
+        assert_eq!(out["recovery_keys_b64"], json!(["zAM="]));
+        assert_eq!(out["recovery_keys_hex"], json!(["cc03"]));
+        assert_eq!(out["recovery_keys_shares"], 1);
+        assert_eq!(out["unseal_keys_b64"], json!([]));
+        assert_eq!(out["unseal_shares"], 0);
     }
 
     #[test]

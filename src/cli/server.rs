@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
+use super::transit_seal::TransitSeal;
 use crate::clock::SystemClock;
 use crate::config::{self, ListenerConfig, ServerConfig, StorageConfig};
 use crate::core::{Core, CoreConfig};
@@ -47,7 +48,15 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting runtime: {e}"))?;
-    let core = runtime.block_on(build_core(&config, args.config.as_deref()))?;
+    let auto_seal = match &config.seal {
+        Some(block) if !args.dev => Some(Arc::new(TransitSeal::from_block(block)?)),
+        _ => None,
+    };
+    let core = runtime.block_on(build_core(
+        &config,
+        args.config.as_deref(),
+        auto_seal.clone(),
+    ))?;
     if args.dev {
         runtime.block_on(dev_setup(
             &core,
@@ -56,6 +65,10 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         ))?;
     }
     drop(runtime);
+    if let Some(seal) = &auto_seal {
+        crate::core::start_unseal_loop(&core);
+        seal.start_token_renewal();
+    }
 
     for listener in &config.listeners {
         tracing::info!(address = %listener.address, tls = listener.tls.is_some(), "listening");
@@ -115,6 +128,7 @@ fn no_secrets_from_dependencies(
 async fn build_core(
     config: &ServerConfig,
     config_file: Option<&Path>,
+    auto_seal: Option<Arc<TransitSeal>>,
 ) -> Result<Arc<Core>, String> {
     let (backend, storage_type): (Arc<dyn Backend>, &str) = match &config.storage {
         StorageConfig::Redb { path } => (
@@ -145,6 +159,7 @@ async fn build_core(
             .into_iter()
             .chain(config_file.map(Path::to_path_buf))
             .collect(),
+        auto_seal: auto_seal.map(|s| s as Arc<dyn crate::core::AutoSeal>),
         ..CoreConfig::default()
     };
     Core::new(backend, Arc::new(SystemClock), core_config)

@@ -29,6 +29,9 @@ pub struct SealStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
     pub recovery_seal: bool,
+    /// What the recovery keys are (`shamir`) when an auto seal holds the root key.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub recovery_seal_type: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub storage_type: String,
     pub build_date: String,
@@ -133,9 +136,18 @@ fn rows(status: &SealStatus, leader: &Leader) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
     row("Seal Type", status.seal_type.clone());
+    // Under an auto seal the shares are recovery keys, as the Vault CLI says.
+    if status.recovery_seal {
+        row("Recovery Seal Type", status.recovery_seal_type.clone());
+    }
     row("Initialized", status.initialized.to_string());
     row("Sealed", status.sealed.to_string());
-    row("Total Shares", status.n.to_string());
+    let shares = if status.recovery_seal {
+        "Total Recovery Shares"
+    } else {
+        "Total Shares"
+    };
+    row(shares, status.n.to_string());
     row("Threshold", status.t.to_string());
     if status.migration {
         row("Seal Migration in Progress", "true".into());

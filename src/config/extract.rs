@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::extract_gateway;
+use super::extract_seal;
 use super::extract_telemetry;
 use super::gateway::GatewayConfig;
 use super::tree::{Body, Content, Item, Value};
@@ -57,14 +58,8 @@ pub const IGNORED_TOP_LEVEL_KEYS: &[&str] = &[
 
 /// Vault/OpenBao top-level keys that mainkey refuses rather than ignores: ignoring them would
 /// silently change how secrets are sealed, stored, audited or protected.
-pub const UNSUPPORTED_TOP_LEVEL_KEYS: &[&str] = &[
-    "audit",
-    "entropy",
-    "ha_storage",
-    "kms_library",
-    "plugin",
-    "seal",
-];
+pub const UNSUPPORTED_TOP_LEVEL_KEYS: &[&str] =
+    &["audit", "entropy", "ha_storage", "kms_library", "plugin"];
 
 /// `listener "tcp"` keys that Vault accepts and mainkey ignores (timeouts, forwarded-for
 /// handling, telemetry and response-header tweaks); none weakens security when ignored.
@@ -168,6 +163,8 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
     let mut log_level = None;
     let mut log_format = LogFormat::Standard;
     let mut telemetry: Option<TelemetryConfig> = None;
+    let mut seal = None;
+    let mut seal_blocks = 0;
 
     let listener_blocks = body
         .items
@@ -241,6 +238,15 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
                 }
                 telemetry = Some(extract_telemetry::telemetry(&top, item)?);
             }
+            "seal" => {
+                let (at, body) = block_with_label(file, item)?;
+                seal_blocks += 1;
+                if seal_blocks > 1 {
+                    // Vault's several-seal forms are for migration, which mainkey lacks.
+                    return Err(at.error(None, "only one seal block is allowed"));
+                }
+                seal = extract_seal::seal_block(&at, &item.labels[0], body)?;
+            }
             key if IGNORED_TOP_LEVEL_KEYS.contains(&key) => {}
             key if UNSUPPORTED_TOP_LEVEL_KEYS.contains(&key) => {
                 return Err(top.error(Some(key), "not supported by mainkey"));
@@ -279,6 +285,7 @@ pub(crate) fn server_config(file: &str, body: &Body) -> Result<ServerConfig, Con
         log_level,
         log_format,
         telemetry: telemetry.unwrap_or_default(),
+        seal,
     })
 }
 

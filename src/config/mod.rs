@@ -7,6 +7,7 @@
 mod error;
 mod extract;
 mod extract_gateway;
+mod extract_seal;
 mod extract_telemetry;
 pub mod gateway;
 mod tree;
@@ -19,8 +20,9 @@ pub use error::ConfigError;
 pub use extract::{IGNORED_LISTENER_KEYS, IGNORED_TOP_LEVEL_KEYS, UNSUPPORTED_TOP_LEVEL_KEYS};
 pub use types::{
     JsonLimits, ListenerConfig, ListenerLimits, LogFormat, LogLevel, ServerConfig, StorageConfig,
-    TelemetryConfig, TlsFiles, UserLockoutBlock, DEFAULT_IDLE_TIMEOUT, DEFAULT_LEASE_TTL,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_SIZE, DEFAULT_READ_HEADER_TIMEOUT,
+    TelemetryConfig, TlsFiles, TransitSealBlock, UserLockoutBlock, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_SIZE,
+    DEFAULT_READ_HEADER_TIMEOUT,
 };
 
 /// The syntax of a config file.

@@ -1,6 +1,6 @@
 //! Tests of the whole config path: text -> tree -> typed config, in HCL and JSON.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
@@ -524,8 +524,24 @@ fn errors_name_file_block_and_key() {
         (with_top("colour = \"blue\""), "config.hcl: colour: unknown key"),
         (with_top("frobnicate {}"), "config.hcl: frobnicate: unknown key"),
         (
-            with_top("seal \"transit\" { token = \"s.secret\" }"),
-            "config.hcl: seal: not supported by mainkey",
+            with_top("seal \"awskms\" { region = \"eu-west-1\" }"),
+            "config.hcl: seal \"awskms\": seal type \"awskms\" is not supported; mainkey seals with Shamir keys or \"transit\" (another mainkey's or Vault's transit engine)",
+        ),
+        (
+            with_top("seal \"transit\" { namespace = \"ns1/\" }"),
+            "config.hcl: seal \"transit\": namespace: mainkey's transit seal does not send a namespace",
+        ),
+        (
+            with_top("seal \"transit\" { colour = \"blue\" }"),
+            "config.hcl: seal \"transit\": colour: unknown key",
+        ),
+        (
+            with_top("seal \"transit\" { disable_renewal = \"maybe\" }"),
+            "config.hcl: seal \"transit\": disable_renewal: expected a boolean (true, false, 1, 0), got \"maybe\"",
+        ),
+        (
+            with_top("seal \"transit\" {}\nseal \"transit\" {}"),
+            "config.hcl: seal \"transit\": only one seal block is allowed",
         ),
         (
             with_top("ha_storage \"raft\" {}"),
@@ -955,4 +971,34 @@ fn user_lockout_errors_name_the_file_block_and_key() {
     ] {
         assert_eq!(hcl_err(&text), want, "for {text}");
     }
+}
+
+#[test]
+fn transit_seal_block_is_read_and_its_token_stays_out_of_debug() {
+    use secrecy::ExposeSecret;
+    let config = hcl_ok(&with_top(
+        "seal \"transit\" {\n  address = \"https://kms:8200\"\n  token = \"s.topsecret\"\n  \
+         key_name = \"autounseal\"\n  mount_path = \"transit/\"\n  disable_renewal = \"true\"\n  \
+         tls_ca_cert = \"/etc/ca.pem\"\n  tls_skip_verify = false\n}",
+    ));
+    let seal = config.seal.as_ref().expect("a transit seal");
+    assert_eq!(seal.address.as_deref(), Some("https://kms:8200"));
+    assert_eq!(seal.token.as_ref().unwrap().expose_secret(), "s.topsecret");
+    assert_eq!(seal.key_name.as_deref(), Some("autounseal"));
+    assert_eq!(seal.mount_path.as_deref(), Some("transit/"));
+    assert_eq!(seal.disable_renewal, Some(true));
+    assert_eq!(seal.tls_ca_cert.as_deref(), Some(Path::new("/etc/ca.pem")));
+    assert_eq!(seal.tls_skip_verify, Some(false));
+    assert!(!format!("{config:?}").contains("topsecret"));
+
+    // The same block in JSON, and `seal "shamir"` as no auto seal at all.
+    let json_config = json(
+        r#"{"storage": {"redb": {"path": "/tmp/x.redb"}},
+            "listener": {"tcp": {"tls_disable": true}},
+            "seal": {"transit": {"address": "http://kms:8200", "key_name": "k"}}}"#,
+    )
+    .expect("valid JSON");
+    assert_eq!(json_config.seal.unwrap().key_name.as_deref(), Some("k"));
+    assert!(hcl_ok(&with_top("seal \"shamir\" {}")).seal.is_none());
+    assert!(hcl_ok(&with_top("")).seal.is_none());
 }

@@ -27,6 +27,23 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// The `telemetry` block.
     pub telemetry: TelemetryConfig,
+    /// A `seal "transit"` block; `None` seals with Shamir unseal keys.
+    pub seal: Option<TransitSealBlock>,
+}
+
+/// A `seal "transit"` block as written. Vault's environment variables (`VAULT_ADDR`,
+/// `VAULT_TOKEN`, `VAULT_TRANSIT_SEAL_*`) fill in or override it when the server starts, so a
+/// value missing here is not yet an error.
+#[derive(Debug, Clone, Default)]
+pub struct TransitSealBlock {
+    pub address: Option<String>,
+    /// `SecretString`, so `Debug` of the config never shows it.
+    pub token: Option<secrecy::SecretString>,
+    pub key_name: Option<String>,
+    pub mount_path: Option<String>,
+    pub disable_renewal: Option<bool>,
+    pub tls_ca_cert: Option<PathBuf>,
+    pub tls_skip_verify: Option<bool>,
 }
 
 /// Vault's log levels.
@@ -213,6 +230,7 @@ impl ServerConfig {
             log_level: None,
             log_format: LogFormat::Standard,
             telemetry: TelemetryConfig::default(),
+            seal: None,
         }
     }
 }

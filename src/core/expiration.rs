@@ -116,36 +116,23 @@ pub async fn sweep(store: &TokenStore) -> Result<usize, Error> {
 /// Starts the sweep for this unsealed core; it ends once the core is sealed or dropped.
 pub fn start(unsealed: &Arc<Unsealed>) {
     let weak: Weak<Unsealed> = Arc::downgrade(unsealed);
-    let spawned = std::thread::Builder::new()
-        .name("mainkey-expiry".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!("token expiry sweep cannot start its runtime: {e}");
-                    return;
-                }
+    super::background::spawn(
+        "mainkey-expiry",
+        "token expiry sweep",
+        move |runtime| loop {
+            std::thread::sleep(SWEEP_INTERVAL);
+            let Some(unsealed) = weak.upgrade() else {
+                return;
             };
-            loop {
-                std::thread::sleep(SWEEP_INTERVAL);
-                let Some(unsealed) = weak.upgrade() else {
-                    return;
-                };
-                match runtime.block_on(sweep(&unsealed.tokens)) {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(revoked = n, "revoked expired tokens"),
-                    // Sealed meanwhile, or storage failing: the next round retries, and
-                    // lookups refuse expired tokens in the meantime.
-                    Err(e) => tracing::warn!("token expiry sweep: {e}"),
-                }
+            match runtime.block_on(sweep(&unsealed.tokens)) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(revoked = n, "revoked expired tokens"),
+                // Sealed meanwhile, or storage failing: the next round retries, and
+                // lookups refuse expired tokens in the meantime.
+                Err(e) => tracing::warn!("token expiry sweep: {e}"),
             }
-        });
-    if let Err(e) = spawned {
-        tracing::error!("token expiry sweep cannot start: {e}");
-    }
+        },
+    );
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 mod acl_cache;
 mod audit_devices;
 mod authorization;
+mod auto_seal;
+mod background;
 mod catalog;
 mod context;
 mod expiration;
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::barrier::Barrier;
@@ -35,6 +38,7 @@ use crate::policy::Acl;
 use authorization::Grant;
 
 pub use authorization::{Caller, Denial, Refused};
+pub use auto_seal::{start_unseal_loop, AutoSeal, SealUnavailable};
 pub use catalog::{Catalog, Factory};
 pub use context::{Observers, RequestContext, RequestObserver};
 pub use mounts::{
@@ -68,6 +72,8 @@ pub struct CoreConfig {
     pub user_lockout: BTreeMap<String, UserLockoutTune>,
     /// The server's storage, config and TLS files, which no audit file may be.
     pub own_files: crate::audit::OwnFiles,
+    /// The `seal "transit"` block's key service; `None` seals with Shamir unseal keys.
+    pub auto_seal: Option<Arc<dyn AutoSeal>>,
 }
 
 impl Default for CoreConfig {
@@ -82,6 +88,7 @@ impl Default for CoreConfig {
             observers: Observers::default(),
             user_lockout: BTreeMap::new(),
             own_files: crate::audit::OwnFiles::from(Vec::new()),
+            auto_seal: None,
         }
     }
 }
@@ -177,6 +184,9 @@ impl std::ops::Deref for PolicyStoreRef {
 /// What `sys/init` hands back once: the unseal keys and the root token.
 pub struct InitResult {
     pub keys: Vec<Zeroizing<Vec<u8>>>,
+    /// The keys are recovery keys: an auto seal holds the root key, and the core is
+    /// already unsealed.
+    pub recovery: bool,
     pub root_token: Zeroizing<String>,
 }
 
@@ -197,6 +207,8 @@ pub struct Core {
     audit: Arc<crate::audit::Broker>,
     /// Audit first, then the configured observers: each sees every request at both stages.
     observers: Observers,
+    /// Set by the first unseal; see [`Core::was_unsealed`].
+    unsealed_once: std::sync::atomic::AtomicBool,
 }
 
 impl Core {
@@ -213,6 +225,9 @@ impl Core {
             ),
             None => None,
         };
+        if let Some(stored) = &seal_config {
+            check_seal_kind(stored, config.auto_seal.as_deref()).map_err(Error::Internal)?;
+        }
         let barrier = Arc::new(Barrier::new(backend, config.cache_capacity));
         let audit = Arc::new(crate::audit::Broker::default());
         let observers = Observers::new(
@@ -234,6 +249,7 @@ impl Core {
             operations: parking_lot::Mutex::new(rekey::Operations::default()),
             audit,
             observers,
+            unsealed_once: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -765,6 +781,33 @@ impl Core {
         let (shares, threshold) = SealConfig::validate(shares, threshold)?;
         let mut root_key = Zeroizing::new([0u8; seal::ROOT_KEY_LEN]);
         rand::Rng::fill(&mut rand::thread_rng(), root_key.as_mut_slice());
+        // An auto seal wraps the root key before anything is written, so a key service that
+        // is down or refuses leaves the core uninitialized. The shares handed out are then of
+        // a separate recovery key.
+        let (auto, shared_key) = match &self.config.auto_seal {
+            Some(auto_seal) => {
+                let failed =
+                    |e: SealUnavailable| Error::internal(format!("initialization failed: {e}"));
+                let wrapped_root_key = auto_seal.wrap(root_key.as_slice()).await.map_err(failed)?;
+                // Every later start depends on decrypting it: a token that may encrypt but
+                // not decrypt would make a server that never unseals again.
+                let unwrapped = auto_seal.unwrap(&wrapped_root_key).await.map_err(failed)?;
+                if !bool::from(unwrapped.as_slice().ct_eq(root_key.as_slice())) {
+                    return Err(Error::internal(
+                        "initialization failed: the seal did not give the root key back",
+                    ));
+                }
+                let mut recovery_key = Zeroizing::new([0u8; seal::ROOT_KEY_LEN]);
+                rand::Rng::fill(&mut rand::thread_rng(), recovery_key.as_mut_slice());
+                let auto = auto_seal::AutoSealed {
+                    kind: auto_seal.kind().to_string(),
+                    wrapped_root_key,
+                    recovery_key_digest: auto_seal::recovery_key_digest(recovery_key.as_slice()),
+                };
+                (Some(auto), recovery_key)
+            }
+            None => (None, root_key.clone()),
+        };
 
         // A keyring without a seal config is left by a crash during an earlier init. Nothing
         // was ever handed out for it, so it protects nothing and is replaced.
@@ -790,6 +833,7 @@ impl Core {
             secret_threshold: threshold,
             cluster_name: format!("vault-cluster-{}", &uuid[..8]),
             cluster_id: uuid,
+            auto,
         };
         let bytes = serde_json::to_vec(&config)
             .map_err(|e| Error::internal(format!("encoding seal configuration: {e}")))?;
@@ -803,8 +847,17 @@ impl Core {
             .await
             .map_err(storage_error)?;
         *self.seal_config.write() = Some(config);
+        let recovery = self.config.auto_seal.is_some();
+        if recovery {
+            // As Vault does after an auto-sealed init: unseal with the key in hand. The keys
+            // must reach the caller whatever happens, and the auto-unseal loop tries again.
+            if let Err(e) = self.open(root_key.as_slice()).await {
+                tracing::error!("unsealing after initialization failed: {e}");
+            }
+        }
         Ok(InitResult {
-            keys: seal::split(&root_key, shares, threshold),
+            keys: seal::split(&shared_key, shares, threshold),
+            recovery,
             root_token,
         })
     }
@@ -861,6 +914,8 @@ impl Core {
     /// `sys/unseal` with a key: adds it to the progress, and unseals once the threshold is met.
     /// A malformed key is a 400 and leaves progress unchanged; a well-formed wrong share
     /// counts, and reaching the threshold with it fails and resets progress, as in Vault.
+    /// Under an auto seal the keys are recovery keys: once they check out, the key service
+    /// unwraps the root key.
     pub async fn unseal(&self, key: &str) -> Result<(), Error> {
         let _guard = self.transition.lock().await;
         let config = self
@@ -878,9 +933,60 @@ impl Core {
             }
             progress.take()
         };
-        let root_key = seal::combine(&config, &parts)?;
+        let combined = seal::combine(&config, &parts)?;
+        let root_key = match &config.auto {
+            None => combined,
+            Some(auto) => {
+                if !auto.is_recovery_key(&combined) {
+                    return Err(Error::bad_request("unseal failed: invalid recovery key"));
+                }
+                self.unwrap_root_key(auto).await?
+            }
+        };
+        self.open(&root_key).await
+    }
+
+    /// Unseals through the auto seal's key service, without keys: what a server with a
+    /// `seal "transit"` block does at start. `Ok(false)` when there is nothing to do
+    /// (no auto seal, not initialized, or already unsealed).
+    pub async fn auto_unseal(&self) -> Result<bool, Error> {
+        let _guard = self.transition.lock().await;
+        let Some(auto) = self.seal_config().and_then(|c| c.auto) else {
+            return Ok(false);
+        };
+        if !self.is_sealed() {
+            return Ok(false);
+        }
+        let root_key = self.unwrap_root_key(&auto).await?;
+        self.open(&root_key).await.map(|()| true)
+    }
+
+    /// Whether the core was unsealed since the process started; the auto-unseal loop stops
+    /// then, so that a later `sys/seal` holds until someone unseals with recovery keys.
+    pub fn was_unsealed(&self) -> bool {
+        self.unsealed_once
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    async fn unwrap_root_key(
+        &self,
+        auto: &auto_seal::AutoSealed,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let auto_seal =
+            self.config.auto_seal.as_ref().ok_or_else(|| {
+                Error::internal(format!("the {} seal is not configured", auto.kind))
+            })?;
+        auto_seal
+            .unwrap(&auto.wrapped_root_key)
+            .await
+            .map_err(|e| Error::internal(format!("unseal failed: {e}")))
+    }
+
+    /// Opens the barrier with the root key and loads everything that exists only while
+    /// unsealed. The caller holds `transition`.
+    async fn open(&self, root_key: &[u8]) -> Result<(), Error> {
         self.barrier
-            .unseal(&root_key)
+            .unseal(root_key)
             .await
             .map_err(|_| Error::bad_request("unseal failed: invalid key"))?;
         let loaded = match self.load_unsealed().await {
@@ -892,6 +998,8 @@ impl Core {
                 let unsealed = Arc::new(unsealed);
                 expiration::start(&unsealed);
                 *self.state.write() = SealState::Unsealed(unsealed);
+                self.unsealed_once
+                    .store(true, std::sync::atomic::Ordering::Release);
                 crate::metrics::metrics().sealed.set(0);
                 tracing::info!("core unsealed");
                 Ok(())
@@ -1254,8 +1362,9 @@ impl Core {
         let config = self.seal_config();
         let (progress, nonce) = self.unseal_progress();
         let sealed = self.is_sealed();
+        let auto_seal = self.config.auto_seal.as_ref();
         let mut status = json!({
-            "type": "shamir",
+            "type": auto_seal.map_or("shamir", |s| s.kind()),
             "initialized": config.is_some(),
             "sealed": sealed,
             "t": config.as_ref().map(|c| c.secret_threshold).unwrap_or(0),
@@ -1265,9 +1374,14 @@ impl Core {
             "version": env!("CARGO_PKG_VERSION"),
             "commit_date": env!("MAINKEY_COMMIT_DATE"),
             "migration": false,
-            "recovery_seal": false,
+            // Before init too: the bao CLI reads it to choose between unseal and recovery
+            // shares.
+            "recovery_seal": auto_seal.is_some(),
             "storage_type": self.config.storage_type,
         });
+        if let (Some(_), Value::Object(m)) = (auto_seal, &mut status) {
+            m.insert("recovery_seal_type".into(), "shamir".into());
+        }
         if let (Some(c), false, Value::Object(m)) = (&config, sealed, &mut status) {
             m.insert("cluster_name".into(), c.cluster_name.clone().into());
             m.insert("cluster_id".into(), c.cluster_id.clone().into());
@@ -1345,6 +1459,31 @@ fn check_bound_cidrs(entry: &TokenEntry, remote: Option<std::net::IpAddr>) -> Re
 
 /// Paths that need `sudo` on top of the operation's capability, as Vault's root-protected
 /// paths.
+/// A core whose stored seal configuration and configured seal disagree cannot open: the
+/// root key is wrapped by one and looked for in the other. mainkey does not migrate seals.
+fn check_seal_kind(stored: &SealConfig, configured: Option<&dyn AutoSeal>) -> Result<(), String> {
+    match (&stored.auto, configured) {
+        (None, None) => Ok(()),
+        (Some(auto), Some(seal)) if auto.kind == seal.kind() => Ok(()),
+        (Some(auto), None) => Err(format!(
+            "the storage is sealed by the {kind} seal, but the config has no seal \"{kind}\" \
+             block: add it (mainkey does not migrate seals)",
+            kind = auto.kind
+        )),
+        (None, Some(seal)) => Err(format!(
+            "the storage is sealed with Shamir unseal keys, but the config has a seal \"{}\" \
+             block: remove it (mainkey does not migrate seals)",
+            seal.kind()
+        )),
+        (Some(auto), Some(seal)) => Err(format!(
+            "the storage is sealed by the {} seal, but the config has a seal \"{}\" block \
+             (mainkey does not migrate seals)",
+            auto.kind,
+            seal.kind()
+        )),
+    }
+}
+
 fn is_root_protected(path: &str) -> bool {
     const EXACT: &[&str] = &[
         "sys/rotate",
@@ -1427,6 +1566,8 @@ async fn delete_tree(storage: &dyn Storage, prefix: &str) -> Result<(), Error> {
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auto_seal;
 #[cfg(test)]
 mod tests_existence;
 #[cfg(test)]

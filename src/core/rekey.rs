@@ -185,6 +185,15 @@ impl Core {
         Ok(config)
     }
 
+    /// Whether the key recovered from a quorum is the one this seal hands out: the root key
+    /// under Shamir, the recovery key under an auto seal.
+    fn quorum_recovers(&self, config: &SealConfig, key: &[u8]) -> Result<bool, Error> {
+        match &config.auto {
+            None => self.barrier.verify_root_key(key),
+            Some(auto) => Ok(auto.is_recovery_key(key)),
+        }
+    }
+
     fn rekey_status_of(rekey: Option<&Rekey>, config: &SealConfig) -> RekeyStatus {
         match rekey {
             Some(r) => RekeyStatus {
@@ -216,6 +225,14 @@ impl Core {
     /// `PUT sys/rekey/init`: starts a rekey to `shares` shares and `threshold`.
     pub fn rekey_init(&self, shares: u64, threshold: u64) -> Result<RekeyStatus, Error> {
         let config = self.quorum_config()?;
+        if let Some(auto) = &config.auto {
+            // Vault rekeys recovery keys at sys/rekey-recovery-key, which mainkey lacks.
+            return Err(Error::bad_request(format!(
+                "the {} seal holds the root key: there are no unseal keys to rekey, and \
+                 rekeying recovery keys is not supported",
+                auto.kind
+            )));
+        }
         let (shares, threshold) = SealConfig::validate(shares, threshold)
             .map_err(|e| Error::bad_request(format!("invalid rekey seal configuration: {}", e)))?;
         let mut ops = self.operations.lock();
@@ -277,7 +294,7 @@ impl Core {
         };
         let root_key = seal::combine(&config, &parts)?;
         drop(parts);
-        if !self.barrier.verify_root_key(&root_key)? {
+        if !self.quorum_recovers(&config, &root_key)? {
             return Err(Error::bad_request(
                 "rekey failed: the unseal keys given do not recover the root key",
             ));
@@ -405,9 +422,9 @@ impl Core {
         };
         let root_key = seal::combine(&config, &parts)?;
         drop(parts);
-        if !self.barrier.verify_root_key(&root_key)? {
+        if !self.quorum_recovers(&config, &root_key)? {
             return Err(Error::bad_request(
-                "root generation aborted: the unseal keys given do not recover the root key",
+                "root generation aborted: the keys given do not recover the root key",
             ));
         }
         let unsealed = self.unsealed()?;

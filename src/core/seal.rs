@@ -25,6 +25,10 @@ pub struct SealConfig {
     pub secret_threshold: u8,
     pub cluster_name: String,
     pub cluster_id: String,
+    /// Set when an auto seal wraps the root key; the shares and threshold above are then the
+    /// recovery keys'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<super::auto_seal::AutoSealed>,
 }
 
 impl SealConfig {
@@ -170,6 +174,7 @@ mod tests {
             secret_threshold: threshold,
             cluster_name: "c".into(),
             cluster_id: "id".into(),
+            auto: None,
         }
     }
 

@@ -167,6 +167,9 @@ impl Core {
             .map(|(_, v)| serde_json::from_slice::<super::SealConfig>(v))
             .ok_or_else(|| invalid("it holds no seal configuration"))?
             .map_err(|_| invalid("its seal configuration is unreadable"))?;
+        super::check_seal_kind(&seal_config, self.config.auto_seal.as_deref()).map_err(|e| {
+            Error::bad_request(format!("the snapshot cannot be restored here: {e}"))
+        })?;
         if !force && !self.barrier.opens_keyring(keyring)? {
             return Err(Error::bad_request(
                 "the snapshot is sealed by other keys than this server's: restore it with \

@@ -26,7 +26,12 @@ async fn unsealed() -> (Arc<Core>, Vec<String>, String, Arc<InmemBackend>) {
     (core, keys, init.root_token.to_string(), backend)
 }
 
-async fn call(core: &Core, op: Operation, path: &str, body: Value) -> Result<Value, Error> {
+pub(super) async fn call(
+    core: &Core,
+    op: Operation,
+    path: &str,
+    body: Value,
+) -> Result<Value, Error> {
     let resp = core
         .handle_request(Request::new(op, path).with_data(into_map(body)))
         .await?;

@@ -39,8 +39,7 @@ pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Respon
 }
 
 async fn init(core: &Core, data: &Map) -> Result<Response, Error> {
-    let shares = fields::unsigned(data, "secret_shares")?.unwrap_or(0);
-    let threshold = fields::unsigned(data, "secret_threshold")?.unwrap_or(0);
+    let (shares, threshold) = init_shares(core, data)?;
     // Clients send these empty when unused; only a real key asks for what is not supported.
     let given = |key: &str| match data.get(key) {
         None | Some(Value::Null) | Some(Value::Bool(false)) => false,
@@ -48,21 +47,70 @@ async fn init(core: &Core, data: &Map) -> Result<Response, Error> {
         Some(Value::Array(a)) => !a.is_empty(),
         Some(_) => true,
     };
-    if given("pgp_keys") || given("root_token_pgp_key") {
+    if given("pgp_keys") || given("recovery_pgp_keys") || given("root_token_pgp_key") {
         return Err(Error::bad_request(
             "PGP-encrypted unseal keys are not supported",
         ));
     }
     let result = core.initialize(shares, threshold, None).await?;
     let b64 = base64::engine::general_purpose::STANDARD;
-    Ok(Response::raw(
-        200,
+    let hex_keys: Vec<String> = result
+        .keys
+        .iter()
+        .map(|k| hex::encode(k.as_slice()))
+        .collect();
+    let b64_keys: Vec<String> = result
+        .keys
+        .iter()
+        .map(|k| b64.encode(k.as_slice()))
+        .collect();
+    let body = if result.recovery {
         json!({
-            "keys": result.keys.iter().map(|k| hex::encode(k.as_slice())).collect::<Vec<_>>(),
-            "keys_base64": result.keys.iter().map(|k| b64.encode(k.as_slice())).collect::<Vec<_>>(),
+            "keys": [],
+            "keys_base64": [],
+            "recovery_keys": hex_keys,
+            "recovery_keys_base64": b64_keys,
             "root_token": result.root_token.as_str(),
-        }),
-    ))
+        })
+    } else {
+        json!({
+            "keys": hex_keys,
+            "keys_base64": b64_keys,
+            "root_token": result.root_token.as_str(),
+        })
+    };
+    Ok(Response::raw(200, body))
+}
+
+/// The shares and threshold that `sys/init` splits the key into: the unseal key's under
+/// Shamir, the recovery key's under an auto seal. As in Vault, the other pair is refused
+/// rather than ignored, so a script cannot believe it chose something it did not.
+fn init_shares(core: &Core, data: &Map) -> Result<(u64, u64), Error> {
+    let read = |key: &'static str| fields::unsigned(data, key).map(|v| v.unwrap_or(0));
+    let barrier = [
+        ("secret_shares", read("secret_shares")?),
+        ("secret_threshold", read("secret_threshold")?),
+    ];
+    let recovery = [
+        ("recovery_shares", read("recovery_shares")?),
+        ("recovery_threshold", read("recovery_threshold")?),
+    ];
+    let (kind, wanted, other) = match &core.config().auto_seal {
+        Some(seal) => (seal.kind(), recovery, barrier),
+        None => ("shamir", barrier, recovery),
+    };
+    let given: Vec<&str> = other
+        .iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|(k, _)| *k)
+        .collect();
+    if !given.is_empty() {
+        return Err(Error::bad_request(format!(
+            "parameters {} not applicable to seal type {kind}",
+            given.join(",")
+        )));
+    }
+    Ok((wanted[0].1, wanted[1].1))
 }
 
 async fn unseal(core: &Core, data: &Map) -> Result<Response, Error> {
