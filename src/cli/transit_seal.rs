@@ -242,8 +242,10 @@ fn renew_forever(client: &Client, address: &str) {
         }
         Ok(None) => RENEW_RETRY,
         Err(e) => {
+            // lookup-self and renew-self come with the `default` policy.
             tracing::warn!(
-                "transit seal: looking up the token at {address}: {}",
+                "transit seal: looking up the token at {address} (it needs the default policy \
+                 to renew itself): {}",
                 one_line(&e)
             );
             RENEW_RETRY

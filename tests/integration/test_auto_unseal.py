@@ -43,7 +43,7 @@ def prepare_key_service(api, policy: str = SEAL_POLICY) -> str:
     assert r.status_code == 204, r.text
     r = api.post(
         "auth/token/create",
-        {"policies": ["autounseal"], "no_default_policy": True, "no_parent": True, "period": "24h"},
+        {"policies": ["autounseal"], "no_parent": True, "period": "24h"},
     )
     assert r.status_code == 200, r.text
     return r.json()["auth"]["client_token"]
@@ -317,3 +317,24 @@ def test_the_readme_section_runs_as_written(servers, tmp_path):
     assert unsealed(srv)
     srv.restart()
     wait_for(lambda: unsealed(srv), 15, "unsealed after a restart")
+
+
+def test_the_seal_token_is_renewed_while_the_server_runs(servers):
+    kms = servers.target()
+    kms.init_unseal(1, 1)
+    prepare_key_service(kms.api)
+    # A periodic token that dies 4 s after its last renewal.
+    r = kms.api.post(
+        "auth/token/create",
+        {"policies": ["autounseal"], "no_parent": True, "period": "4s"},
+    )
+    assert r.status_code == 200, r.text
+    token = r.json()["auth"]["client_token"]
+    srv = auto_sealed(servers, kms.url, token)
+    init_json(srv)
+    time.sleep(10)
+    r = kms.api.post("auth/token/lookup", {"token": token})
+    assert r.status_code == 200 and r.json()["data"]["ttl"] > 0, r.text
+    # Still good enough to unseal a restarted server.
+    srv.restart()
+    wait_for(lambda: unsealed(srv), 15, "unsealed with the renewed token")
