@@ -338,3 +338,37 @@ def test_the_seal_token_is_renewed_while_the_server_runs(servers):
     # Still good enough to unseal a restarted server.
     srv.restart()
     wait_for(lambda: unsealed(srv), 15, "unsealed with the renewed token")
+
+
+def test_openbao_auto_unseals_from_mainkeys_transit_engine(servers):
+    """The other direction: mainkey's transit engine as the key service of a real OpenBao
+    with Vault's own transit seal; and the time from start to unsealed of both servers, one
+    after the other in the same run (printed, for the notes; not asserted)."""
+    kms, token = key_service(servers)
+    seal = f'seal "transit" {{\n  address = "{kms.url}"\n  key_name = "{KEY}"\n  mount_path = "transit/"\n}}'
+    bao = servers.openbao_config(storage="raft", top_extra=seal, start=False)
+    bao.env["VAULT_TOKEN"] = token
+    bao.start()
+    status = bao.api.seal_status()
+    assert status["type"] == "transit" and status["recovery_seal"] is True, status
+    out = ok(bao.bao("operator", "init", "-format=json", token=None), "bao operator init").stdout
+    body = json.loads(out)
+    assert len(body["recovery_keys_b64"]) == 5, body
+    bao.api.token = body["root_token"]
+    bao.api.wait_active()
+    assert bao.api.post("sys/mounts/secret", {"type": "kv", "options": {"version": "2"}}).status_code == 204
+    bao.api.wait_kv("secret")
+    assert bao.api.put("secret/data/app", {"data": {"v": "openbao"}}).status_code == 200
+
+    srv = auto_sealed(servers, kms.url, token)
+    init_json(srv)
+
+    timings = {}
+    for name, server in (("openbao", bao), ("mainkey", srv)):
+        server.stop()
+        t0 = time.monotonic()
+        server.start()
+        wait_for(lambda: server.api.get("sys/health", token=None).status_code == 200, 30, f"{name} active")
+        timings[name] = time.monotonic() - t0
+    print(f"\nstart to active through mainkey's transit: {timings}")
+    assert kv_value(bao) == "openbao"
