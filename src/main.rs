@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             OperatorCommand::Snapshot(cmd) => cli::snapshot::run(&cmd),
             OperatorCommand::Rekey(args) => cli::rekey::run(&args),
             OperatorCommand::GenerateRoot(args) => cli::generate_root::run(&args),
+            OperatorCommand::Bootstrap(args) => cli::bootstrap::run(&args),
         }),
         Command::Login(args) => report(cli::login::run(&args)),
         Command::Token(cmd) => report(match cmd {

@@ -285,6 +285,10 @@ pub enum OperatorCommand {
     Rekey(RekeyArgs),
     /// Make a new root token with a quorum of unseal keys, encoded with a one-time password.
     GenerateRoot(GenerateRootArgs),
+    /// Bring the server to what an HCL or YAML file describes (mounts, auth methods,
+    /// policies, audit, roles, users, entities, KV data), initialising and unsealing it if
+    /// needed; writes only what differs.
+    Bootstrap(BootstrapArgs),
 }
 
 /// How to reach the server. Each flag overrides its environment variable.
@@ -466,6 +470,30 @@ pub struct GenerateRootArgs {
     /// The nonce shown by `-init`, given with each key.
     #[arg(long, default_value = "")]
     pub nonce: String,
+    #[command(flatten)]
+    pub output: FormatArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BootstrapArgs {
+    /// The description of the server: HCL (.hcl) or YAML (.yaml, .yml).
+    pub file: PathBuf,
+    /// A server that is not initialised: the new file (0600) its unseal keys and root token
+    /// go to, as `operator init -format=json` prints them. A sealed one: the file to unseal
+    /// it with. Its root token is used when there is no VAULT_TOKEN.
+    #[arg(long, value_name = "PATH")]
+    pub keys_file: Option<PathBuf>,
+    /// Show what would change and write nothing.
+    #[arg(long, bool_flag = false)]
+    pub dry_run: bool,
+    /// Also set the passwords of userpass users that exist (they cannot be compared).
+    #[arg(long, bool_flag = false)]
+    pub reset_passwords: bool,
+    /// Also list the items that are unchanged.
+    #[arg(long, bool_flag = false)]
+    pub verbose: bool,
     #[command(flatten)]
     pub output: FormatArgs,
     #[command(flatten)]

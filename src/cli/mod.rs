@@ -8,6 +8,7 @@ pub mod args;
 pub mod args_kv;
 pub mod argv;
 pub mod auth;
+pub mod bootstrap;
 pub mod client;
 pub mod data_args;
 pub mod dotenv;
