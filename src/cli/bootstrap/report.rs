@@ -77,14 +77,16 @@ impl Report {
         }
         if let Some(count) = ready.unsealed_with {
             self.unsealed = true;
-            let source = match (initialised, keys_file) {
-                (Some(_), _) | (None, None) => "the new keys".to_string(),
-                (None, Some(path)) => path.display().to_string(),
-            };
             let keys = if count == 1 { "key" } else { "keys" };
-            self.say(&format!(
-                "Unsealed the server with {count} {keys} from {source}."
-            ));
+            self.say(&match (initialised, keys_file) {
+                (None, Some(path)) => {
+                    format!(
+                        "Unsealed the server with {count} {keys} from {}.",
+                        path.display()
+                    )
+                }
+                _ => format!("Unsealed the server with {count} of the new {keys}."),
+            });
         }
         if self.dry_run {
             self.say("Dry run: nothing is written.");
