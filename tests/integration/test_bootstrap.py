@@ -419,6 +419,16 @@ def test_bad_inputs_are_clear_errors_that_change_nothing(servers, tmp_path):
     client = hv(srv, root)
     client.secrets.kv.v2.create_or_update_secret(path="keep", secret={"v": "kept"}, mount_point="secret")
 
+    # A dry run of the whole file plans the items inside mounts it would create without
+    # asking for them, and writes nothing.
+    r = b.ok("-dry-run", str(b.write("mainkey.hcl")), token=root)
+    assert {line.split(" (")[0][2:] for line in change_lines(r.stdout)} == ALL_ITEMS, r.stdout
+    assert "~ secrets/secret (description)" in r.stdout.splitlines(), r.stdout
+    assert r.stdout.rstrip().endswith("Dry run: 10 to create, 1 to update, 0 unchanged; nothing was written."), r.stdout
+    assert "approle/" not in client.sys.list_auth_methods()["data"]
+    assert client.sys.list_mounted_secrets_engines()["data"]["secret/"]["description"] == ""
+    assert not b.audit_log.exists()
+
     # The file asks for KV v1 where KV v2 is: an error, and the mount is untouched.
     clash = b.write("clash.hcl", text='secrets "secret" {\n  type = "kv"\n}\n\npolicy "after" {\n  rules = ""\n}\n')
     r = b.run(str(clash), token=root)

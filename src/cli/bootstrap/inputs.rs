@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value as Json};
+use zeroize::Zeroizing;
 
 use super::spec::{KvSpec, PolicySpec, Spec, UserpassSpec};
 use crate::cli::{dotenv, CliError};
@@ -66,18 +67,17 @@ pub fn relative_to(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// The text of a file the bootstrap file names, for `item`; the message names the file.
+fn read_file(item: &str, base: &Path, file: &Path) -> Result<String, CliError> {
+    let path = relative_to(base, file);
+    std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Local(format!("{item}: Error reading {}: {e}", path.display())))
+}
+
 fn policy_text(name: &str, policy: &PolicySpec, base: &Path) -> Result<String, CliError> {
     match (&policy.rules, &policy.file) {
         (Some(rules), _) => Ok(rules.clone()),
-        (None, Some(file)) => {
-            let path = relative_to(base, file);
-            std::fs::read_to_string(&path).map_err(|e| {
-                CliError::Local(format!(
-                    "policy/{name}: Error reading {}: {e}",
-                    path.display()
-                ))
-            })
-        }
+        (None, Some(file)) => read_file(&format!("policy/{name}"), base, file),
         (None, None) => Err(CliError::Local(format!(
             "policy/{name}: give rules or file"
         ))),
@@ -96,10 +96,7 @@ fn password(
             CliError::Local(format!("{item}: the environment variable {var} is not set"))
         })?,
         (None, Some(file)) => {
-            let path = relative_to(base, file);
-            let mut text = std::fs::read_to_string(&path).map_err(|e| {
-                CliError::Local(format!("{item}: Error reading {}: {e}", path.display()))
-            })?;
+            let mut text = read_file(&item, base, file)?;
             // `echo pw > file` ends it with a newline that is no part of the password.
             while text.ends_with('\n') || text.ends_with('\r') {
                 text.pop();
@@ -127,11 +124,9 @@ fn kv_secret(
     let item = format!("kv/{path}");
     let mut data = Map::new();
     if let Some(file) = &kv.data_file {
-        let file = relative_to(base, file);
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            CliError::Local(format!("{item}: Error reading {}: {e}", file.display()))
-        })?;
-        data = dotenv::parse(&text, &format!("{item}: {}", file.display()))?;
+        let text = Zeroizing::new(read_file(&item, base, file)?);
+        let source = format!("{item}: {}", relative_to(base, file).display());
+        data = dotenv::parse(&text, &source)?;
     }
     for (key, value) in &kv.data {
         if data.contains_key(key) {

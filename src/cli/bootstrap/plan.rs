@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::compare::{differing_fields, duration_secs, engine, same_field, same_rules};
 use super::inputs::{password_json, Inputs};
-use super::spec::{AppRoleSpec, AuditSpec, EntitySpec, MountSpec, UserpassSpec};
+use super::spec::{AppRoleSpec, EntitySpec, MountSpec, UserpassSpec};
 use crate::cli::args_kv::KvTarget;
 use crate::cli::auth::mount_path;
 use crate::cli::client::{absent_on_404, Client, ClientError};
@@ -106,6 +106,20 @@ fn string_options(options: &Map<String, Json>) -> Map<String, Json> {
         .collect()
 }
 
+/// A mount's or device's `options`, or none.
+fn options_of(current: &Json) -> Map<String, Json> {
+    current
+        .get("options")
+        .and_then(Json::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A description the file declares and the server has otherwise.
+fn description_differs(wanted: Option<&str>, current: &Json) -> bool {
+    wanted.is_some_and(|d| !same_field("description", &json!(d), current.get("description")))
+}
+
 fn describe_engine(kind: &str, options: &Map<String, Json>) -> String {
     match engine(kind, options) {
         (kind, Some(version)) if kind == "kv" => format!("kv-v{version}"),
@@ -153,7 +167,7 @@ impl<'a> Planner<'a> {
     pub fn audit(
         &self,
         name: &str,
-        spec: &AuditSpec,
+        spec: &MountSpec,
         table: &Map<String, Json>,
     ) -> Result<Step, CliError> {
         let item = format!("audit/{name}");
@@ -171,20 +185,10 @@ impl<'a> Planner<'a> {
         if current.get("type").and_then(Json::as_str) != Some(spec.kind.as_str()) {
             differing.push("type".to_string());
         }
-        if let Some(description) = &spec.description {
-            if !same_field(
-                "description",
-                &json!(description),
-                current.get("description"),
-            ) {
-                differing.push("description".into());
-            }
+        if description_differs(spec.description.as_deref(), current) {
+            differing.push("description".into());
         }
-        let current_options = current
-            .get("options")
-            .and_then(Json::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let current_options = options_of(current);
         for (key, value) in &spec.options {
             if !same_field(key, value, current_options.get(key)) {
                 differing.push(format!("options.{key}"));
@@ -226,11 +230,7 @@ impl<'a> Planner<'a> {
                 .write(api_path, mount_body(spec)));
         };
         let current_kind = current.get("type").and_then(Json::as_str).unwrap_or("");
-        let current_options = current
-            .get("options")
-            .and_then(Json::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let current_options = options_of(current);
         if engine(&spec.kind, &spec.options) != engine(current_kind, &current_options) {
             return Err(CliError::Failed(format!(
                 "{item}: the server has a {} mount here and the file asks for {}; a mount's \
@@ -431,11 +431,7 @@ fn mount_differences(
     let mut differing = Vec::new();
     let mut tune = Map::new();
     if let Some(description) = &spec.description {
-        if !same_field(
-            "description",
-            &json!(description),
-            current.get("description"),
-        ) {
+        if description_differs(Some(description), current) {
             differing.push("description".to_string());
             tune.insert("description".into(), json!(description));
         }

@@ -20,69 +20,40 @@ use crate::cli::CliError;
 /// The whole file. Every section is optional; an empty file asks for nothing (but still
 /// initialises and unseals the server).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Spec {
-    #[serde(default)]
     pub init: Option<InitSpec>,
-    #[serde(default)]
-    pub audit: BTreeMap<String, AuditSpec>,
-    #[serde(default)]
+    pub audit: BTreeMap<String, MountSpec>,
     pub secrets: BTreeMap<String, MountSpec>,
-    #[serde(default)]
     pub auth: BTreeMap<String, MountSpec>,
-    #[serde(default)]
     pub policy: BTreeMap<String, PolicySpec>,
-    #[serde(default)]
     pub approle_role: BTreeMap<String, AppRoleSpec>,
-    #[serde(default)]
     pub userpass_user: BTreeMap<String, UserpassSpec>,
-    #[serde(default)]
     pub entity: BTreeMap<String, EntitySpec>,
-    #[serde(default)]
     pub kv: BTreeMap<String, KvSpec>,
 }
 
 /// `init { shares = 5, threshold = 3 }`: used only when the server is not initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct InitSpec {
-    #[serde(default = "default_shares")]
     pub shares: u32,
-    #[serde(default = "default_threshold")]
     pub threshold: u32,
 }
 
-fn default_shares() -> u32 {
-    5
-}
-
-fn default_threshold() -> u32 {
-    3
-}
-
+/// The `operator init` defaults.
 impl Default for InitSpec {
     fn default() -> Self {
         InitSpec {
-            shares: default_shares(),
-            threshold: default_threshold(),
+            shares: 5,
+            threshold: 3,
         }
     }
 }
 
-/// `audit "<path>" { type = "file", options = { file_path = "..." } }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSpec {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub options: Map<String, Json>,
-}
-
 /// `secrets "<path>" { ... }` and `auth "<path>" { ... }`: a secrets engine or an auth
-/// method.
+/// method; also `audit "<path>" { type = "file", options = { file_path = "..." } }`, an
+/// audit device, which has the same fields but `config`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MountSpec {
@@ -98,22 +69,18 @@ pub struct MountSpec {
 
 /// The tunable lease TTLs of a mount, as `"1h"` or seconds.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MountConfigSpec {
-    #[serde(default)]
     pub default_lease_ttl: Option<Json>,
-    #[serde(default)]
     pub max_lease_ttl: Option<Json>,
 }
 
 /// `policy "<name>" { rules = <<EOT ... EOT }` or `{ file = "policies/x.hcl" }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicySpec {
-    #[serde(default)]
     pub rules: Option<String>,
     /// Relative to the bootstrap file's directory.
-    #[serde(default)]
     pub file: Option<PathBuf>,
 }
 
@@ -154,30 +121,24 @@ fn default_userpass_mount() -> String {
 }
 
 /// `entity "<name>" { policies = [...], metadata = { tenant_id = "acme" } }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EntitySpec {
-    #[serde(default)]
     pub policies: Option<Vec<String>>,
-    #[serde(default)]
     pub metadata: Option<Map<String, Json>>,
-    #[serde(default)]
     pub disabled: Option<bool>,
 }
 
 /// `kv "<mount>/<path>" { data = {...}, data_env = { key = "ENV" }, data_file = "x.env" }`:
 /// the whole data of one secret, made of the three sources (a key may come from only one).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct KvSpec {
     /// Values that are not secret, written in the file.
-    #[serde(default)]
     pub data: Map<String, Json>,
     /// Key → the environment variable that holds its value.
-    #[serde(default)]
     pub data_env: BTreeMap<String, String>,
     /// A `.env` file (relative to the bootstrap file) of more keys.
-    #[serde(default)]
     pub data_file: Option<PathBuf>,
 }
 
@@ -272,6 +233,12 @@ impl Spec {
                 check_name(section, name)?;
             }
         }
+        for (name, audit) in &self.audit {
+            let config = &audit.config;
+            if config.default_lease_ttl.is_some() || config.max_lease_ttl.is_some() {
+                return Err(format!("audit/{name}: an audit device has no config"));
+            }
+        }
         for (name, policy) in &self.policy {
             if policy.rules.is_some() == policy.file.is_some() {
                 return Err(format!("policy/{name}: give exactly one of rules or file"));
@@ -339,62 +306,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const HCL: &str = r#"
-init {
-  shares    = 3
-  threshold = 2
-}
-
-audit "file" {
-  type    = "file"
-  options = { file_path = "/var/log/mainkey/audit.log" }
-}
-
-secrets "secret" {
-  type        = "kv-v2"
-  description = "tenant credentials"
-  config = {
-    default_lease_ttl = "1h"
-    max_lease_ttl     = 86400
-  }
-}
-
-auth "approle" {
-  type = "approle"
-}
-
-policy "tenant-acme" {
-  rules = <<EOT
-path "secret/data/tenant/acme/*" {
-  capabilities = ["read"]
-}
-EOT
-}
-
-policy "from-file" {
-  file = "policies/x.hcl"
-}
-
-approle_role "billing" {
-  token_policies = ["tenant-acme"]
-  token_ttl      = "1h"
-}
-
-userpass_user "admin" {
-  policies     = ["admin"]
-  password_env = "ADMIN_PASSWORD"
-}
-
-entity "acme" {
-  policies = ["tenant-acme"]
-  metadata = { tenant_id = "acme" }
-}
-
-kv "secret/tenant/acme/smtp" {
-  data     = { host = "smtp.example.com", port = 587 }
-  data_env = { password = "SMTP_PASSWORD" }
-}
-"#;
+    /// The example of the README, which every kind of block is in.
+    const EXAMPLE: &str = include_str!("../../../config/bootstrap.example.hcl");
 
     fn hcl(text: &str) -> Result<Spec, String> {
         parse(text, Syntax::Hcl, "spec.hcl").map_err(|e| e.to_string())
@@ -406,38 +319,28 @@ kv "secret/tenant/acme/smtp" {
 
     #[test]
     fn every_kind_of_block_parses_from_hcl() {
-        let spec = hcl(HCL).expect("parses");
-        assert_eq!(
-            spec.init,
-            Some(InitSpec {
-                shares: 3,
-                threshold: 2
-            })
-        );
+        let spec = hcl(EXAMPLE).expect("the example parses");
+        assert_eq!(spec.init, Some(InitSpec::default()));
         assert_eq!(spec.audit["file"].kind, "file");
         assert_eq!(
             spec.audit["file"].options["file_path"],
             json!("/var/log/mainkey/audit.log")
         );
-        let secret = &spec.secrets["secret"];
-        assert_eq!(secret.kind, "kv-v2");
-        assert_eq!(secret.config.default_lease_ttl, Some(json!("1h")));
-        assert_eq!(secret.config.max_lease_ttl, Some(json!(86400)));
+        assert_eq!(spec.secrets["secret"].kind, "kv-v2");
+        assert_eq!(
+            spec.secrets["secret"].description.as_deref(),
+            Some("tenant credentials")
+        );
         assert_eq!(spec.auth["approle"].kind, "approle");
         assert!(spec.policy["tenant-acme"]
             .rules
             .as_deref()
             .is_some_and(|r| r.starts_with("path \"secret/data/tenant/acme/*\" {\n")));
-        assert_eq!(
-            spec.policy["from-file"].file.as_deref(),
-            Some(Path::new("policies/x.hcl"))
-        );
         let role = &spec.approle_role["billing"];
         assert_eq!(role.mount, "approle");
-        assert_eq!(
-            Json::Object(role.fields.clone()),
-            json!({"token_policies": ["tenant-acme"], "token_ttl": "1h"})
-        );
+        assert_eq!(role.fields["token_policies"], json!(["tenant-acme"]));
+        assert_eq!(role.fields["token_ttl"], json!("1h"));
+        assert!(!role.fields.contains_key("mount"));
         let user = &spec.userpass_user["admin"];
         assert_eq!(user.mount, "userpass");
         assert_eq!(user.password_env.as_deref(), Some("ADMIN_PASSWORD"));
@@ -445,18 +348,27 @@ kv "secret/tenant/acme/smtp" {
             Json::Object(user.fields.clone()),
             json!({"policies": ["admin"]})
         );
-        assert_eq!(
-            spec.entity["acme"].metadata,
-            Some(
-                json!({"tenant_id": "acme"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default()
-            )
-        );
+        let metadata = spec.entity["acme"].metadata.clone().map(Json::Object);
+        assert_eq!(metadata, Some(json!({"tenant_id": "acme"})));
         let kv = &spec.kv["secret/tenant/acme/smtp"];
-        assert_eq!(kv.data["port"], json!(587));
-        assert_eq!(kv.data_env["password"], "SMTP_PASSWORD");
+        assert_eq!(kv.data["port"], json!("587"));
+        assert_eq!(kv.data_env["password"], "ACME_SMTP_PASSWORD");
+    }
+
+    #[test]
+    fn mount_settings_and_policy_files_parse() {
+        let spec = hcl(
+            "secrets \"s\" {\n  type = \"kv\"\n  options = { version = 2 }\n  config = {\n    default_lease_ttl = \"1h\"\n    max_lease_ttl = 86400\n  }\n}\npolicy \"p\" {\n  file = \"policies/p.hcl\"\n}\n",
+        )
+        .expect("parses");
+        let secret = &spec.secrets["s"];
+        assert_eq!(secret.options["version"], json!(2));
+        assert_eq!(secret.config.default_lease_ttl, Some(json!("1h")));
+        assert_eq!(secret.config.max_lease_ttl, Some(json!(86400)));
+        assert_eq!(
+            spec.policy["p"].file.as_deref(),
+            Some(Path::new("policies/p.hcl"))
+        );
     }
 
     #[test]
