@@ -68,3 +68,43 @@ pub fn run(args: &BootstrapArgs) -> Result<Outcome, CliError> {
     }
     result.map(|()| Outcome::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::args::OutputFormat;
+    use crate::cli::argv::vault_style;
+    use crate::cli::{Cli, Command, OperatorCommand};
+
+    #[test]
+    fn vault_style_bootstrap_flags_parse() {
+        let argv = [
+            "mainkey",
+            "operator",
+            "bootstrap",
+            "-dry-run",
+            "-keys-file=keys.json",
+            "-reset-passwords=false",
+            "-format=json",
+            "-address=http://127.0.0.1:8200",
+            "mainkey.hcl",
+        ];
+        let cli = Cli::try_parse_from(vault_style(argv)).expect("parses");
+        let Command::Operator(OperatorCommand::Bootstrap(args)) = cli.command else {
+            panic!("expected operator bootstrap");
+        };
+        assert_eq!(args.file, std::path::Path::new("mainkey.hcl"));
+        assert_eq!(
+            args.keys_file.as_deref(),
+            Some(std::path::Path::new("keys.json"))
+        );
+        assert!(args.dry_run && !args.reset_passwords && !args.verbose);
+        assert_eq!(args.output.format, OutputFormat::Json);
+        assert_eq!(
+            args.client.address.as_deref(),
+            Some("http://127.0.0.1:8200")
+        );
+        assert!(Cli::try_parse_from(vault_style(["mainkey", "operator", "bootstrap"])).is_err());
+    }
+}
