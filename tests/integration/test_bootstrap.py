@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,6 @@ import hvac
 import pytest
 
 from conftest import REPO, TARGET, clean_env, free_port, mainkey_bin
-from test_readme import section_blocks
 
 pytestmark = pytest.mark.skipif(TARGET != "mainkey", reason="operator bootstrap is mainkey's")
 
@@ -458,11 +458,18 @@ def test_bad_inputs_are_clear_errors_that_change_nothing(servers, tmp_path):
     b.assert_no_secret_shown(extra=[weak])
 
 
+def readme_blocks() -> list[str]:
+    """The sh blocks of the README's "Bootstrap from a file", up to the next heading."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Bootstrap from a file\n", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
 def test_the_readme_bootstrap_section_works_as_written(servers, tmp_path):
     """The README's "Bootstrap from a file" commands on the first-run server, as written but
     for two stated liberties: a free port for 8200, and the example's audit log in a temp
     directory instead of /var/log/mainkey/."""
-    (block,) = section_blocks("Bootstrap from a file")
+    (block,) = readme_blocks()
     port = str(free_port())
     work = tmp_path / "work"
     (work / "config").mkdir(parents=True)

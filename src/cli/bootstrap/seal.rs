@@ -212,7 +212,7 @@ fn initialise(
     };
     // An answer that cannot be read leaves the (empty) file in place: the server may be
     // initialised, and the file says that something happened.
-    let keys_json = keys_json(client, body, init, recovery)?;
+    let keys_json = keys_json(client, body, init)?;
     let keys_file = match destination {
         KeysDestination::File(path) => {
             keys_file::fill(path, &keys_json)?;
@@ -229,57 +229,21 @@ fn initialise(
     })
 }
 
-/// The `operator init -format=json` text of a `sys/init` answer; for a recovery seal, with
-/// the recovery keys in `recovery_keys_b64`/`recovery_keys_hex` and no unseal keys.
+/// The `operator init -format=json` text of a `sys/init` answer (for a recovery seal, with
+/// the recovery keys and no unseal keys), as `operator init` renders it.
 fn keys_json(
     client: &Client,
     body: Option<Json>,
     init: InitSpec,
-    recovery: bool,
 ) -> Result<Zeroizing<String>, CliError> {
-    const CONTEXT: &str = "Error initializing";
-    let recovery_keys = |field: &str| -> Json {
-        body.as_ref()
-            .and_then(|b| b.get(field))
-            .cloned()
-            .unwrap_or(Json::Array(Vec::new()))
-    };
-    let (recovery_b64, recovery_hex) = if recovery {
-        (
-            recovery_keys("recovery_keys_base64"),
-            recovery_keys("recovery_keys"),
-        )
-    } else {
-        (Json::Null, Json::Null)
-    };
-    let response: InitResponse = decode(&client.url("sys/init"), "PUT", body, CONTEXT)?;
-    let (shares, threshold) = if recovery {
-        (0, 0)
-    } else {
-        (init.shares, init.threshold)
-    };
-    let text = Zeroizing::new(render_init(
+    let response: InitResponse =
+        decode(&client.url("sys/init"), "PUT", body, "Error initializing")?;
+    Ok(Zeroizing::new(render_init(
         &response,
-        shares,
-        threshold,
+        init.shares,
+        init.threshold,
         OutputFormat::Json,
-    ));
-    if !recovery {
-        return Ok(text);
-    }
-    let mut object: Json = serde_json::from_str(&text).map_err(|e| CliError::Request {
-        context: CONTEXT,
-        source: crate::cli::client::ClientError::Decode {
-            method: "PUT",
-            url: client.url("sys/init"),
-            problem: e.to_string(),
-        },
-    })?;
-    object["recovery_keys_b64"] = recovery_b64;
-    object["recovery_keys_hex"] = recovery_hex;
-    object["recovery_keys_shares"] = json!(init.shares);
-    object["recovery_keys_threshold"] = json!(init.threshold);
-    Ok(Zeroizing::new(crate::cli::output::json(&object)))
+    )))
 }
 
 /// Gives keys one at a time until the server is unsealed; how many it took.
