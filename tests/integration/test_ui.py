@@ -453,6 +453,11 @@ def test_hostile_values_render_as_text_and_open_no_dialog(ui_server, browser):
     browser.wait_text("h1", XSS)
     assert not browser.find_all("main img")
     browser.assert_no_alert()
+    # Markup in the address's fragment (a link someone sent) is text too.
+    browser.open(srv.url + "/ui/#/kv?mount=" + requests.utils.quote(XSS + "/", safe="") + "&path=")
+    browser.wait_error()
+    assert not browser.find_all("main img") and not browser.find_all("#error img")
+    browser.assert_no_alert()
     errors = [e for e in browser.driver.get_log("browser") if "Content Security Policy" in e.get("message", "")]
     assert not errors, errors
     browser.screenshot("xss-key")
@@ -476,3 +481,27 @@ def test_narrow_screen_and_keyboard(ui_server, tmp_path):
         b.screenshot("mounts-390")
     finally:
         b.close()
+
+
+@needs_browser
+def test_a_narrow_token_sees_what_it_may_and_permission_denied_elsewhere(ui_server, browser):
+    srv = ui_server
+    policy = 'path "secret/data/tenant/a/*" { capabilities = ["read"] }'
+    assert srv.api.put("sys/policy/tenant-a", {"policy": policy}).status_code in (200, 204)
+    for tenant in ("a", "b"):
+        r = srv.api.post(f"secret/data/tenant/{tenant}/nexa", {"data": {"api_key": f"key-{tenant}"}})
+        assert r.status_code == 200, r.text
+    token = srv.api.post("auth/token/create", {"policies": ["tenant-a"]}).json()["auth"]["client_token"]
+    login_with_token(browser, srv.url, token)
+    assert "secret/" in browser.wait("#mounts").text
+    # Data without metadata: the secret shows, the metadata says why it is missing.
+    browser.open(srv.url + "/ui/#/kv?mount=secret%2F&path=tenant%2Fa%2Fnexa")
+    browser.wait("#metadata-denied")
+    browser.find_all("#secret-data .reveal")[0].click()
+    assert browser.wait("#secret-data .value").text == "key-a"
+    # Another tenant's secret and the folder above: "permission denied", and no names.
+    for path in ("tenant%2Fb%2Fnexa", "tenant%2F"):
+        browser.open(srv.url + f"/ui/#/kv?mount=secret%2F&path={path}")
+        assert browser.wait_error() == "permission denied"
+        assert "key-b" not in browser.driver.page_source and "nexa" not in browser.wait("main").text
+    browser.screenshot("permission-denied")

@@ -256,10 +256,11 @@ async function secretPage(mount, path, version, wanted) {
   const query = wanted ? `?version=${encodeURIComponent(wanted)}` : "";
   // A deleted or destroyed version is a 404 whose body still has the metadata.
   const r = await api.get(enc(`${mount}data/${path}`) + query, [404]);
-  const meta = await api.get(enc(`${mount}metadata/${path}`));
+  // A token may read data without metadata: the page still shows the secret.
+  const meta = await optional(api.get(enc(`${mount}metadata/${path}`)));
   const current = (r && r.data && r.data.metadata) || {};
   const info = (meta && meta.data) || {};
-  const latest = info.current_version;
+  const latest = info.current_version || current.version;
   const shownVersion = current.version || wanted || latest;
   const gone = !r || !r.data || r.data.data === null || r.data.data === undefined;
   const actions = el("div", {},
@@ -278,6 +279,7 @@ async function secretPage(mount, path, version, wanted) {
     actions,
     el("div", { class: "card" }, gone ? el("p", { class: "muted" }, `This version is ${state || "not readable"}.`) : dataTable(r.data.data)),
     el("h2", {}, "Custom metadata"),
+    meta ? null : el("p", { class: "muted", id: "metadata-denied" }, "Metadata: permission denied."),
     el("div", { class: "card" }, metadataTable(info.custom_metadata)),
     el("h2", {}, "Version history"),
     el("div", { class: "card" }, historyTable(mount, path, info.versions || {})),
@@ -291,6 +293,16 @@ async function secretPage(mount, path, version, wanted) {
 // A link that looks like a button: navigation stays a real link (keyboard, new tab).
 function linkButton(href, id, label) {
   return el("a", { href, id, class: "button" }, label);
+}
+
+// The body of a read that a 403 may refuse, or null.
+async function optional(read) {
+  try {
+    return await read;
+  } catch (err) {
+    if (err.status === 403) return null;
+    throw err;
+  }
 }
 
 function button(label, cls, fn) {
@@ -339,8 +351,8 @@ async function editPage(mount, path, version, creating) {
     if (version === "2") {
       const r = await api.get(enc(`${mount}data/${path}`), [404]);
       data = (r && r.data && r.data.data) || {};
-      const meta = await api.get(enc(`${mount}metadata/${path}`));
-      cas = meta.data.current_version;
+      // The latest version, also when it is deleted (its 404 carries the metadata).
+      cas = (r && r.data && r.data.metadata && r.data.metadata.version) || 0;
     } else {
       const r = await api.get(enc(mount + path));
       data = (r && r.data) || {};
