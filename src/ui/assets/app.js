@@ -398,7 +398,30 @@ async function editPage(mount, path, version, creating) {
 
 // ---------------------------------------------------------------- routing
 
+// One page is drawn at a time; a navigation during a draw draws again afterwards, so a slow
+// answer for an old page can never paint over the page the address now names.
+let drawing = null;
+let drawAgain = false;
+
 async function render() {
+  if (drawing) {
+    drawAgain = true;
+    return drawing;
+  }
+  drawing = (async () => {
+    do {
+      drawAgain = false;
+      await draw();
+    } while (drawAgain);
+  })();
+  try {
+    await drawing;
+  } finally {
+    drawing = null;
+  }
+}
+
+async function draw() {
   showError(null);
   let status;
   try {
