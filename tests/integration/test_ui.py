@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import hvac
@@ -505,3 +506,22 @@ def test_a_narrow_token_sees_what_it_may_and_permission_denied_elsewhere(ui_serv
         assert browser.wait_error() == "permission denied"
         assert "key-b" not in browser.driver.page_source and "nexa" not in browser.wait("main").text
     browser.screenshot("permission-denied")
+
+
+@needs_browser
+def test_another_site_cannot_frame_the_ui(ui_server, browser, tmp_path):
+    """Clickjacking: a page elsewhere that frames /ui/ gets a refused frame, not the login form."""
+    page = tmp_path / "frame.html"
+    page.write_text(f'<!doctype html><iframe id="f" src="{ui_server.url}/ui/" width="600" height="400"></iframe>')
+    browser.open(page.as_uri())
+    browser.wait("#f")
+    deadline = time.monotonic() + 10
+    refused = []
+    while time.monotonic() < deadline and not refused:
+        refused = [e["message"] for e in browser.driver.get_log("browser")
+                   if "frame-ancestors" in e.get("message", "") or "X-Frame-Options" in e.get("message", "")]
+        time.sleep(0.1)
+    assert refused, "chromium did not refuse the frame"
+    browser.driver.switch_to.frame("f")
+    assert not browser.find_all("#login-form")
+    browser.driver.switch_to.default_content()
