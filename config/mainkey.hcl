@@ -76,7 +76,8 @@ user_lockout "all" {
   disable_lockout       = false
 }
 
-# Accepted for compatibility with Vault configs; mainkey serves no web UI and keeps its keys
-# zeroized in memory, so neither changes anything.
+# ui = true serves the web UI at /ui/ on the API listeners (README, "Web UI").
+# disable_mlock is accepted for compatibility with Vault configs; mainkey keeps its keys
+# zeroized in memory, so it changes nothing.
 ui            = false
 disable_mlock = true

@@ -695,6 +695,7 @@ fn config_error_fields_are_structured() {
 fn dev_config_is_plain_http_in_memory() {
     let c = ServerConfig::dev("127.0.0.1:8200");
     assert_eq!(c.storage, StorageConfig::Inmem);
+    assert!(c.ui, "dev mode serves the UI, as Vault's does");
     assert_eq!(c.listeners[0].tls, None);
     assert_eq!(
         c.listeners[0].max_request_size,

@@ -220,7 +220,8 @@ impl ServerConfig {
                 unauthenticated_metrics_access: false,
             }],
             api_addr: None,
-            ui: false,
+            // As Vault's dev server: the UI is on.
+            ui: true,
             disable_mlock: true,
             default_lease_ttl: DEFAULT_LEASE_TTL,
             max_lease_ttl: DEFAULT_LEASE_TTL,

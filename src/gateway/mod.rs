@@ -9,6 +9,8 @@
 //! evaluation (`decision`: `routes`, `rate_limit`, the core's pipeline, the decision cache)
 //! -> the answer, or the upstream with the identity and credential headers set.
 //!
+//! The web UI (`ui`, when `ui = true`) is static files beside `/v1`; it calls only `/v1`.
+//!
 //! Entry point: [`run`], called by `cli::server` once the core is built.
 
 pub mod api;
@@ -23,6 +25,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod tls;
+pub mod ui;
 
 #[cfg(test)]
 mod tests_decision;

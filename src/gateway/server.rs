@@ -37,7 +37,7 @@ use super::decision::Gateway;
 use super::forward_auth;
 use super::json_limits::JsonScanner;
 use super::proxy::ProxyApp;
-use super::{api, tls, GatewayError, Handler};
+use super::{api, tls, ui, GatewayError, Handler};
 use crate::config::{JsonLimits, ListenerConfig, ServerConfig};
 use crate::core::Core;
 use crate::logical::{Error, Response};
@@ -84,6 +84,7 @@ pub fn run(
         gateway,
         proxy_listeners: config.gateway.listeners.clone(),
         metrics_address: config.telemetry.metrics_address.clone(),
+        ui: config.ui,
     };
     serve(
         core,
@@ -102,6 +103,8 @@ pub struct Edge {
     pub reload: Reload,
     /// `telemetry { metrics_address }`: `/metrics` without a token.
     pub metrics_address: Option<String>,
+    /// `ui = true`: the web UI's files at `/ui/` on every API listener (see [`ui`]).
+    pub ui: bool,
 }
 
 /// [`run`] for any [`Handler`], stopped by `stop`. Tests use it with a [`StopTrigger`].
@@ -170,6 +173,7 @@ fn build_server<H: Handler>(
         .concat(),
     )?;
     let gateway = edge.as_ref().map(|e| e.gateway.clone());
+    let ui = edge.as_ref().is_some_and(|e| e.ui);
 
     // One service per listener: each has its own limits, and its own connection cap.
     let mut server = Server::new_with_opt_and_conf(None, server_conf());
@@ -182,6 +186,7 @@ fn build_server<H: Handler>(
             json: listener.limits.json.clone(),
             gateway: gateway.clone(),
             unauthenticated_metrics: listener.unauthenticated_metrics_access,
+            ui,
         };
         let connections = Connections::new(Api(app), listener.limits.clone());
         let mut service = Service::new(format!("mainkey api {address}"), connections);
@@ -272,6 +277,8 @@ struct ApiApp<H> {
     gateway: Option<Arc<Gateway>>,
     /// `sys/metrics` answers here without a token (the listener's `telemetry` block).
     unauthenticated_metrics: bool,
+    /// Serves the web UI's files at `/ui/`, and redirects `/` there.
+    ui: bool,
 }
 
 impl<H: Handler> ApiApp<H> {
@@ -339,7 +346,9 @@ impl<H: Handler> ApiApp<H> {
 impl<H: Handler> ServeHttp for ApiApp<H> {
     async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
         let id = api::new_request_id();
-        let resp = if let Some(gateway) = self.forward_auth_here(session) {
+        let resp = if let Some(resp) = self.ui_file(session) {
+            resp
+        } else if let Some(gateway) = self.forward_auth_here(session) {
             // Boxed: a gateway decision's future is kilobytes, which every `/v1` request's
             // future would otherwise carry and copy.
             Box::pin(self.forward_auth(gateway, session, &id)).await
@@ -388,6 +397,16 @@ impl<H: Handler> ApiApp<H> {
         }
         let format = forward_auth::query_param(header.uri.query(), "format");
         Some(api::encode(crate::metrics::answer(format.as_deref()), id))
+    }
+
+    /// A file of the web UI, when it is on and the path is the UI's. It never reaches the core:
+    /// the UI's files are public, and the UI reads data only through `/v1`.
+    fn ui_file(&self, session: &ServerSession) -> Option<http::Response<Vec<u8>>> {
+        if !self.ui {
+            return None;
+        }
+        let header = session.req_header();
+        ui::answer(&header.method, header.uri.path())
     }
 
     /// The gateway, when the request is for its forward-auth path.
