@@ -288,7 +288,8 @@ def test_the_seal_kind_of_the_storage_and_the_config_must_agree(servers):
 
 def readme_blocks(lang: str) -> list[str]:
     text = (REPO / "README.md").read_text()
-    section = text.split("### Auto-unseal from another server\n", 1)[1].split("\n## ", 1)[0]
+    # Up to the next heading of any level, so other sections may follow it.
+    section = re.split(r"\n#{2,3} ", text.split("### Auto-unseal from another server\n", 1)[1], maxsplit=1)[0]
     return re.findall(rf"```{lang}\n(.*?)```", section, re.S)
 
 
