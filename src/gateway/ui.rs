@@ -47,6 +47,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../ui/assets/app.js"),
     },
     Asset {
+        name: "admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../ui/assets/admin.js"),
+    },
+    Asset {
         name: "api.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../ui/assets/api.js"),
@@ -140,6 +145,7 @@ mod tests {
             ("/ui/", "text/html"),
             ("/ui/index.html", "text/html"),
             ("/ui/app.js", "text/javascript"),
+            ("/ui/admin.js", "text/javascript"),
             ("/ui/api.js", "text/javascript"),
             ("/ui/style.css", "text/css"),
         ] {

@@ -1,4 +1,5 @@
-// mainkey UI: seal, login and secrets pages. Plain DOM, no framework, no build step.
+// mainkey UI: seal, login and secrets pages, and the routing of every page (admin.js has the
+// policies, token, tenants and access pages). Plain DOM, no framework, no build step.
 // Rule: data from the server is only ever inserted as text (text nodes, textContent, value);
 // nothing here uses innerHTML. Routes live in the URL fragment (`#/kv?mount=..&path=..`),
 // which holds names and paths, never the token.
@@ -66,6 +67,29 @@ async function attempt(action) {
 
 function formatTime(value) {
   return value ? String(value) : "";
+}
+
+// Lists past PAGE_AFTER entries show PAGE_SIZE at a time, so that a mount with 5,000 keys
+// draws (and reads per entry) no more than 100. Returns the shown part of `items` and the
+// previous/next links (real links: the page number is in the fragment), or no links.
+const PAGE_SIZE = 100;
+const PAGE_AFTER = 1000;
+
+function paged(items, name, params) {
+  if (items.length <= PAGE_AFTER) return { items, nav: null };
+  const pages = Math.ceil(items.length / PAGE_SIZE);
+  const page = Math.min(Math.max(1, Math.floor(Number(params.page)) || 1), pages);
+  const start = (page - 1) * PAGE_SIZE;
+  const end = Math.min(start + PAGE_SIZE, items.length);
+  const link = (n, id, label) => (n >= 1 && n <= pages
+    ? el("a", { href: route(name, { ...params, page: String(n) }), id, class: "button secondary" }, label) : null);
+  return {
+    items: items.slice(start, end),
+    nav: el("nav", { class: "pager", "aria-label": "Pages" },
+      link(page - 1, "page-prev", "Previous"),
+      el("span", { id: "page-info" }, `Page ${page} of ${pages} (${start + 1}–${end} of ${items.length})`),
+      link(page + 1, "page-next", "Next")),
+  };
 }
 
 // ---------------------------------------------------------------- seal
@@ -205,15 +229,16 @@ function crumbs(mount, path) {
   return el("div", { class: "crumbs" }, links);
 }
 
-async function folderPage(mount, path, version) {
+async function folderPage(mount, path, version, params) {
   const listPath = version === "2" ? `${mount}metadata/${path}` : `${mount}${path}`;
-  const keys = await api.list(enc(listPath));
-  const items = keys.map((key) => el("li", {},
+  const page = paged(await api.list(enc(listPath)), "kv", params);
+  const items = page.items.map((key) => el("li", {},
     el("a", { href: route("kv", { mount, path: path + key }) }, String(key))));
   show(el("section", { id: "folder-page" },
     crumbs(mount, path),
     el("h1", {}, mount + path),
     linkButton(route("edit", { mount, path, create: "1" }), "create-secret", "Create secret"),
+    page.nav,
     el("div", { class: "card" }, items.length ? el("ul", { class: "entries", id: "entries" }, items)
       : el("p", { class: "muted" }, "No entries here."))));
 }
@@ -336,10 +361,11 @@ function historyTable(mount, path, versions) {
 
 // ---------------------------------------------------------------- create / edit
 
-function pairRow(key, value) {
+// One key/value row of a form; a secret's values are masked while typed, metadata is not.
+function pairRow(key, value, secret = true) {
   const row = el("div", { class: "row pair" },
     el("input", { class: "pair-key", "aria-label": "Key", placeholder: "key", value: key }),
-    el("input", { class: "pair-value", "aria-label": "Value", placeholder: "value", type: "password", autocomplete: "off", value }),
+    el("input", { class: "pair-value", "aria-label": "Value", placeholder: "value", type: secret ? "password" : "text", autocomplete: "off", value }),
     el("button", { type: "button", class: "secondary", onclick: () => row.remove() }, "Remove"));
   return row;
 }
@@ -421,8 +447,24 @@ async function render() {
   }
 }
 
+// The pages that take only their fragment's parameters (the functions are in admin.js).
+const PAGES = {
+  policies: (p) => policiesPage(p),
+  policy: (p) => policyPage(p.name || ""),
+  "policy-edit": (p) => policyEditPage(p.name || "", p.create === "1"),
+  token: () => tokenPage(),
+  tenants: (p) => tenantsPage(p),
+  access: () => accessPage(),
+  approle: (p) => approlePage(p),
+  userpass: (p) => userpassPage(p),
+  entities: (p) => entitiesPage(p),
+  entity: (p) => entityPage(p.id || ""),
+  groups: (p) => groupsPage(p),
+};
+
 async function draw() {
   showError(null);
+  stopTicker();
   let status;
   try {
     status = await api.get("sys/seal-status");
@@ -441,8 +483,10 @@ async function draw() {
       const path = params.get("path") || "";
       const version = await mountVersion(mount);
       if (name === "edit") await editPage(mount, path, version, params.get("create") === "1");
-      else if (path === "" || path.endsWith("/")) await folderPage(mount, path, version);
+      else if (path === "" || path.endsWith("/")) await folderPage(mount, path, version, Object.fromEntries(params));
       else await secretPage(mount, path, version, params.get("version"));
+    } else if (PAGES[name]) {
+      await PAGES[name](Object.fromEntries(params));
     } else {
       await mountsPage();
     }
