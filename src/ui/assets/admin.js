@@ -180,7 +180,12 @@ function fieldsTable(id, rows) {
     rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { "data-field": k }, v)))));
 }
 
-async function tokenPage(renewed) {
+// The TTL the last renewal answered, shown once on the next draw of the token page.
+let renewedTtl = null;
+
+async function tokenPage() {
+  const renewed = renewedTtl;
+  renewedTtl = null;
   const r = await api.get("auth/token/lookup-self");
   const d = (r && r.data) || {};
   const increment = el("input", { id: "renew-increment", placeholder: "e.g. 1h (empty: the token's own TTL)", autocomplete: "off" });
@@ -191,7 +196,8 @@ async function tokenPage(renewed) {
       attempt(async () => {
         const body = increment.value.trim() ? { increment: increment.value.trim() } : {};
         const a = await api.post("auth/token/renew-self", body);
-        await tokenPage((a && a.auth && a.auth.lease_duration) || 0);
+        renewedTtl = (a && a.auth && a.auth.lease_duration) || 0;
+        render();
       });
     },
   },
@@ -199,7 +205,7 @@ async function tokenPage(renewed) {
   el("div", { class: "row" }, increment, el("button", { type: "submit", id: "renew-token", disabled: !d.renewable }, "Renew")));
   show(el("section", { id: "token-page" },
     el("h1", {}, "This token"),
-    renewed === undefined ? null
+    renewed === null ? null
       : el("p", { id: "renewed", role: "status" }, `Renewed: the new TTL is ${formatTtl(renewed)}.`),
     el("div", { class: "card" }, fieldsTable("token-info", [
       ["Display name", String(d.display_name || "")],
@@ -278,7 +284,7 @@ async function tenantsPage(params) {
         el("td", { class: "muted" }, "not visible to this token"), el("td", {}, ""));
     }
     return el("tr", { "data-tenant": t }, el("td", {}, link),
-      el("td", {}, info.keys.map((k, i) => [i ? ", " : "",
+      el("td", { class: "tenant-secrets" }, info.keys.flatMap((k, i) => [i ? ", " : "",
         el("a", { href: route("kv", { mount, path: `tenant/${t}/${k}` }) }, String(k))])),
       el("td", {}, info.last));
   }));
