@@ -323,3 +323,29 @@ def test_navigation_by_keyboard_at_390_px(ui_server, tmp_path):
             b.screenshot(f"{page}-390")
     finally:
         b.close()
+
+
+def test_the_editors_lint_says_what_the_server_says(ui_server, browser):
+    """The editor's client-side lint and the server's `warnings` agree, word for word."""
+    srv = ui_server
+    policies = [
+        TYPO_POLICY,
+        'path "a/*/b/*/*" { capabilities = ["read"] }',
+        'path "a/b*c" { capabilities = ["read"] }\npath "a/**" { capabilities = ["list"] }',
+        'path "a/b+c" { capabilities = ["read"] }\npath "a/+b/*" { capabilities = ["read"] }',
+        'path "x/*/y+z/*" { capabilities = ["read"] }',
+        'path "secret/data/tenant/+/nexa" { capabilities = ["read"] }\npath "*" { capabilities = ["read"] }',
+        'path "secret/data/{{identity.entity.metadata.tenant_id}}/*" { capabilities = ["read"] }',
+        '# path "not/*/a/rule" in a comment\npath "secret/*" { capabilities = ["read"] } // path "c/*/d"',
+        '/* path "e/a+b" */ path "g/*/h" { capabilities = ["read"] } # "#" path "i/*/j"',
+        '{"path": {"j/*/k": {"capabilities": ["read"]}, "j/+": {"capabilities": ["read"]}}}',
+    ]
+    login_with_token(browser, srv.url, srv.root_token)
+    browser.open(srv.url + "/ui/#/policy-edit?create=1")
+    browser.wait("#policy-editor")
+    for i, text in enumerate(policies):
+        server = ok(srv.api.put(f"sys/policies/acl/lint{i}", {"policy": text})).get("warnings") or []
+        client = browser.driver.execute_script("return lintPolicy(arguments[0])", text)
+        assert client == server, (text, client, server)
+    errors = [e for e in browser.driver.get_log("browser") if "Content Security Policy" in e.get("message", "")]
+    assert not errors, errors

@@ -38,10 +38,36 @@ function policyPaths(text) {
     }
   }
   const paths = [];
-  for (const m of text.matchAll(/(^|[\s{;])path\s+("(?:[^"\\\n]|\\.)*")/g)) {
+  for (const m of withoutComments(text).matchAll(/(^|[\s{;])path\s+("(?:[^"\\\n]|\\.)*")/g)) {
     try { paths.push(JSON.parse(m[2])); } catch (_) { /* not a string literal */ }
   }
   return paths;
+}
+
+// HCL text with its comments (`#`, `//`, `/* */`) blanked out, strings left as they are, so a
+// commented-out rule is not linted.
+function withoutComments(text) {
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"' && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === "#" || text.startsWith("//", i)) {
+      while (i < text.length && text[i] !== "\n") i++;
+    } else if (text.startsWith("/*", i)) {
+      const end = text.indexOf("*/", i + 2);
+      i = end < 0 ? text.length : end + 2;
+      out += " ";
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }
 
 function lintPolicy(text) {
