@@ -1457,8 +1457,6 @@ fn check_bound_cidrs(entry: &TokenEntry, remote: Option<std::net::IpAddr>) -> Re
     }
 }
 
-/// Paths that need `sudo` on top of the operation's capability, as Vault's root-protected
-/// paths.
 /// A core whose stored seal configuration and configured seal disagree cannot open: the
 /// root key is wrapped by one and looked for in the other. mainkey does not migrate seals.
 fn check_seal_kind(stored: &SealConfig, configured: Option<&dyn AutoSeal>) -> Result<(), String> {
@@ -1484,6 +1482,8 @@ fn check_seal_kind(stored: &SealConfig, configured: Option<&dyn AutoSeal>) -> Re
     }
 }
 
+/// Paths that need `sudo` on top of the operation's capability, as Vault's root-protected
+/// paths.
 fn is_root_protected(path: &str) -> bool {
     const EXACT: &[&str] = &[
         "sys/rotate",

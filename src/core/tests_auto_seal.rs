@@ -2,7 +2,7 @@
 //! what the core does with it (and without it) can be checked; the real transit seal
 //! against real servers is `tests/integration/test_auto_unseal.py`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, KeyInit};
@@ -22,6 +22,8 @@ use super::tests_rekey::call;
 struct LocalKeyService {
     key: [u8; 32],
     up: AtomicBool,
+    /// Every unwrap asked of it, answered or not.
+    unwraps: AtomicUsize,
 }
 
 impl LocalKeyService {
@@ -29,6 +31,7 @@ impl LocalKeyService {
         Arc::new(LocalKeyService {
             key: [42u8; 32],
             up: AtomicBool::new(true),
+            unwraps: AtomicUsize::new(0),
         })
     }
 
@@ -60,6 +63,7 @@ impl AutoSeal for LocalKeyService {
 
     async fn unwrap(&self, wrapped: &str) -> Result<Zeroizing<Vec<u8>>, SealUnavailable> {
         use base64::Engine as _;
+        self.unwraps.fetch_add(1, Ordering::SeqCst);
         self.check_up()?;
         let ct = base64::engine::general_purpose::STANDARD
             .decode(wrapped.trim_start_matches("vault:v1:"))
@@ -178,6 +182,13 @@ async fn after_a_manual_seal_only_the_recovery_quorum_unseals() {
     }
     assert!(core.is_sealed());
     assert_eq!(core.unseal_progress().0, 0);
+    // Anyone may call sys/unseal: a quorum that is not the recovery key never gets as far
+    // as asking the key service.
+    let asked = service.unwraps.load(Ordering::SeqCst);
+    for k in &other[..3] {
+        let _ = core.unseal(&b64(k)).await;
+    }
+    assert_eq!(service.unwraps.load(Ordering::SeqCst), asked);
 
     for k in [&init.keys[4], &init.keys[1], &init.keys[3]] {
         core.unseal(&b64(k)).await.unwrap();
@@ -283,4 +294,24 @@ async fn an_init_whose_service_is_down_writes_nothing() {
     assert!(!core.is_initialized());
     service.up.store(true, Ordering::SeqCst);
     assert!(core.initialize(5, 3, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_shamir_server_refuses_recovery_parameters() {
+    let core = new_core(Arc::new(InmemBackend::new())).await;
+    assert_eq!(core.seal_status()["recovery_seal"], false);
+    match put(
+        &core,
+        "sys/init",
+        json!({"recovery_shares": 5, "recovery_threshold": 3}),
+    )
+    .await
+    {
+        Err(Error::BadRequest(m)) => assert_eq!(
+            m,
+            "parameters recovery_shares,recovery_threshold not applicable to seal type shamir"
+        ),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    assert!(!core.is_initialized());
 }
